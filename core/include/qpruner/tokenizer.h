@@ -1,0 +1,37 @@
+// Tokenizer interface (torch-free). Implementations: SentencePiece .model (BPE with byte fallback),
+// llama2.c tokenizer.bin, and Hugging Face tokenizer.json byte-level BPE.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace qpruner {
+
+class Tokenizer {
+public:
+    virtual ~Tokenizer() = default;
+
+    // Token ids of `text`. BOS/EOS are added only when asked; the model's normalizer (dummy prefix,
+    // whitespace handling) is applied as the original library does.
+    virtual std::vector<int32_t> encode(std::string_view text, bool addBos = false,
+                                        bool addEos = false) const = 0;
+    // Text of a sequence of ids (BOS/EOS dropped, byte pieces reassembled into UTF-8).
+    virtual std::string decode(const std::vector<int32_t>& ids) const = 0;
+
+    virtual int32_t vocabSize() const = 0;
+    virtual int32_t bosId() const = 0; // -1 when the tokenizer has none
+    virtual int32_t eosId() const = 0; // -1 when the tokenizer has none
+    virtual std::string piece(int32_t id) const = 0; // the vocabulary entry, as stored
+    virtual std::string kind() const = 0;            // "sentencepiece", "llama2c" or "hf-bpe"
+};
+
+// Loads a tokenizer, choosing the reader from the file: a SentencePiece `.model`, a llama2.c `.bin`, or a
+// `tokenizer.json` (or a directory holding one of `tokenizer.model` / `tokenizer.json`).
+// Throws FileError / FormatError naming the file and the problem.
+std::unique_ptr<Tokenizer> loadTokenizer(const std::filesystem::path& path);
+
+} // namespace qpruner

@@ -1,0 +1,84 @@
+// inspectModel: a checkpoint's configuration and sizes from its headers alone (no weights are read).
+#include <set>
+
+#include "config/config_json.h"
+#include "config/llama2c_layout.h"
+#include "io/json_file.h"
+#include "io/safetensors_header.h"
+#include "qpruner/error.h"
+#include "qpruner/model_config.h"
+
+namespace qpruner {
+
+namespace {
+
+std::string torchDtypeName(const std::string& st)
+{
+    if (st == "F32") return "float32";
+    if (st == "F16") return "float16";
+    if (st == "BF16") return "bfloat16";
+    return st;
+}
+
+std::vector<std::filesystem::path> safetensorsFiles(const std::filesystem::path& dir)
+{
+    const auto single = dir / "model.safetensors";
+    const auto index = dir / "model.safetensors.index.json";
+    if (std::filesystem::exists(single))
+        return {single};
+    if (std::filesystem::exists(index)) {
+        const auto j = io::readJsonFile(index);
+        if (!j.contains("weight_map") || !j.at("weight_map").is_object())
+            throw FormatError(index.string() + ": missing object 'weight_map'");
+        std::set<std::string> shards;
+        for (auto it = j.at("weight_map").begin(); it != j.at("weight_map").end(); ++it) {
+            if (!it.value().is_string())
+                throw FormatError(index.string() + ": weight_map entry '" + it.key() + "' is not a file name");
+            shards.insert(it.value().get<std::string>());
+        }
+        std::vector<std::filesystem::path> out;
+        for (const auto& s : shards)
+            out.push_back(dir / s);
+        return out;
+    }
+    throw FileError(dir.string() + ": no model.safetensors or model.safetensors.index.json");
+}
+
+} // namespace
+
+ModelSummary inspectModel(const std::filesystem::path& path)
+{
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+        throw FileError(path.string() + ": not found");
+    ModelSummary s;
+    s.path = path;
+    if (!std::filesystem::is_directory(path, ec)) {
+        const auto lay = config::readLlama2cLayout(path);
+        s.format = "llama2c";
+        s.dtype = "float32";
+        s.config = lay.config;
+        s.parameterCount = s.config.parameterCount();
+        s.weightBytes = s.parameterCount * 4;
+        return s;
+    }
+    const auto cfgPath = path / "config.json";
+    const auto j = io::readJsonFile(cfgPath);
+    s.config = config::fromConfigJson(j, cfgPath);
+    s.format = config::isNativeConfig(j) ? "native" : "hf";
+    std::set<std::string> dtypes;
+    int64_t bytes = 0;
+    for (const auto& f : safetensorsFiles(path)) {
+        const auto h = io::readSafetensorsHeader(f);
+        for (const auto& [name, e] : h.tensors) {
+            bytes += static_cast<int64_t>(e.end - e.begin);
+            dtypes.insert(e.dtype);
+        }
+    }
+    s.dtype = dtypes.size() == 1 ? torchDtypeName(*dtypes.begin()) : (dtypes.empty() ? "none" : "mixed");
+    s.parameterCount = s.config.parameterCount();
+    s.weightBytes = bytes;
+    return s;
+}
+
+} // namespace qpruner

@@ -1,0 +1,87 @@
+#include "qpruner/model_config.h"
+
+#include <string>
+
+#include "qpruner/error.h"
+
+namespace qpruner {
+
+bool ModelConfig::homogeneous() const
+{
+    for (const auto& l : layers)
+        if (!(l == layers.front()))
+            return false;
+    return true;
+}
+
+int64_t ModelConfig::layerParameterCount(int layer) const
+{
+    const LayerShape& s = layers.at(static_cast<size_t>(layer));
+    const int64_t d = hiddenSize, q = int64_t(s.numHeads) * headDim, kv = int64_t(s.numKvHeads) * headDim;
+    int64_t n = 2 * d;                    // attention and MLP RMSNorm weights
+    n += d * q + 2 * d * kv + q * d;      // q, k, v, o
+    if (attentionBias)
+        n += q + 2 * kv;                  // q/k/v biases
+    n += 3 * d * int64_t(s.ffnDim);       // gate, up, down
+    return n;
+}
+
+int64_t ModelConfig::parameterCount() const
+{
+    int64_t n = int64_t(vocabSize) * hiddenSize; // embeddings
+    for (int l = 0; l < numLayers(); ++l)
+        n += layerParameterCount(l);
+    n += hiddenSize; // final norm
+    if (!tiedEmbeddings)
+        n += int64_t(vocabSize) * hiddenSize;
+    return n;
+}
+
+int64_t ModelConfig::macsPerToken(int contextLen) const
+{
+    const int64_t d = hiddenSize;
+    int64_t macs = 0;
+    for (const auto& s : layers) {
+        const int64_t q = int64_t(s.numHeads) * headDim, kv = int64_t(s.numKvHeads) * headDim;
+        macs += d * q + 2 * d * kv + q * d + 3 * d * int64_t(s.ffnDim);
+        macs += 2 * q * int64_t(contextLen); // scores and weighted values
+    }
+    macs += int64_t(vocabSize) * d;
+    return macs;
+}
+
+void ModelConfig::validate() const
+{
+    auto fail = [](const std::string& msg) { throw ConfigError("model config: " + msg); };
+    if (hiddenSize <= 0)
+        fail("hidden_size must be positive, got " + std::to_string(hiddenSize));
+    if (headDim <= 0 || headDim % 2 != 0)
+        fail("head_dim must be positive and even (RoPE rotates pairs), got " + std::to_string(headDim));
+    if (vocabSize <= 0)
+        fail("vocab_size must be positive, got " + std::to_string(vocabSize));
+    if (maxSeqLen <= 0)
+        fail("max_position_embeddings must be positive, got " + std::to_string(maxSeqLen));
+    if (!(normEps > 0))
+        fail("rms_norm_eps must be positive");
+    if (!(ropeTheta > 0))
+        fail("rope_theta must be positive");
+    if (layers.empty())
+        fail("the model has no decoder layers");
+    if (ropeScaling.type != "none" && ropeScaling.type != "llama3")
+        fail("rope_scaling type '" + ropeScaling.type + "' is not supported (supported: llama3)");
+    for (size_t i = 0; i < layers.size(); ++i) {
+        const auto& s = layers[i];
+        const std::string where = "layer " + std::to_string(i) + ": ";
+        if (s.numHeads <= 0 || s.numKvHeads <= 0)
+            fail(where + "num_attention_heads and num_key_value_heads must be positive");
+        if (s.numHeads % s.numKvHeads != 0)
+            fail(where + "num_attention_heads (" + std::to_string(s.numHeads) +
+                 ") must be a multiple of num_key_value_heads (" + std::to_string(s.numKvHeads) + ")");
+        if (s.ffnDim <= 0)
+            fail(where + "intermediate_size must be positive");
+    }
+    if (bosId >= vocabSize || eosId >= vocabSize)
+        fail("bos/eos token id outside the vocabulary");
+}
+
+} // namespace qpruner

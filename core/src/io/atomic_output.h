@@ -1,0 +1,32 @@
+// Writing outputs so that nothing is ever half-written: files go to a temporary sibling and are renamed
+// into place; whole directories are built beside the target and swapped in, so an existing result is
+// replaced only once the new one is complete.
+#pragma once
+
+#include <filesystem>
+#include <string_view>
+
+namespace qpruner::io {
+
+// Writes `bytes` to `path` atomically (temp file + fsync + rename). Throws FileError.
+void writeFileAtomic(const std::filesystem::path& path, std::string_view bytes);
+
+// A directory under construction. Write into path(); commit() swaps it in for `target`; if commit() is never
+// called the temporary directory is removed and `target` is untouched.
+class StagedDirectory {
+public:
+    explicit StagedDirectory(std::filesystem::path target);
+    ~StagedDirectory();
+    StagedDirectory(const StagedDirectory&) = delete;
+    StagedDirectory& operator=(const StagedDirectory&) = delete;
+
+    const std::filesystem::path& path() const { return staging_; }
+    void commit();
+
+private:
+    std::filesystem::path target_;
+    std::filesystem::path staging_;
+    bool committed_ = false;
+};
+
+} // namespace qpruner::io

@@ -1,0 +1,73 @@
+// The native format writer: an HF-style directory (config.json with per-layer shapes under "qpruner",
+// model.safetensors with LlamaForCausalLM names, rotate-half RoPE layout), built in a staging directory and
+// swapped in only when complete.
+#include <fstream>
+#include <map>
+
+#include "config/config_json.h"
+#include "io/atomic_output.h"
+#include "io/safetensors_header.h"
+#include "model/checkpoint.h"
+#include "model/dtype.h"
+#include "qpruner/error.h"
+
+namespace qpruner::model {
+
+void saveNativeModel(const LlamaModel& model, const std::filesystem::path& dir, const nlohmann::json& extra)
+{
+    const ModelConfig& c = model.config();
+    std::map<std::string, at::Tensor> tensors;
+    auto put = [&](const std::string& name, const at::Tensor& t) {
+        tensors[name] = t.detach().to(at::kCPU).contiguous();
+    };
+    put("model.embed_tokens.weight", model.embedding);
+    put("model.norm.weight", model.finalNorm);
+    for (int l = 0; l < c.numLayers(); ++l) {
+        const DecoderLayer& L = model.layers[static_cast<size_t>(l)];
+        put(layerTensorName(l, "input_layernorm.weight"), L.attnNorm);
+        put(layerTensorName(l, "post_attention_layernorm.weight"), L.ffnNorm);
+        const std::pair<const char*, const LinearPtr*> parts[] = {
+            {"self_attn.q_proj", &L.q}, {"self_attn.k_proj", &L.k},  {"self_attn.v_proj", &L.v},
+            {"self_attn.o_proj", &L.o}, {"mlp.gate_proj", &L.gate}, {"mlp.up_proj", &L.up},
+            {"mlp.down_proj", &L.down}};
+        for (const auto& [part, lin] : parts) {
+            if (!dynamic_cast<const DenseLinear*>(lin->get()))
+                throw ConfigError(std::string("saveNativeModel: layer ") + std::to_string(l) + " " + part +
+                                  " is not a dense layer (quantized models are saved by the quantization stage)");
+            put(layerTensorName(l, std::string(part) + ".weight"), (*lin)->denseWeight());
+            if (auto b = (*lin)->bias())
+                put(layerTensorName(l, std::string(part) + ".bias"), *b);
+        }
+    }
+    if (!c.tiedEmbeddings)
+        put("lm_head.weight", model.lmHead->denseWeight());
+
+    std::map<std::string, io::SafetensorsEntry> entries;
+    for (const auto& [name, t] : tensors)
+        entries[name] = io::SafetensorsEntry{safetensorsDtype(t.scalar_type()),
+                                             std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), 0, 0};
+    const std::string header = io::buildSafetensorsHeader(entries, {{"format", "pt"}});
+
+    auto cfg = config::toNativeConfigJson(c, dtypeName(model.weightDtype()));
+    for (auto it = extra.begin(); it != extra.end(); ++it)
+        cfg["qpruner"][it.key()] = it.value();
+
+    io::StagedDirectory staged(dir);
+    {
+        const auto path = staged.path() / "model.safetensors";
+        std::ofstream out(path, std::ios::binary);
+        if (!out)
+            throw FileError(path.string() + ": cannot create");
+        out.write(header.data(), static_cast<std::streamsize>(header.size()));
+        for (const auto& [name, t] : tensors) // map order == header order
+            out.write(static_cast<const char*>(t.data_ptr()),
+                      static_cast<std::streamsize>(t.numel() * static_cast<int64_t>(t.element_size())));
+        out.flush();
+        if (!out)
+            throw FileError(path.string() + ": write failed (disk full?)");
+    }
+    io::writeFileAtomic(staged.path() / "config.json", cfg.dump(2) + "\n");
+    staged.commit();
+}
+
+} // namespace qpruner::model

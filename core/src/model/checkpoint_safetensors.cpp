@@ -1,0 +1,188 @@
+// Hugging Face and native model directories: config.json plus model.safetensors or a sharded
+// model.safetensors.index.json. Tensors are read through private memory maps; names are LlamaForCausalLM's.
+#include <map>
+#include <set>
+
+#include "config/config_json.h"
+#include "io/json_file.h"
+#include "io/mapped_file.h"
+#include "io/safetensors_header.h"
+#include "model/checkpoint.h"
+#include "model/dtype.h"
+#include "model/mapped_tensor.h"
+#include "qpruner/error.h"
+
+namespace qpruner::model {
+
+std::string layerTensorName(int layer, const std::string& part)
+{
+    return "model.layers." + std::to_string(layer) + "." + part;
+}
+
+namespace {
+
+struct TensorLocation {
+    std::shared_ptr<io::MappedFile> file;
+    uint64_t dataStart = 0;
+    io::SafetensorsEntry entry;
+};
+
+class SafetensorsSet {
+public:
+    explicit SafetensorsSet(const std::filesystem::path& dir)
+    {
+        const auto single = dir / "model.safetensors";
+        const auto index = dir / "model.safetensors.index.json";
+        std::vector<std::filesystem::path> files;
+        std::map<std::string, std::string> expectedIn; // tensor -> shard named by the index
+        if (std::filesystem::exists(single)) {
+            files.push_back(single);
+        } else if (std::filesystem::exists(index)) {
+            const auto j = io::readJsonFile(index);
+            if (!j.contains("weight_map") || !j.at("weight_map").is_object())
+                throw FormatError(index.string() + ": missing object 'weight_map'");
+            std::set<std::string> shards;
+            for (auto it = j.at("weight_map").begin(); it != j.at("weight_map").end(); ++it) {
+                if (!it.value().is_string())
+                    throw FormatError(index.string() + ": weight_map entry '" + it.key() + "' is not a file name");
+                shards.insert(it.value().get<std::string>());
+                expectedIn[it.key()] = it.value().get<std::string>();
+            }
+            for (const auto& s : shards)
+                files.push_back(dir / s);
+        } else {
+            throw FileError(dir.string() + ": no model.safetensors or model.safetensors.index.json");
+        }
+        for (const auto& f : files) {
+            std::error_code ec;
+            if (!std::filesystem::exists(f, ec))
+                throw FileError(f.string() + ": shard listed in the index is missing");
+            auto mapped = io::MappedFile::open(f);
+            const auto h = io::parseSafetensorsHeader(mapped->data(), mapped->size(), mapped->size(), f);
+            for (const auto& [name, e] : h.tensors)
+                tensors_[name] = TensorLocation{mapped, h.dataStart, e};
+        }
+        for (const auto& [name, shard] : expectedIn)
+            if (auto it = tensors_.find(name); it == tensors_.end() || it->second.file->path().filename() != shard)
+                throw FormatError(index.string() + ": tensor '" + name + "' is not in shard " + shard);
+    }
+
+    bool has(const std::string& name) const { return tensors_.count(name) != 0; }
+
+    const TensorLocation& at(const std::string& name) const
+    {
+        auto it = tensors_.find(name);
+        if (it == tensors_.end())
+            throw FormatError("missing tensor '" + name + "'");
+        return it->second;
+    }
+
+    std::string fileOf(const std::string& name) const { return at(name).file->path().string(); }
+
+    // The tensor, checked against `shape`, converted to `dtype` on `device`.
+    at::Tensor load(const std::string& name, const std::vector<int64_t>& shape, at::ScalarType dtype,
+                    const at::Device& device) const
+    {
+        auto it = tensors_.find(name);
+        if (it == tensors_.end())
+            throw FormatError(dir_.string() + ": missing tensor '" + name + "'");
+        const TensorLocation& loc = it->second;
+        if (loc.entry.shape != shape) {
+            auto str = [](const std::vector<int64_t>& s) {
+                std::string r = "[";
+                for (size_t i = 0; i < s.size(); ++i)
+                    r += (i ? ", " : "") + std::to_string(s[i]);
+                return r + "]";
+            };
+            throw FormatError(loc.file->path().string() + ": tensor '" + name + "' has shape " +
+                              str(loc.entry.shape) + ", the config needs " + str(shape));
+        }
+        at::ScalarType stored;
+        try {
+            stored = fromSafetensorsDtype(loc.entry.dtype);
+        } catch (const FormatError&) {
+            throw FormatError(loc.file->path().string() + ": tensor '" + name + "' has unsupported dtype '" +
+                              loc.entry.dtype + "' (expected F32, F16 or BF16)");
+        }
+        if (stored != at::kFloat && stored != at::kHalf && stored != at::kBFloat16)
+            throw FormatError(loc.file->path().string() + ": tensor '" + name + "' has unsupported dtype '" +
+                              loc.entry.dtype + "' (expected F32, F16 or BF16)");
+        const auto t = mappedTensor(loc.file, loc.dataStart + loc.entry.begin, shape, stored);
+        return t.to(device, dtype);
+    }
+
+    at::ScalarType storedDtype(const std::string& name) const
+    {
+        return fromSafetensorsDtype(at(name).entry.dtype);
+    }
+
+    std::filesystem::path dir_;
+
+private:
+    std::map<std::string, TensorLocation> tensors_;
+};
+
+} // namespace
+
+std::unique_ptr<LlamaModel> loadSafetensorsDir(const std::filesystem::path& dir, const LoadOptions& options)
+{
+    const auto cfgPath = dir / "config.json";
+    const ModelConfig c = config::fromConfigJson(io::readJsonFile(cfgPath), cfgPath);
+    SafetensorsSet st(dir);
+    st.dir_ = dir;
+    const std::string embName = "model.embed_tokens.weight";
+    if (!st.has(embName))
+        throw FormatError(dir.string() + ": missing tensor '" + embName + "'");
+    at::ScalarType dtype;
+    if (options.dtype) {
+        dtype = *options.dtype;
+    } else {
+        dtype = st.storedDtype(embName);
+        if (dtype != at::kFloat && dtype != at::kHalf && dtype != at::kBFloat16)
+            dtype = at::kFloat;
+    }
+    const at::Device dev = options.device;
+    auto model = std::make_unique<LlamaModel>(c, dtype, dev);
+    const int64_t D = c.hiddenSize, V = c.vocabSize, hd = c.headDim;
+    model->embedding = st.load(embName, {V, D}, dtype, dev);
+    model->finalNorm = st.load("model.norm.weight", {D}, at::kFloat, dev);
+    model->layers.resize(c.layers.size());
+    for (int l = 0; l < c.numLayers(); ++l) {
+        const LayerShape& s = c.layers[static_cast<size_t>(l)];
+        const int64_t q = s.numHeads * hd, kv = s.numKvHeads * hd, F = s.ffnDim;
+        auto n = [&](const std::string& part) { return layerTensorName(l, part); };
+        auto lin = [&](const std::string& part, std::vector<int64_t> shape, bool bias) {
+            std::optional<at::Tensor> b;
+            if (bias)
+                b = st.load(n(part + ".bias"), {shape[0]}, dtype, dev);
+            return std::make_shared<DenseLinear>(st.load(n(part + ".weight"), shape, dtype, dev), b);
+        };
+        DecoderLayer& L = model->layers[static_cast<size_t>(l)];
+        L.attnNorm = st.load(n("input_layernorm.weight"), {D}, at::kFloat, dev);
+        L.ffnNorm = st.load(n("post_attention_layernorm.weight"), {D}, at::kFloat, dev);
+        L.q = lin("self_attn.q_proj", {q, D}, c.attentionBias);
+        L.k = lin("self_attn.k_proj", {kv, D}, c.attentionBias);
+        L.v = lin("self_attn.v_proj", {kv, D}, c.attentionBias);
+        L.o = lin("self_attn.o_proj", {D, q}, false);
+        L.gate = lin("mlp.gate_proj", {F, D}, false);
+        L.up = lin("mlp.up_proj", {F, D}, false);
+        L.down = lin("mlp.down_proj", {D, F}, false);
+    }
+    if (c.tiedEmbeddings)
+        model->lmHead = std::make_shared<DenseLinear>(model->embedding);
+    else
+        model->lmHead = std::make_shared<DenseLinear>(st.load("lm_head.weight", {V, D}, dtype, dev));
+    return model;
+}
+
+std::unique_ptr<LlamaModel> loadModel(const std::filesystem::path& path, const LoadOptions& options)
+{
+    std::error_code ec;
+    if (!std::filesystem::exists(path, ec))
+        throw FileError(path.string() + ": not found");
+    if (std::filesystem::is_directory(path, ec))
+        return loadSafetensorsDir(path, options);
+    return loadLlama2c(path, options);
+}
+
+} // namespace qpruner::model

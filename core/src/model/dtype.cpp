@@ -1,0 +1,94 @@
+#include "model/dtype.h"
+
+#include <thread>
+
+#include <ATen/Parallel.h>
+#include <ATen/Context.h>
+
+#include "qpruner/error.h"
+
+namespace qpruner::model {
+
+at::ScalarType parseDtype(const std::string& name)
+{
+    if (name == "float32" || name == "fp32" || name == "f32")
+        return at::kFloat;
+    if (name == "bfloat16" || name == "bf16")
+        return at::kBFloat16;
+    if (name == "float16" || name == "fp16" || name == "half")
+        return at::kHalf;
+    throw ConfigError("unknown dtype '" + name + "' (expected float32, bfloat16 or float16)");
+}
+
+std::string dtypeName(at::ScalarType t)
+{
+    switch (t) {
+    case at::kFloat: return "float32";
+    case at::kBFloat16: return "bfloat16";
+    case at::kHalf: return "float16";
+    default: return c10::toString(t);
+    }
+}
+
+std::string safetensorsDtype(at::ScalarType t)
+{
+    switch (t) {
+    case at::kFloat: return "F32";
+    case at::kBFloat16: return "BF16";
+    case at::kHalf: return "F16";
+    case at::kByte: return "U8";
+    case at::kChar: return "I8";
+    case at::kInt: return "I32";
+    case at::kLong: return "I64";
+    default: throw ConfigError(std::string("dtype ") + c10::toString(t) + " cannot be stored in safetensors here");
+    }
+}
+
+at::ScalarType fromSafetensorsDtype(const std::string& name)
+{
+    if (name == "F32") return at::kFloat;
+    if (name == "BF16") return at::kBFloat16;
+    if (name == "F16") return at::kHalf;
+    if (name == "U8") return at::kByte;
+    if (name == "I8") return at::kChar;
+    if (name == "I32") return at::kInt;
+    if (name == "I64") return at::kLong;
+    if (name == "F64") return at::kDouble;
+    throw FormatError("unsupported safetensors dtype '" + name + "'");
+}
+
+at::Device parseDevice(const std::string& name)
+{
+    if (name == "cpu")
+        return at::Device(at::kCPU);
+    if (name.rfind("cuda", 0) == 0) {
+        if (!at::hasCUDA())
+            throw ConfigError("device '" + name + "' requested but this build of libtorch has no CUDA support "
+                              "(or no GPU is visible); use --device cpu");
+        try {
+            return at::Device(name);
+        } catch (const std::exception&) {
+            throw ConfigError("invalid device '" + name + "' (expected cpu, cuda or cuda:N)");
+        }
+    }
+    throw ConfigError("invalid device '" + name + "' (expected cpu, cuda or cuda:N)");
+}
+
+at::ScalarType computeDtypeFor(at::ScalarType weightDtype, const at::Device& device)
+{
+    if (device.is_cpu() && weightDtype == at::kHalf)
+        return at::kFloat;
+    return weightDtype;
+}
+
+int setIntraOpThreads(int n)
+{
+    if (n <= 0) {
+        const unsigned hw = std::thread::hardware_concurrency();
+        n = hw > 0 ? static_cast<int>(hw) : 1;
+    }
+    at::set_num_threads(n);
+    return at::get_num_threads();
+}
+
+} // namespace qpruner::model

@@ -1,0 +1,33 @@
+#include "model/linear.h"
+
+#include "model/dtype.h"
+
+namespace qpruner::model {
+
+DenseLinear::DenseLinear(at::Tensor weight, std::optional<at::Tensor> bias)
+    : weight_(std::move(weight)), bias_(std::move(bias))
+{
+}
+
+at::Tensor DenseLinear::forward(const at::Tensor& x) const
+{
+    const auto dt = x.scalar_type();
+    const at::Tensor w = weight_.scalar_type() == dt ? weight_ : weight_.to(dt);
+    if (bias_) {
+        const at::Tensor b = bias_->scalar_type() == dt ? *bias_ : bias_->to(dt);
+        return at::linear(x, w, b);
+    }
+    return at::linear(x, w);
+}
+
+int64_t DenseLinear::storageBytes() const
+{
+    int64_t n = weight_.numel() * static_cast<int64_t>(weight_.element_size());
+    if (bias_)
+        n += bias_->numel() * static_cast<int64_t>(bias_->element_size());
+    return n;
+}
+
+std::string DenseLinear::formatName() const { return dtypeName(weight_.scalar_type()); }
+
+} // namespace qpruner::model

@@ -1,0 +1,72 @@
+// The LLaMA-family decoder: RMSNorm, RoPE (rotate-half layout inside; llama2.c's interleaved pairs are
+// converted at load), grouped-query attention, SwiGLU MLP, tied or separate output head, optional q/k/v bias.
+// Per-layer shapes may differ (query heads, KV heads, FFN width), as pruned models have them.
+#pragma once
+
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "model/kv_cache.h"
+#include "model/linear.h"
+#include "model/rope.h"
+#include "qpruner/model_config.h"
+
+namespace qpruner::model {
+
+struct DecoderLayer {
+    at::Tensor attnNorm; // [D], fp32
+    at::Tensor ffnNorm;  // [D], fp32
+    LinearPtr q, k, v, o;
+    LinearPtr gate, up, down;
+};
+
+// Module names of a decoder layer's linears, in the order the precision map and reports use.
+inline constexpr const char* kLayerModules[] = {"q", "k", "v", "o", "gate", "up", "down"};
+
+class LlamaModel {
+public:
+    LlamaModel(ModelConfig config, at::ScalarType weightDtype, at::Device device);
+
+    const ModelConfig& config() const { return config_; }
+    ModelConfig& mutableConfig() { return config_; }
+    at::ScalarType weightDtype() const { return weightDtype_; }
+    at::ScalarType computeDtype() const { return computeDtype_; }
+    const at::Device& device() const { return device_; }
+
+    // Final hidden states [B, T, D] (after the final norm, fp32) for tokens [B, T] (int64). With a cache the
+    // tokens continue at cache->length(); without one they start at position 0.
+    at::Tensor forwardHidden(const at::Tensor& tokens, KvCache* cache = nullptr) const;
+    // fp32 logits [..., V] of final hidden states.
+    at::Tensor logits(const at::Tensor& hidden) const;
+    // Convenience: logits [B, T, V] (fp32).
+    at::Tensor forward(const at::Tensor& tokens, KvCache* cache = nullptr) const;
+
+    // A cache sized for `batch` sequences of up to `maxLen` tokens.
+    KvCache makeCache(int64_t batch, int64_t maxLen) const;
+
+    // Weights (mutable: loaders fill them, pruning slices them).
+    at::Tensor embedding;  // [V, D], weight dtype
+    at::Tensor finalNorm;  // [D], fp32
+    LinearPtr lmHead;      // shares `embedding` when the config ties them
+    std::vector<DecoderLayer> layers;
+
+    // Moves/converts every weight (dense layers only) to `dtype` on `device`.
+    void to(at::ScalarType dtype, at::Device device);
+
+    // Bytes held by all weights in their stored form (tied head counted once).
+    int64_t weightBytes() const;
+
+private:
+    at::Tensor attention(const DecoderLayer& layer, int layerIndex, const at::Tensor& x, int64_t pos,
+                         KvCache* cache) const;
+    at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
+
+    ModelConfig config_;
+    at::ScalarType weightDtype_;
+    at::ScalarType computeDtype_;
+    at::Device device_;
+    mutable RopeTable rope_;
+};
+
+} // namespace qpruner::model
