@@ -1,0 +1,112 @@
+#include "cli_context.h"
+
+#include <cstdlib>
+#include <cstdio>
+#include <iostream>
+
+#include "io/json_file.h"
+#include "model/dtype.h"
+#include "qpruner/error.h"
+
+namespace qpruner::cli {
+
+void addModelOptions(ArgParser& p)
+{
+    p.option("dtype", "DTYPE", "weight dtype: float32, bfloat16 or float16 (default: the checkpoint's)");
+    p.option("device", "DEV", "cpu, cuda or cuda:N", "cpu");
+    p.option("threads", "N", "intra-op threads (0: one per core)", "0");
+}
+
+void addTokenizerOption(ArgParser& p)
+{
+    p.option("tokenizer", "PATH",
+             "SentencePiece .model, llama2.c .bin or tokenizer.json (default: found beside the model)");
+}
+
+std::unique_ptr<model::LlamaModel> loadModelFromArgs(const ArgParser& p, const std::string& modelArg)
+{
+    model::setIntraOpThreads(p.getInt("threads"));
+    model::LoadOptions opts;
+    if (auto d = p.find("dtype"))
+        opts.dtype = model::parseDtype(*d);
+    opts.device = model::parseDevice(p.get("device"));
+    return model::loadModel(p.get(modelArg), opts);
+}
+
+std::unique_ptr<Tokenizer> loadTokenizerFromArgs(const ArgParser& p, const std::string& modelArg)
+{
+    if (auto t = p.find("tokenizer"))
+        return loadTokenizer(*t);
+    const auto m = p.find(modelArg);
+    if (!m)
+        throw UsageError("--tokenizer is required");
+    const std::filesystem::path model(*m);
+    const auto dir = std::filesystem::is_directory(model) ? model : model.parent_path();
+    for (const char* name : {"tokenizer.model", "tokenizer.json", "tokenizer.bin"})
+        if (std::filesystem::exists(dir / name))
+            return loadTokenizer(dir / name);
+    for (const char* ext : {".model", ".bin"}) {
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
+            const auto fn = e.path().filename().string();
+            if (fn.rfind("tok", 0) == 0 && e.path().extension() == ext)
+                return loadTokenizer(e.path());
+        }
+    }
+    throw UsageError("no tokenizer found beside " + model.string() + "; pass --tokenizer");
+}
+
+std::string readTextFile(const std::filesystem::path& path)
+{
+    std::string text = io::readFileBytes(path);
+    // UTF-8 validation: the evaluation protocol reads text files as UTF-8.
+    size_t i = 0;
+    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+    while (i < text.size()) {
+        const unsigned char c = s[i];
+        int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
+        if (n < 0 || i + static_cast<size_t>(n) >= text.size() + (n == 0 ? 1 : 0))
+            throw FormatError(path.string() + ": not valid UTF-8 at byte " + std::to_string(i));
+        for (int k = 1; k <= n; ++k)
+            if ((s[i + static_cast<size_t>(k)] >> 6) != 0x2)
+                throw FormatError(path.string() + ": not valid UTF-8 at byte " + std::to_string(i));
+        i += static_cast<size_t>(n) + 1;
+    }
+    return text;
+}
+
+std::filesystem::path sharedDataDir()
+{
+    if (const char* env = std::getenv("QPRUNER_SHARED_DATA"); env && *env)
+        return env;
+    return "../shared/data";
+}
+
+void printJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+
+std::string withThousands(int64_t n)
+{
+    std::string digits = std::to_string(n < 0 ? -n : n), out;
+    for (size_t i = 0; i < digits.size(); ++i) {
+        if (i && (digits.size() - i) % 3 == 0)
+            out += ',';
+        out += digits[i];
+    }
+    return (n < 0 ? "-" : "") + out;
+}
+
+std::string humanBytes(int64_t bytes)
+{
+    const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = static_cast<double>(bytes);
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        ++u;
+    }
+    char buf[64];
+    std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
+    return buf;
+}
+
+} // namespace qpruner::cli

@@ -1,0 +1,40 @@
+// What the subcommands share: the common model options (--dtype, --device, --threads, --tokenizer), finding a
+// tokenizer beside a model, reading text files, the shared data directory, and JSON/human output.
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "arg_parser.h"
+#include "model/checkpoint.h"
+#include "qpruner/tokenizer.h"
+
+namespace qpruner::cli {
+
+// Adds --dtype, --device and --threads.
+void addModelOptions(ArgParser& p);
+// Adds --tokenizer.
+void addTokenizerOption(ArgParser& p);
+
+// Applies --threads and loads MODEL with --dtype/--device.
+std::unique_ptr<model::LlamaModel> loadModelFromArgs(const ArgParser& p, const std::string& modelArg = "MODEL");
+
+// --tokenizer, or a tokenizer found beside the model (tokenizer.model/.json/.bin, tok*.model, tok*.bin).
+std::unique_ptr<Tokenizer> loadTokenizerFromArgs(const ArgParser& p, const std::string& modelArg = "MODEL");
+
+// The file's bytes, checked to be valid UTF-8 (the error names the byte offset).
+std::string readTextFile(const std::filesystem::path& path);
+
+// QPRUNER_SHARED_DATA, else ../shared/data relative to the working directory.
+std::filesystem::path sharedDataDir();
+
+void printJson(const nlohmann::json& j);
+
+// Human-readable sizes: "1.23 MiB", "260,032".
+std::string humanBytes(int64_t bytes);
+std::string withThousands(int64_t n);
+
+} // namespace qpruner::cli

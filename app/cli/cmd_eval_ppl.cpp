@@ -1,0 +1,63 @@
+// qpruner eval-ppl MODEL --file TEXT: perplexity over non-overlapping windows (protocol in README).
+#include <cstdio>
+#include <iostream>
+
+#include "cli_context.h"
+#include "commands.h"
+#include "eval/perplexity.h"
+
+namespace qpruner::cli {
+
+int runEvalPpl(const Args& args)
+{
+    ArgParser p("eval-ppl",
+                "Perplexity of a UTF-8 text file: tokenized as one stream without BOS, cut into consecutive\n"
+                "non-overlapping windows of --seq-len tokens (the last partial window dropped), each scored from an\n"
+                "empty cache; ppl = exp(mean NLL over seq_len-1 predicted tokens per window).");
+    p.positional("MODEL", "checkpoint file or directory");
+    addTokenizerOption(p);
+    addModelOptions(p);
+    p.option("file", "PATH", "text file to score");
+    p.option("seq-len", "N", "window length in tokens (default: the model's maximum)");
+    p.flag("bos", "prepend BOS to each window (then seq_len-1 text tokens per window, all predicted)");
+    p.option("max-windows", "N", "score at most N windows (-1: all)", "-1");
+    p.option("batch-size", "N", "windows per forward pass", "4");
+    p.flag("json", "print one JSON object");
+    p.example("qpruner eval-ppl ../shared/data/models/stories260K/stories260K.bin "
+              "--tokenizer ../shared/data/models/stories260K/tok512.model "
+              "--file ../shared/data/text/tinystories/tinystories_valid_subset.txt --seq-len 256");
+    if (!p.parse(args))
+        return 0;
+    const std::string file = p.get("file");
+    const auto model = loadModelFromArgs(p);
+    const auto tok = loadTokenizerFromArgs(p);
+    const std::string text = readTextFile(file);
+    const auto stream = tok->encode(text);
+
+    eval::PerplexityOptions o;
+    o.seqLen = p.find("seq-len") ? p.getInt("seq-len") : model->config().maxSeqLen;
+    o.bos = p.isSet("bos");
+    o.bosId = tok->bosId() >= 0 ? tok->bosId() : model->config().bosId;
+    o.maxWindows = p.getInt64("max-windows");
+    o.batchSize = p.getInt("batch-size");
+    const bool json = p.isSet("json");
+    const auto r = eval::evaluatePerplexity(*model, stream, o, [&](const Progress& pr) {
+        if (!json)
+            std::fprintf(stderr, "\r  window %lld / %lld", static_cast<long long>(pr.done),
+                         static_cast<long long>(pr.total));
+    });
+    if (json) {
+        printJson({{"model", p.get("MODEL")}, {"file", file}, {"ppl", r.ppl}, {"mean_nll", r.meanNll},
+                   {"seq_len", o.seqLen}, {"bos", o.bos}, {"stream_tokens", r.streamTokens},
+                   {"windows", r.windows}, {"predicted_tokens", r.predictedTokens}, {"seconds", r.seconds},
+                   {"tokens_per_second", r.tokensPerSecond}, {"window_nll", r.windowNll}});
+    } else {
+        std::fprintf(stderr, "\n");
+        std::printf("ppl %.6f  (mean NLL %.6f over %lld tokens, %lld windows of %d%s; %.1f tok/s)\n", r.ppl,
+                    r.meanNll, static_cast<long long>(r.predictedTokens), static_cast<long long>(r.windows),
+                    o.seqLen, o.bos ? " with BOS" : "", r.tokensPerSecond);
+    }
+    return 0;
+}
+
+} // namespace qpruner::cli

@@ -1,0 +1,55 @@
+// qpruner generate MODEL: greedy (--temperature 0) or sampled generation with a KV cache.
+#include <iostream>
+
+#include "cli_context.h"
+#include "commands.h"
+#include "eval/generation.h"
+
+namespace qpruner::cli {
+
+int runGenerate(const Args& args)
+{
+    ArgParser p("generate", "Generate text. --steps counts positions including BOS and the prompt (llama2.c's -n).");
+    p.positional("MODEL", "checkpoint file or directory");
+    addTokenizerOption(p);
+    addModelOptions(p);
+    p.option("prompt", "TEXT", "prompt text (BOS is always prepended)", "");
+    p.option("steps", "N", "positions to run, prompt included", "256");
+    p.option("temperature", "T", "0 for greedy", "1.0");
+    p.option("top-p", "P", "nucleus sampling threshold (1: off)", "0.9");
+    p.option("seed", "N", "random seed for sampling", "0");
+    p.flag("json", "print one JSON object: prompt_ids, ids (after BOS), generated_ids, text, tokens_per_second");
+    p.example("qpruner generate ../shared/data/models/stories260K/stories260K.bin "
+              "--tokenizer ../shared/data/models/stories260K/tok512.model --steps 64 --temperature 0 --json");
+    if (!p.parse(args))
+        return 0;
+    const auto model = loadModelFromArgs(p);
+    const auto tok = loadTokenizerFromArgs(p);
+    const std::string prompt = p.get("prompt").empty() ? std::string() : p.get("prompt");
+    std::vector<int32_t> ids = prompt.empty() ? std::vector<int32_t>{} : tok->encode(prompt);
+    ids.insert(ids.begin(), tok->bosId() >= 0 ? tok->bosId() : model->config().bosId);
+
+    eval::GenerateOptions o;
+    o.steps = p.getInt("steps");
+    o.temperature = p.getDouble("temperature");
+    o.topP = p.getDouble("top-p");
+    o.seed = static_cast<uint64_t>(p.getInt64("seed"));
+    if (tok->bosId() >= 0)
+        o.stopIds.push_back(tok->bosId());
+    if (tok->eosId() >= 0)
+        o.stopIds.push_back(tok->eosId());
+    const auto r = eval::generate(*model, ids, o);
+    const std::vector<int32_t> afterBos(r.tokens.begin() + 1, r.tokens.end());
+    const std::string text = tok->decode(r.tokens);
+    if (p.isSet("json")) {
+        printJson({{"prompt_ids", ids}, {"ids", afterBos}, {"generated_ids", r.generated}, {"text", text},
+                   {"steps", o.steps}, {"temperature", o.temperature}, {"top_p", o.topP}, {"seed", o.seed},
+                   {"seconds", r.seconds}, {"tokens_per_second", r.tokensPerSecond}});
+    } else {
+        std::cout << text << "\n";
+        std::cerr << "[" << r.generated.size() << " tokens, " << r.tokensPerSecond << " tok/s]\n";
+    }
+    return 0;
+}
+
+} // namespace qpruner::cli

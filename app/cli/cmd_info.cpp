@@ -1,0 +1,58 @@
+// qpruner info MODEL: configuration, per-layer shapes, parameter counts and sizes, from headers only.
+#include <iomanip>
+#include <iostream>
+
+#include "cli_context.h"
+#include "commands.h"
+#include "qpruner/model_config.h"
+
+namespace qpruner::cli {
+
+int runInfo(const Args& args)
+{
+    ArgParser p("info", "Show a checkpoint's configuration (llama2.c .bin, Hugging Face or native directory).");
+    p.positional("MODEL", "checkpoint file or directory");
+    p.flag("json", "print one JSON object");
+    p.example("qpruner info ../shared/data/models/stories260K/stories260K.bin");
+    if (!p.parse(args))
+        return 0;
+    const ModelSummary s = inspectModel(p.get("MODEL"));
+    const ModelConfig& c = s.config;
+    if (p.isSet("json")) {
+        nlohmann::json layers = nlohmann::json::array();
+        for (int l = 0; l < c.numLayers(); ++l) {
+            const auto& ls = c.layers[static_cast<size_t>(l)];
+            layers.push_back({{"layer", l}, {"num_heads", ls.numHeads}, {"num_kv_heads", ls.numKvHeads},
+                              {"ffn_dim", ls.ffnDim}, {"parameters", c.layerParameterCount(l)}});
+        }
+        printJson({{"path", s.path.string()}, {"format", s.format}, {"dtype", s.dtype},
+                   {"architecture", c.architecture}, {"hidden_size", c.hiddenSize}, {"head_dim", c.headDim},
+                   {"vocab_size", c.vocabSize}, {"max_seq_len", c.maxSeqLen}, {"num_layers", c.numLayers()},
+                   {"norm_eps", c.normEps}, {"rope_theta", c.ropeTheta}, {"tied_embeddings", c.tiedEmbeddings},
+                   {"attention_bias", c.attentionBias}, {"homogeneous", c.homogeneous()},
+                   {"parameters", s.parameterCount}, {"weight_bytes", s.weightBytes},
+                   {"macs_per_token", c.macsPerToken(1)}, {"layers", layers}});
+        return 0;
+    }
+    std::cout << s.path.string() << "\n"
+              << "  format          " << s.format << " (" << s.dtype << ")\n"
+              << "  architecture    " << c.architecture << "\n"
+              << "  hidden size     " << c.hiddenSize << " (head dim " << c.headDim << ")\n"
+              << "  layers          " << c.numLayers() << (c.homogeneous() ? "" : " (per-layer shapes differ)") << "\n"
+              << "  vocab           " << c.vocabSize << (c.tiedEmbeddings ? " (tied output head)" : "") << "\n"
+              << "  max seq len     " << c.maxSeqLen << "\n"
+              << "  rope theta      " << c.ropeTheta << ", norm eps " << c.normEps << "\n"
+              << "  parameters      " << withThousands(s.parameterCount) << "\n"
+              << "  weight bytes    " << withThousands(s.weightBytes) << " (" << humanBytes(s.weightBytes) << ")\n"
+              << "  MACs/token      " << withThousands(c.macsPerToken(1)) << " (context 1)\n\n"
+              << "  layer  heads  kv  ffn     parameters\n";
+    for (int l = 0; l < c.numLayers(); ++l) {
+        const auto& ls = c.layers[static_cast<size_t>(l)];
+        std::cout << "  " << std::setw(5) << l << "  " << std::setw(5) << ls.numHeads << "  " << std::setw(2)
+                  << ls.numKvHeads << "  " << std::setw(6) << ls.ffnDim << "  " << withThousands(c.layerParameterCount(l))
+                  << "\n";
+    }
+    return 0;
+}
+
+} // namespace qpruner::cli

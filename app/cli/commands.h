@@ -1,0 +1,18 @@
+// The `qpruner` subcommands. Each takes its arguments (after the subcommand name) and returns the exit status.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace qpruner::cli {
+
+using Args = std::vector<std::string>;
+
+int runInfo(const Args& args);
+int runTokenize(const Args& args);
+int runGenerate(const Args& args);
+int runEvalPpl(const Args& args);
+int runEvalTasks(const Args& args);
+int runMakeRandom(const Args& args);
+
+} // namespace qpruner::cli

@@ -1,0 +1,73 @@
+// qpruner: the headless command line (no Qt). Dispatches to one subcommand; errors print one line to stderr.
+// Exit status: 0 success, 1 error (bad file, bad config, failed stage), 2 bad command line.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "arg_parser.h"
+#include "commands.h"
+#include "qpruner/error.h"
+
+namespace {
+
+struct Command {
+    const char* name;
+    int (*run)(const qpruner::cli::Args&);
+    const char* summary;
+};
+
+const Command kCommands[] = {
+    {"info", qpruner::cli::runInfo, "show a checkpoint's configuration, shapes and sizes"},
+    {"tokenize", qpruner::cli::runTokenize, "encode text (or decode ids) with a tokenizer"},
+    {"generate", qpruner::cli::runGenerate, "generate text (greedy or sampled) with a KV cache"},
+    {"eval-ppl", qpruner::cli::runEvalPpl, "perplexity of a text file (non-overlapping windows)"},
+    {"eval-tasks", qpruner::cli::runEvalTasks, "zero-shot multiple-choice accuracy (BoolQ, PIQA, HellaSwag, ...)"},
+    {"make-random", qpruner::cli::runMakeRandom, "write a randomly initialised model of a standard LLaMA shape"},
+};
+
+void printUsage(std::ostream& os)
+{
+    os << "usage: qpruner <command> [arguments] [--help]\n\n"
+          "QPruner Studio command line: structured pruning, mixed-precision quantization, Bayesian search and\n"
+          "recovery fine-tuning of LLaMA-family models.\n\ncommands:\n";
+    for (const auto& c : kCommands) {
+        const std::string n = c.name;
+        os << "  " << n << std::string(14 - n.size(), ' ') << c.summary << "\n";
+    }
+    os << "\nRun 'qpruner <command> --help' for a command's options.\n";
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    std::vector<std::string> args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+        printUsage(std::cout);
+        return args.empty() ? 2 : 0;
+    }
+    if (args[0] == "--version") {
+        std::cout << "qpruner " << QPRUNER_VERSION << "\n";
+        return 0;
+    }
+    for (const auto& c : kCommands) {
+        if (args[0] != c.name)
+            continue;
+        const std::vector<std::string> rest(args.begin() + 1, args.end());
+        try {
+            return c.run(rest);
+        } catch (const qpruner::cli::UsageError& e) {
+            std::cerr << "qpruner " << c.name << ": " << e.what() << "\n(see 'qpruner " << c.name << " --help')\n";
+            return 2;
+        } catch (const qpruner::Error& e) {
+            std::cerr << "qpruner " << c.name << ": error: " << e.what() << "\n";
+            return 1;
+        } catch (const std::exception& e) {
+            std::cerr << "qpruner " << c.name << ": internal error: " << e.what() << "\n";
+            return 1;
+        }
+    }
+    std::cerr << "qpruner: unknown command '" << args[0] << "'\n\n";
+    printUsage(std::cerr);
+    return 2;
+}
