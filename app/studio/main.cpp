@@ -1,0 +1,17 @@
+// qpruner-studio: the Qt Widgets workbench. Everything but the application object lives in qpruner-ui.
+#include <QApplication>
+
+#include "app/studio_main.h"
+#include "common/studio_identity.h"
+
+int main(int argc, char* argv[])
+{
+    qpruner::ui::selectHeadlessPlatformIfNeeded(argc, argv);
+    QApplication app(argc, argv);
+    // Organisation and application names place the QSettings file (e.g. ~/.config/QPruner/qpruner-studio.conf).
+    QApplication::setOrganizationName(QStringLiteral("QPruner"));
+    QApplication::setApplicationName(QStringLiteral("qpruner-studio"));
+    QApplication::setApplicationDisplayName(qpruner::ui::studioDisplayName());
+    QApplication::setApplicationVersion(qpruner::ui::studioVersion());
+    return qpruner::ui::runStudio(app);
+}
