@@ -29,17 +29,18 @@ int runEvalPpl(const Args& args)
     if (!p.parse(args))
         return 0;
     const std::string file = p.get("file");
+    eval::PerplexityOptions o;
+    const int seqLen = p.find("seq-len") ? p.getInt("seq-len") : 0;
+    o.bos = p.isSet("bos");
+    o.maxWindows = p.getInt64("max-windows");
+    o.batchSize = p.getInt("batch-size");
+
     const auto model = loadModelFromArgs(p);
     const auto tok = loadTokenizerFromArgs(p);
     const std::string text = readTextFile(file);
     const auto stream = tok->encode(text);
-
-    eval::PerplexityOptions o;
-    o.seqLen = p.find("seq-len") ? p.getInt("seq-len") : model->config().maxSeqLen;
-    o.bos = p.isSet("bos");
+    o.seqLen = seqLen > 0 ? seqLen : model->config().maxSeqLen;
     o.bosId = tok->bosId() >= 0 ? tok->bosId() : model->config().bosId;
-    o.maxWindows = p.getInt64("max-windows");
-    o.batchSize = p.getInt("batch-size");
     const bool json = p.isSet("json");
     const auto r = eval::evaluatePerplexity(*model, stream, o, [&](const Progress& pr) {
         if (!json)

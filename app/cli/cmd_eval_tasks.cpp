@@ -31,6 +31,8 @@ int runEvalTasks(const Args& args)
               "--tokenizer ../shared/data/models/stories260K/tok512.model --tasks piqa,arc_easy --limit 200");
     if (!p.parse(args))
         return 0;
+    const int64_t limit = p.getInt64("limit");
+    const int batchSize = p.getInt("batch-size");
     std::vector<std::string> tasks;
     if (p.get("tasks") == "all") {
         tasks = eval::knownTasks();
@@ -49,12 +51,12 @@ int runEvalTasks(const Args& args)
     std::vector<eval::TaskSet> sets;
     for (const auto& t : tasks) {
         const auto file = p.find("task-file") ? std::filesystem::path(p.get("task-file")) : eval::taskFile(t, evalDir);
-        sets.push_back(eval::loadTaskSet(t, file, p.getInt64("limit")));
+        sets.push_back(eval::loadTaskSet(t, file, limit));
     }
     const auto model = loadModelFromArgs(p);
     const auto tok = loadTokenizerFromArgs(p);
     eval::MultipleChoiceOptions o;
-    o.batchSize = p.getInt("batch-size");
+    o.batchSize = batchSize;
     const bool json = p.isSet("json");
     nlohmann::json out = {{"model", p.get("MODEL")}, {"limit", p.getInt64("limit")}, {"tasks", nlohmann::json::object()}};
     double sumAcc = 0, sumNorm = 0;

@@ -23,17 +23,18 @@ int runGenerate(const Args& args)
               "--tokenizer ../shared/data/models/stories260K/tok512.model --steps 64 --temperature 0 --json");
     if (!p.parse(args))
         return 0;
-    const auto model = loadModelFromArgs(p);
-    const auto tok = loadTokenizerFromArgs(p);
-    const std::string prompt = p.get("prompt").empty() ? std::string() : p.get("prompt");
-    std::vector<int32_t> ids = prompt.empty() ? std::vector<int32_t>{} : tok->encode(prompt);
-    ids.insert(ids.begin(), tok->bosId() >= 0 ? tok->bosId() : model->config().bosId);
-
+    // Options first, so a bad value fails before the model is loaded.
     eval::GenerateOptions o;
     o.steps = p.getInt("steps");
     o.temperature = p.getDouble("temperature");
     o.topP = p.getDouble("top-p");
     o.seed = static_cast<uint64_t>(p.getInt64("seed"));
+    const std::string prompt = p.find("prompt").value_or("");
+
+    const auto model = loadModelFromArgs(p);
+    const auto tok = loadTokenizerFromArgs(p);
+    std::vector<int32_t> ids = prompt.empty() ? std::vector<int32_t>{} : tok->encode(prompt);
+    ids.insert(ids.begin(), tok->bosId() >= 0 ? tok->bosId() : model->config().bosId);
     if (tok->bosId() >= 0)
         o.stopIds.push_back(tok->bosId());
     if (tok->eosId() >= 0)

@@ -1,0 +1,171 @@
+// The `qpruner` executable end to end: MANIFEST reference generation, JSON outputs against the independent
+// reference, make-random -> info -> eval round trip, and exit codes/messages for bad input.
+#include <QtTest/QtTest>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "test_data.h"
+
+namespace {
+
+struct Run {
+    int exitCode = -1;
+    QByteArray out, err;
+    nlohmann::json json() const { return nlohmann::json::parse(out.toStdString()); }
+};
+
+Run runCli(const QStringList& args)
+{
+    QProcess p;
+    p.start(QStringLiteral(QPRUNER_CLI_PATH), args);
+    if (!p.waitForFinished(300000))
+        qFatal("qpruner did not finish");
+    return {p.exitCode(), p.readAllStandardOutput(), p.readAllStandardError()};
+}
+
+QString shared(const char* rel) { return QString::fromStdString((qpruner::testing::sharedDataDir() / rel).string()); }
+
+nlohmann::json reference(const char* name)
+{
+    std::ifstream in(qpruner::testing::fixtureDir() / "reference" / name);
+    return nlohmann::json::parse(in);
+}
+
+} // namespace
+
+class TestCli : public QObject {
+    Q_OBJECT
+private Q_SLOTS:
+    void generateReproducesManifest()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        const auto r = runCli({"generate", shared("models/stories260K/stories260K.bin"), "--tokenizer",
+                                shared("models/stories260K/tok512.model"), "--steps", "64", "--temperature", "0",
+                                "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        // MANIFEST.md: stories260K, BOS only, first 64 generated ids.
+        const std::vector<int> manifest = {
+            403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267, 337, 410, 408,
+            419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370, 432, 352, 266, 268, 388, 426,
+            338, 391, 266, 267, 337, 335, 312, 432, 398, 312, 286, 267, 414, 270, 333, 415, 426, 13,  438, 310};
+        const auto j = r.json();
+        QCOMPARE(j["ids"].get<std::vector<int>>(), manifest);
+        QCOMPARE(j["generated_ids"].get<std::vector<int>>(), manifest);
+        QVERIFY(j["text"].get<std::string>().rfind("Once upon a time, there was a little girl named Lily.", 0) == 0);
+    }
+
+    void evalPplMatchesReference()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        const auto ref = reference("ppl.json")["cases"][1]; // stories260K, TinyStories, seq 256, BOS, 6 windows
+        QVERIFY(ref["bos"].get<bool>());
+        const auto r = runCli({"eval-ppl", shared("models/stories260K/stories260K.bin"), "--tokenizer",
+                                shared("models/stories260K/tok512.model"), "--file", shared(ref["file"].get<std::string>().c_str()),
+                                "--seq-len", "256", "--bos", "--max-windows", "6", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto j = r.json();
+        QCOMPARE(j["windows"].get<int>(), 6);
+        QCOMPARE(j["predicted_tokens"].get<int>(), ref["n_predicted"].get<int>());
+        QVERIFY(std::abs(j["ppl"].get<double>() / ref["ppl"].get<double>() - 1) < 1e-5);
+    }
+
+    void evalTasksMatchesReference()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        const auto ref = reference("tasks.json")["tasks"];
+        const auto r = runCli({"eval-tasks", shared("models/stories260K/stories260K.bin"), "--tokenizer",
+                                shared("models/stories260K/tok512.model"), "--eval-dir", shared("eval"), "--tasks",
+                                "winogrande,piqa,hellaswag", "--limit", "10", "--json", "--per-item"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto j = r.json();
+        for (const char* t : {"winogrande", "piqa", "hellaswag"}) {
+            QCOMPARE(j["tasks"][t]["acc"].get<double>(), ref[t]["acc"].get<double>());
+            QCOMPARE(j["tasks"][t]["acc_norm"].get<double>(), ref[t]["acc_norm"].get<double>());
+            QCOMPARE(j["tasks"][t]["per_item"].size(), size_t(10));
+        }
+    }
+
+    void infoAndTokenize()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        auto r = runCli({"info", shared("models/stories260K/stories260K.bin"), "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        auto j = r.json();
+        QCOMPARE(j["parameters"].get<int64_t>(), int64_t(260032));
+        QCOMPARE(j["layers"].size(), size_t(5));
+        QCOMPARE(j["format"].get<std::string>(), std::string("llama2c"));
+        r = runCli({"tokenize", "--tokenizer", shared("models/stories260K/tok512.model"), "Once upon a time", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.json()["ids"].get<std::vector<int>>(), (std::vector<int>{403, 407, 261, 378}));
+        r = runCli({"tokenize", "--tokenizer", shared("models/llama2-tokenizer/tokenizer.model"), "Once upon a time", "--json"});
+        QCOMPARE(r.json()["ids"].get<std::vector<int>>(), (std::vector<int>{9038, 2501, 263, 931}));
+        r = runCli({"tokenize", "--tokenizer", shared("models/stories260K/tok512.model"), "--decode", "403,407,261,378"});
+        QCOMPARE(r.out.trimmed(), QByteArray("Once upon a time"));
+    }
+
+    void makeRandomRoundTrip()
+    {
+        QPRUNER_SHARED_FILE(tok, "models/stories260K/tok512.model");
+        QTemporaryDir tmp;
+        const QString out = tmp.path() + "/tiny";
+        auto r = runCli({"make-random", "--preset", "tiny", "--out", out, "--seed", "3", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto made = r.json();
+        r = runCli({"info", out, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto info = r.json();
+        QCOMPARE(info["format"].get<std::string>(), std::string("native"));
+        QCOMPARE(info["parameters"].get<int64_t>(), made["parameters"].get<int64_t>());
+        // A random model is near-uniform over the 512-token vocabulary: ppl close to 512.
+        QTemporaryFile text;
+        QVERIFY(text.open());
+        text.write(QByteArray("Once upon a time there was a cat. ").repeated(40));
+        text.close();
+        r = runCli({"eval-ppl", out, "--tokenizer", shared("models/stories260K/tok512.model"), "--file",
+                     text.fileName(), "--seq-len", "64", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const double ppl = r.json()["ppl"].get<double>();
+        QVERIFY2(ppl > 400 && ppl < 650, qPrintable(QString::number(ppl)));
+    }
+
+    void errorsHaveExitCodesAndMessages()
+    {
+        auto r = runCli({"info", "/nonexistent/model.bin"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY(r.err.contains("/nonexistent/model.bin"));
+        r = runCli({"eval-ppl", "x", "--no-such-option"});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY(r.err.contains("--no-such-option"));
+        r = runCli({"generate", "x", "--steps", "many"});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY(r.err.contains("--steps"));
+        r = runCli({"frobnicate"});
+        QCOMPARE(r.exitCode, 2);
+        r = runCli({"eval-tasks", "x", "--tasks", "mmlu", "--eval-dir", "/tmp"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY(r.err.contains("unknown task 'mmlu'"));
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        QTemporaryDir tmp;
+        const QString cut = tmp.path() + "/cut.bin";
+        QFile::copy(shared("models/stories260K/stories260K.bin"), cut);
+        QFile(cut).resize(4000);
+        r = runCli({"generate", cut, "--tokenizer", shared("models/stories260K/tok512.model"), "--steps", "4"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("truncated") && r.err.contains("cut.bin"), r.err.constData());
+        r = runCli({"eval-ppl", shared("models/stories260K/stories260K.bin"), "--tokenizer",
+                     shared("models/stories260K/tok512.model"), "--file", shared("models/stories260K/stories260K.bin")});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("UTF-8"), r.err.constData());
+        // --help prints usage and succeeds for every command.
+        for (const char* c : {"info", "tokenize", "generate", "eval-ppl", "eval-tasks", "make-random"}) {
+            r = runCli({c, "--help"});
+            QCOMPARE(r.exitCode, 0);
+            QVERIFY(r.out.contains("usage: qpruner"));
+        }
+    }
+};
+
+QTEST_GUILESS_MAIN(TestCli)
+#include "test_cli.moc"
