@@ -5,6 +5,7 @@
 #include "config/llama2c_layout.h"
 #include "io/json_file.h"
 #include "io/safetensors_header.h"
+#include "io/safetensors_index.h"
 #include "qpruner/error.h"
 #include "qpruner/model_config.h"
 
@@ -18,30 +19,6 @@ std::string torchDtypeName(const std::string& st)
     if (st == "F16") return "float16";
     if (st == "BF16") return "bfloat16";
     return st;
-}
-
-std::vector<std::filesystem::path> safetensorsFiles(const std::filesystem::path& dir)
-{
-    const auto single = dir / "model.safetensors";
-    const auto index = dir / "model.safetensors.index.json";
-    if (std::filesystem::exists(single))
-        return {single};
-    if (std::filesystem::exists(index)) {
-        const auto j = io::readJsonFile(index);
-        if (!j.contains("weight_map") || !j.at("weight_map").is_object())
-            throw FormatError(index.string() + ": missing object 'weight_map'");
-        std::set<std::string> shards;
-        for (auto it = j.at("weight_map").begin(); it != j.at("weight_map").end(); ++it) {
-            if (!it.value().is_string())
-                throw FormatError(index.string() + ": weight_map entry '" + it.key() + "' is not a file name");
-            shards.insert(it.value().get<std::string>());
-        }
-        std::vector<std::filesystem::path> out;
-        for (const auto& s : shards)
-            out.push_back(dir / s);
-        return out;
-    }
-    throw FileError(dir.string() + ": no model.safetensors or model.safetensors.index.json");
 }
 
 } // namespace
@@ -68,7 +45,7 @@ ModelSummary inspectModel(const std::filesystem::path& path)
     s.format = config::isNativeConfig(j) ? "native" : "hf";
     std::set<std::string> dtypes;
     int64_t bytes = 0;
-    for (const auto& f : safetensorsFiles(path)) {
+    for (const auto& f : io::findSafetensorsShards(path).files) {
         const auto h = io::readSafetensorsHeader(f);
         for (const auto& [name, e] : h.tensors) {
             bytes += static_cast<int64_t>(e.end - e.begin);

@@ -7,6 +7,7 @@
 #include "io/json_file.h"
 #include "io/mapped_file.h"
 #include "io/safetensors_header.h"
+#include "io/safetensors_index.h"
 #include "model/checkpoint.h"
 #include "model/dtype.h"
 #include "model/mapped_tensor.h"
@@ -31,29 +32,8 @@ class SafetensorsSet {
 public:
     explicit SafetensorsSet(const std::filesystem::path& dir)
     {
-        const auto single = dir / "model.safetensors";
-        const auto index = dir / "model.safetensors.index.json";
-        std::vector<std::filesystem::path> files;
-        std::map<std::string, std::string> expectedIn; // tensor -> shard named by the index
-        if (std::filesystem::exists(single)) {
-            files.push_back(single);
-        } else if (std::filesystem::exists(index)) {
-            const auto j = io::readJsonFile(index);
-            if (!j.contains("weight_map") || !j.at("weight_map").is_object())
-                throw FormatError(index.string() + ": missing object 'weight_map'");
-            std::set<std::string> shards;
-            for (auto it = j.at("weight_map").begin(); it != j.at("weight_map").end(); ++it) {
-                if (!it.value().is_string())
-                    throw FormatError(index.string() + ": weight_map entry '" + it.key() + "' is not a file name");
-                shards.insert(it.value().get<std::string>());
-                expectedIn[it.key()] = it.value().get<std::string>();
-            }
-            for (const auto& s : shards)
-                files.push_back(dir / s);
-        } else {
-            throw FileError(dir.string() + ": no model.safetensors or model.safetensors.index.json");
-        }
-        for (const auto& f : files) {
+        const io::SafetensorsShards shards = io::findSafetensorsShards(dir);
+        for (const auto& f : shards.files) {
             std::error_code ec;
             if (!std::filesystem::exists(f, ec))
                 throw FileError(f.string() + ": shard listed in the index is missing");
@@ -62,9 +42,9 @@ public:
             for (const auto& [name, e] : h.tensors)
                 tensors_[name] = TensorLocation{mapped, h.dataStart, e};
         }
-        for (const auto& [name, shard] : expectedIn)
+        for (const auto& [name, shard] : shards.weightMap)
             if (auto it = tensors_.find(name); it == tensors_.end() || it->second.file->path().filename() != shard)
-                throw FormatError(index.string() + ": tensor '" + name + "' is not in shard " + shard);
+                throw FormatError(shards.indexFile.string() + ": tensor '" + name + "' is not in shard " + shard);
     }
 
     bool has(const std::string& name) const { return tensors_.count(name) != 0; }
