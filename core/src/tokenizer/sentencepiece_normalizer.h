@@ -1,0 +1,32 @@
+// SentencePiece's text normalizer for models without a precompiled character map (the "identity" rule):
+// whitespace handling, dummy prefix and escaping of spaces to U+2581, following normalizer.cc exactly,
+// including its replacement of malformed UTF-8 bytes by U+FFFD.
+#pragma once
+
+#include "tokenizer/prefix_matcher.h"
+
+#include <string>
+#include <string_view>
+
+namespace qpruner {
+
+struct SentencePieceModel;
+
+class SentencePieceNormalizer {
+public:
+    // `userDefined` (may be empty) holds the user-defined symbols, which pass through unchanged.
+    SentencePieceNormalizer(const SentencePieceModel& model, const PrefixMatcher& userDefined);
+
+    std::string normalize(std::string_view input) const;
+
+private:
+    // The next unit of input: a user-defined symbol, one valid UTF-8 character, or U+FFFD for one bad byte.
+    std::string_view nextUnit(std::string_view input, std::size_t* consumed) const;
+
+    const PrefixMatcher& userDefined_;
+    bool addDummyPrefix_;
+    bool removeExtraWhitespaces_;
+    bool escapeWhitespaces_;
+};
+
+} // namespace qpruner

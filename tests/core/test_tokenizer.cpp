@@ -1,0 +1,649 @@
+// Tests of the torch-free tokenizers: SentencePiece .model (ids checked against libsentencepiece output
+// committed in tests/data/tokenizer/spm_refs.json), llama2.c tokenizer.bin (checked against the .model of
+// the same vocabulary), Hugging Face byte-level BPE tokenizer.json (small committed fixtures, ids from an
+// independent Python BPE in bpe_refs.json plus hand-checked cases), loadTokenizer and the error paths.
+#include "test_data.h"
+
+#include "qpruner/error.h"
+#include "qpruner/tokenizer.h"
+#include "tokenizer/hf_split_pattern.h"
+#include "tokenizer/sentencepiece_tokenizer.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QElapsedTimer>
+#include <QTemporaryDir>
+#include <QtTest/QtTest>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <sstream>
+
+using qpruner::Tokenizer;
+using Ids = std::vector<std::int32_t>;
+
+namespace {
+
+std::string readBytes(const std::filesystem::path& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void writeBytes(const std::filesystem::path& path, std::string_view bytes)
+{
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+nlohmann::json readJson(const std::filesystem::path& path) { return nlohmann::json::parse(readBytes(path)); }
+
+std::string fromHex(const std::string& hex)
+{
+    std::string out;
+    for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
+        out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+    return out;
+}
+
+std::string describe(const Ids& ids, std::size_t from, std::size_t count)
+{
+    std::ostringstream s;
+    s << "[";
+    for (std::size_t i = from; i < std::min(ids.size(), from + count); ++i)
+        s << (i > from ? ", " : "") << ids[i];
+    s << (from + count < ids.size() ? ", ...]" : "]");
+    return s.str();
+}
+
+// Empty when equal, else where and how the id lists differ.
+std::string idsMismatch(const Ids& got, const Ids& want)
+{
+    if (got == want)
+        return {};
+    std::size_t i = 0;
+    while (i < got.size() && i < want.size() && got[i] == want[i])
+        ++i;
+    const std::size_t from = i >= 3 ? i - 3 : 0;
+    return "ids differ at index " + std::to_string(i) + " (sizes " + std::to_string(got.size()) + " vs " +
+           std::to_string(want.size()) + "): got " + describe(got, from, 8) + ", want " + describe(want, from, 8);
+}
+
+#define COMPARE_IDS(got, want, context)                                                                  \
+    do {                                                                                                 \
+        const std::string diff_ = idsMismatch((got), (want));                                            \
+        QVERIFY2(diff_.empty(), (std::string(context) + ": " + diff_).c_str());                          \
+    } while (0)
+
+// What SentencePiece's normalizer makes of valid UTF-8 when it removes extra whitespace, written with plain
+// spaces and without the dummy prefix: leading and trailing spaces dropped, runs of spaces collapsed.
+std::string collapseSpaces(std::string_view text)
+{
+    std::string out;
+    bool pendingSpace = false;
+    for (const char c : text) {
+        if (c == ' ') {
+            pendingSpace = !out.empty();
+            continue;
+        }
+        if (pendingSpace)
+            out += ' ';
+        pendingSpace = false;
+        out += c;
+    }
+    return out;
+}
+
+// Runs `fn`, which must throw exactly `E` (not another qpruner::Error) with `needle` in its message.
+template <class E>
+bool throwsWith(const std::function<void()>& fn, const std::string& needle, std::string* why)
+{
+    try {
+        fn();
+        *why = "nothing was thrown";
+    } catch (const E& e) {
+        if (std::string(e.what()).find(needle) != std::string::npos)
+            return true;
+        *why = std::string("message lacks '") + needle + "': " + e.what();
+    } catch (const qpruner::Error& e) {
+        *why = std::string("wrong error type: ") + e.what();
+    } catch (const std::exception& e) {
+        *why = std::string("untyped exception: ") + e.what();
+    }
+    return false;
+}
+
+#define VERIFY_THROWS(E, expr, needle)                                                                   \
+    do {                                                                                                 \
+        std::string why_;                                                                                \
+        const bool ok_ = throwsWith<E>([&] { (void)(expr); }, (needle), &why_);                         \
+        QVERIFY2(ok_, (std::string(#E " expected from " #expr ": ") + why_).c_str());                    \
+    } while (0)
+
+std::vector<std::string> piecesOf(const Tokenizer& tok, const Ids& ids)
+{
+    std::vector<std::string> out;
+    for (const auto id : ids)
+        out.push_back(tok.piece(id));
+    return out;
+}
+
+// --- a tiny protobuf writer for synthetic SentencePiece models ---
+std::string varint(std::uint64_t v)
+{
+    std::string out;
+    do {
+        out += static_cast<char>((v & 0x7F) | (v > 0x7F ? 0x80 : 0));
+        v >>= 7;
+    } while (v);
+    return out;
+}
+std::string fieldVarint(int number, std::uint64_t v) { return varint(static_cast<std::uint64_t>(number) << 3) + varint(v); }
+std::string fieldBytes(int number, std::string_view bytes)
+{
+    return varint((static_cast<std::uint64_t>(number) << 3) | 2) + varint(bytes.size()) + std::string(bytes);
+}
+std::string fieldFloat(int number, float f)
+{
+    std::uint32_t bits;
+    std::memcpy(&bits, &f, 4);
+    std::string out = varint((static_cast<std::uint64_t>(number) << 3) | 5);
+    for (int i = 0; i < 4; ++i)
+        out += static_cast<char>((bits >> (8 * i)) & 0xFF);
+    return out;
+}
+struct SyntheticPiece {
+    std::string text;
+    float score;
+    int type;
+};
+std::string syntheticModel(const std::vector<SyntheticPiece>& pieces, int modelType, const std::string& normalizerName,
+                           const std::string& charsmap)
+{
+    std::string out;
+    for (const auto& p : pieces)
+        out += fieldBytes(1, fieldBytes(1, p.text) + fieldFloat(2, p.score) + fieldVarint(3, p.type));
+    // An unknown field of every wire type in the trainer spec, to exercise skipping.
+    std::string trainer = fieldVarint(3, modelType) + fieldVarint(99, 7) + fieldBytes(98, "x") + fieldFloat(97, 1.0f) +
+                          varint((96u << 3) | 1) + std::string(8, '\0') + varint((95u << 3) | 3) + fieldVarint(1, 1) +
+                          varint((95u << 3) | 4);
+    out += fieldBytes(2, trainer);
+    out += fieldBytes(3, fieldBytes(1, normalizerName) + fieldBytes(2, charsmap));
+    return out;
+}
+const std::vector<SyntheticPiece> kSyntheticPieces = {
+    {"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}, {"\xE2\x96\x81", -1, 1}, {"a", -2, 1},
+    {"b", -3, 1},    {"ab", 5, 5},  {"abb", 4, 1},  {"<tag>", 0, 4},      {"\xE2\x96\x81" "a", -0.5f, 1},
+};
+
+} // namespace
+
+class TestTokenizer : public QObject {
+    Q_OBJECT
+
+private:
+    std::filesystem::path shared(const char* rel) const { return qpruner::testing::sharedDataDir() / rel; }
+    std::filesystem::path fixture(const char* name) const { return qpruner::testing::fixtureDir() / "tokenizer" / name; }
+
+private Q_SLOTS:
+    // ---------------------------------------------------------------- SentencePiece .model
+    void sentencePieceManifestIds()
+    {
+        QPRUNER_SHARED_FILE(tok512Path, "models/stories260K/tok512.model");
+        QPRUNER_SHARED_FILE(llamaPath, "models/llama2-tokenizer/tokenizer.model");
+        const auto tok512 = qpruner::loadTokenizer(tok512Path);
+        const auto llama = qpruner::loadTokenizer(llamaPath);
+        QCOMPARE(tok512->kind(), std::string("sentencepiece"));
+        QCOMPARE(tok512->vocabSize(), 512);
+        QCOMPARE(llama->vocabSize(), 32000);
+        COMPARE_IDS(tok512->encode("Once upon a time"), (Ids{403, 407, 261, 378}), "tok512");
+        COMPARE_IDS(llama->encode("Once upon a time"), (Ids{9038, 2501, 263, 931}), "llama2");
+        COMPARE_IDS(llama->encode("Once upon a time", true, true), (Ids{1, 9038, 2501, 263, 931, 2}), "llama2 bos/eos");
+        for (const auto* t : {tok512.get(), llama.get()}) {
+            QCOMPARE(t->bosId(), 1);
+            QCOMPARE(t->eosId(), 2);
+            QCOMPARE(t->piece(1), std::string("<s>"));
+            QCOMPARE(t->decode(t->encode("Once upon a time", true, true)), std::string("Once upon a time"));
+        }
+        QCOMPARE(llama->piece(9038), std::string("\xE2\x96\x81Once"));
+        VERIFY_THROWS(qpruner::FormatError, llama->piece(32000), "32000");
+        VERIFY_THROWS(qpruner::FormatError, llama->decode({5, -1}), "-1");
+    }
+
+    void sentencePieceMatchesReference()
+    {
+        const nlohmann::json refs = readJson(fixture("spm_refs.json"));
+        for (const auto& [name, model] : refs.at("models").items()) {
+            const std::filesystem::path path = qpruner::testing::sharedDataDir() / model.at("file").get<std::string>();
+            if (!std::filesystem::exists(path)) {
+                if (qpruner::testing::dataRequired())
+                    QFAIL(("shared data file missing: " + path.string()).c_str());
+                QSKIP(("shared data file missing: " + path.string()).c_str());
+            }
+            const auto tok = qpruner::loadTokenizer(path);
+            QCOMPARE(tok->vocabSize(), model.at("vocab_size").get<int>());
+            QCOMPARE(tok->bosId(), model.at("bos_id").get<int>());
+            QCOMPARE(tok->eosId(), model.at("eos_id").get<int>());
+            int checked = 0;
+            for (const auto& c : model.at("cases")) {
+                const std::string text = c.contains("text") ? c["text"].get<std::string>()
+                                                            : fromHex(c["text_hex"].get<std::string>());
+                const Ids want = c.at("ids").get<Ids>();
+                const std::string where = name + " case " + c.at("name").get<std::string>();
+                const Ids got = tok->encode(text);
+                COMPARE_IDS(got, want, where);
+                QVERIFY2(tok->decode(got) == c.at("decoded").get<std::string>(), (where + ": decode differs").c_str());
+                ++checked;
+            }
+            for (const auto& c : model.at("decode_cases")) {
+                const Ids ids = c.at("ids").get<Ids>();
+                QVERIFY2(tok->decode(ids) == c.at("text").get<std::string>(),
+                         (name + ": decode of " + describe(ids, 0, 8) + " gives '" + tok->decode(ids) + "'").c_str());
+            }
+            QVERIFY(checked >= 40);
+        }
+    }
+
+    void sentencePieceSyntheticModel()
+    {
+        // Hand-checked on a 10-piece BPE model: "ab" is UNUSED (score 5, merged first but split back unless
+        // it grows into "abb"), "<tag>" is USER_DEFINED (matched first, never merged), no byte fallback.
+        QTemporaryDir dir;
+        const auto path = std::filesystem::path(dir.path().toStdString()) / "synthetic.model";
+        writeBytes(path, syntheticModel(kSyntheticPieces, 2, "identity", ""));
+        const auto tok = qpruner::loadTokenizer(path);
+        COMPARE_IDS(tok->encode("abb"), (Ids{3, 7}), "abb merges through the unused 'ab'");
+        COMPARE_IDS(tok->encode("ab"), (Ids{3, 4, 5}), "unused 'ab' is resegmented");
+        COMPARE_IDS(tok->encode("x<tag>ab"), (Ids{3, 0, 8, 4, 5}), "user-defined symbol kept whole, x unknown");
+        COMPARE_IDS(tok->encode("a"), (Ids{9}), "a");
+        QCOMPARE(tok->decode({3, 0, 8, 4, 5}), std::string(" \xE2\x81\x87 <tag>ab"));
+        QCOMPARE(tok->bosId(), 1);
+
+        writeBytes(path, syntheticModel(kSyntheticPieces, 1, "identity", ""));
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(path), "unigram models not supported");
+        writeBytes(path, syntheticModel(kSyntheticPieces, 2, "nmt_nfkc", "\x01\x02\x03"));
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(path), "normalization rule 'nmt_nfkc' is not supported");
+        writeBytes(path, syntheticModel(kSyntheticPieces, 2, "identity", "\x01\x02\x03"));
+        QVERIFY(qpruner::loadTokenizer(path) != nullptr); // an identity rule's map is ignored
+        auto noUnknown = kSyntheticPieces;
+        noUnknown[0].type = 1;
+        writeBytes(path, syntheticModel(noUnknown, 2, "identity", ""));
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(path), "unknown piece");
+    }
+
+    // ---------------------------------------------------------------- llama2.c tokenizer.bin
+    void llama2cManifestIds()
+    {
+        QPRUNER_SHARED_FILE(tok512Path, "models/stories260K/tok512.bin");
+        QPRUNER_SHARED_FILE(llamaPath, "models/llama2-tokenizer/tokenizer.bin");
+        const auto tok512 = qpruner::loadTokenizer(tok512Path);
+        const auto llama = qpruner::loadTokenizer(llamaPath);
+        QCOMPARE(tok512->kind(), std::string("llama2c"));
+        QCOMPARE(tok512->vocabSize(), 512);
+        QCOMPARE(llama->vocabSize(), 32000);
+        QCOMPARE(tok512->bosId(), 1);
+        QCOMPARE(tok512->eosId(), 2);
+        COMPARE_IDS(tok512->encode("Once upon a time"), (Ids{403, 407, 261, 378}), "tok512.bin");
+        COMPARE_IDS(llama->encode("Once upon a time", true, false), (Ids{1, 9038, 2501, 263, 931}), "tokenizer.bin");
+        QVERIFY(tok512->encode("").empty());
+        QCOMPARE(tok512->piece(403), std::string(" Once"));
+        QCOMPARE(tok512->decode({1, 403, 407, 2}), std::string("Once upon"));
+        // Unknown code points fall back to byte tokens (byte + 3) and decode back to the same bytes.
+        const std::string cjk = "\xE6\x97\xA5"; // U+65E5, not in the 512-piece vocabulary
+        const Ids ids = tok512->encode(cjk);
+        COMPARE_IDS(ids, (Ids{410, 0xE6 + 3, 0x97 + 3, 0xA5 + 3}), "byte fallback");
+        QCOMPARE(tok512->decode(ids), cjk);
+    }
+
+    void llama2cAgreesWithModel()
+    {
+        QPRUNER_SHARED_FILE(tok512Model, "models/stories260K/tok512.model");
+        QPRUNER_SHARED_FILE(tok512Bin, "models/stories260K/tok512.bin");
+        QPRUNER_SHARED_FILE(llamaModel, "models/llama2-tokenizer/tokenizer.model");
+        QPRUNER_SHARED_FILE(llamaBin, "models/llama2-tokenizer/tokenizer.bin");
+        const auto model512 = qpruner::loadTokenizer(tok512Model), bin512 = qpruner::loadTokenizer(tok512Bin);
+        const auto modelL = qpruner::loadTokenizer(llamaModel), binL = qpruner::loadTokenizer(llamaBin);
+
+        // Same ids wherever there are no leading, trailing or repeated spaces.
+        std::vector<std::string> clean = {"Once upon a time", "Hello, world!", "line1\nline2\r\n\nline3",
+                                          "tab\tseparated\tvalues", "caf\xC3\xA9 na\xC3\xAFve", "emoji \xF0\x9F\x98\x80!",
+                                          "\xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E", "x\ny", "I'm 42 years old."};
+        const nlohmann::json refs = readJson(fixture("spm_refs.json"));
+        clean.push_back(refs["models"]["tok512"]["cases"][0]["text"].get<std::string>()); // three whole stories
+        for (const auto& text : clean) {
+            COMPARE_IDS(bin512->encode(text), model512->encode(text), "tok512 .bin vs .model on '" + text.substr(0, 40) + "'");
+            COMPARE_IDS(binL->encode(text), modelL->encode(text), "llama2 .bin vs .model on '" + text.substr(0, 40) + "'");
+            QCOMPARE(bin512->decode(bin512->encode(text)), text);
+        }
+
+        // tok512.model removes extra whitespace, tokenizer.bin keeps every space.
+        COMPARE_IDS(model512->encode(" a  b"), model512->encode("a b"), "tok512.model collapses spaces");
+        COMPARE_IDS(bin512->encode("a b"), model512->encode("a b"), "a b");
+        QVERIFY(bin512->encode(" a  b") != model512->encode(" a  b"));
+        QCOMPARE(bin512->decode(bin512->encode(" a  b")), std::string(" a  b"));
+        QCOMPARE(model512->decode(model512->encode(" a  b")), std::string("a b"));
+        QVERIFY(bin512->encode("end ") != model512->encode("end "));
+        QCOMPARE(bin512->decode(bin512->encode("end ")), std::string("end "));
+        COMPARE_IDS(model512->encode("   "), Ids{}, "only spaces");
+        COMPARE_IDS(bin512->encode("   "), (Ids{410, 410, 410, 410}), "tok512.bin: dummy prefix and three spaces");
+        // The Llama-2 .model keeps whitespace, so there the two agree even on repeated spaces...
+        COMPARE_IDS(binL->encode(" a  b "), modelL->encode(" a  b "), "llama2 keeps spaces");
+        // ...and differ where SentencePiece's normalizer acts: a literal U+2581 counts as a space to the
+        // .model, malformed UTF-8 becomes U+FFFD there but stays raw bytes in the .bin.
+        COMPARE_IDS(modelL->encode("a\xE2\x96\x81" "b"), modelL->encode("a b"), "U+2581 in .model");
+        COMPARE_IDS(binL->encode("a\xE2\x96\x81" "b"), (Ids{263, 0xE2 + 3, 0x96 + 3, 0x81 + 3, 29890}), "U+2581 in .bin");
+        COMPARE_IDS(binL->encode("a\xFF" "b"), (Ids{263, 0xFF + 3, 29890}), "raw byte in .bin");
+        COMPARE_IDS(modelL->encode("a\xFF" "b"), (Ids{263, 30140, 29890}), "U+FFFD in .model");
+    }
+
+    // ---------------------------------------------------------------- whole documents
+    void wholeDocuments()
+    {
+        QPRUNER_SHARED_FILE(storiesPath, "text/tinystories/tinystories_valid_subset.txt");
+        QPRUNER_SHARED_FILE(wikiPath, "text/wikitext-2-raw/wiki.test.raw");
+        QPRUNER_SHARED_FILE(tok512Model, "models/stories260K/tok512.model");
+        QPRUNER_SHARED_FILE(tok512Bin, "models/stories260K/tok512.bin");
+        QPRUNER_SHARED_FILE(llamaModel, "models/llama2-tokenizer/tokenizer.model");
+        QPRUNER_SHARED_FILE(llamaBin, "models/llama2-tokenizer/tokenizer.bin");
+        const std::string stories = readBytes(storiesPath), wiki = readBytes(wikiPath);
+        QCOMPARE(stories.size(), std::size_t(794375));
+        QCOMPARE(wiki.size(), std::size_t(1290547));
+
+        struct Named {
+            const char* name;
+            std::unique_ptr<Tokenizer> tok;
+            bool collapses;
+        };
+        std::vector<Named> toks;
+        toks.push_back({"tok512.model", qpruner::loadTokenizer(tok512Model), true});
+        toks.push_back({"tok512.bin", qpruner::loadTokenizer(tok512Bin), false});
+        toks.push_back({"llama2 tokenizer.model", qpruner::loadTokenizer(llamaModel), false});
+        toks.push_back({"llama2 tokenizer.bin", qpruner::loadTokenizer(llamaBin), false});
+        toks.push_back({"bpe_llama3_style.json", qpruner::loadTokenizer(fixture("bpe_llama3_style.json")), false});
+        toks.push_back({"bpe_gpt2_style.json", qpruner::loadTokenizer(fixture("bpe_gpt2_style.json")), false});
+
+        std::map<std::string, Ids> wikiIds;
+        for (const auto& [fileName, text] : {std::pair{"tinystories", &stories}, std::pair{"wikitext", &wiki}}) {
+            for (const auto& t : toks) {
+                std::vector<qint64> times;
+                Ids ids;
+                for (int run = 0; run < 3; ++run) {
+                    QElapsedTimer timer;
+                    timer.start();
+                    ids = t.tok->encode(*text);
+                    times.push_back(timer.elapsed());
+                }
+                std::sort(times.begin(), times.end());
+                qDebug("%s: %s (%zu bytes) -> %zu ids, median %lld ms", t.name, fileName, text->size(), ids.size(),
+                       static_cast<long long>(times[1]));
+                QVERIFY(ids.size() > text->size() / 8);
+                const std::string want = t.collapses ? collapseSpaces(*text) : *text;
+                QVERIFY2(t.tok->decode(ids) == want, (std::string(t.name) + " does not round-trip " + fileName).c_str());
+                if (std::string(fileName) == "wikitext")
+                    wikiIds[t.name] = std::move(ids);
+            }
+        }
+        // The .bin of a vocabulary agrees with its .model on the model's own normalization of the text.
+        COMPARE_IDS(toks[1].tok->encode(collapseSpaces(stories)), toks[0].tok->encode(stories), "tok512 on TinyStories");
+        COMPARE_IDS(toks[1].tok->encode(collapseSpaces(wiki)), wikiIds["tok512.model"], "tok512 on WikiText");
+        COMPARE_IDS(wikiIds["llama2 tokenizer.bin"], wikiIds["llama2 tokenizer.model"], "llama2 on WikiText");
+        QVERIFY(wikiIds["tok512.bin"] != wikiIds["tok512.model"]); // the file has repeated spaces
+    }
+
+    // ---------------------------------------------------------------- Hugging Face byte-level BPE
+    void splitPatterns()
+    {
+        using V = std::vector<std::string_view>;
+        const auto llama3 = qpruner::HfSplitPattern::llama3();
+        const auto gpt2 = qpruner::HfSplitPattern::gpt2();
+        QVERIFY(llama3.split("I'm") == (V{"I", "'m"}));
+        QVERIFY(llama3.split("WE'LL they'RE") == (V{"WE", "'LL", " they", "'RE"}));
+        QVERIFY(gpt2.split("WE'LL they're") == (V{"WE", "'", "LL", " they", "'re"}));
+        QVERIFY(llama3.split("  hello") == (V{" ", " hello"}));
+        QVERIFY(gpt2.split("  hello") == (V{" ", " hello"}));
+        QVERIFY(llama3.split("hello  ") == (V{"hello", "  "}));
+        QVERIFY(llama3.split("123456") == (V{"123", "456"}));
+        QVERIFY(llama3.split("1234567 89") == (V{"123", "456", "7", " ", "89"}));
+        QVERIFY(gpt2.split("123456 78") == (V{"123456", " 78"}));
+        QVERIFY(llama3.split("line one\nline two\r\n\r\n  x") == (V{"line", " one", "\n", "line", " two", "\r\n\r\n", " ", " x"}));
+        QVERIFY(llama3.split("a\n\n  b") == (V{"a", "\n\n", " ", " b"}));
+        QVERIFY(llama3.split("end.\n\nNext") == (V{"end", ".\n\n", "Next"}));
+        QVERIFY(gpt2.split("end.\n\nNext") == (V{"end", ".", "\n", "\n", "Next"}));
+        QVERIFY(gpt2.split("a\n\n  b") == (V{"a", "\n\n ", " b"}));
+        QVERIFY(llama3.split("$100!!") == (V{"$", "100", "!!"}));
+        QVERIFY(llama3.split("(hello)") == (V{"(hello", ")"}));
+        QVERIFY(gpt2.split("(hello)") == (V{"(", "hello", ")"}));
+        QVERIFY(llama3.split("caf\xC3\xA9 \xE6\x97\xA5\xE6\x9C\xAC") == (V{"caf\xC3\xA9", " \xE6\x97\xA5\xE6\x9C\xAC"}));
+        QVERIFY(llama3.split("").empty());
+        QVERIFY(qpruner::HfSplitPattern::fromRegex("\\w+") == std::nullopt);
+    }
+
+    void hfBpeMatchesReference()
+    {
+        const nlohmann::json refs = readJson(fixture("bpe_refs.json"));
+        for (const auto& [style, fx] : refs.at("fixtures").items()) {
+            const auto tok = qpruner::loadTokenizer(fixture(fx.at("file").get<std::string>().c_str()));
+            QCOMPARE(tok->kind(), std::string("hf-bpe"));
+            int i = 0;
+            for (const auto& c : fx.at("cases")) {
+                const std::string text = c.at("text").get<std::string>();
+                const Ids ids = tok->encode(text);
+                COMPARE_IDS(ids, c.at("ids").get<Ids>(), style + " case " + std::to_string(i));
+                // Special tokens in the text come back as themselves except BOS/EOS, which decode drops.
+                if (text.find("<|") == std::string::npos)
+                    QCOMPARE(tok->decode(ids), text);
+                ++i;
+            }
+        }
+    }
+
+    void hfBpeHandChecked()
+    {
+        const auto llama3 = qpruner::loadTokenizer(fixture("bpe_llama3_style.json"));
+        const auto gpt2 = qpruner::loadTokenizer(fixture("bpe_gpt2_style.json"));
+        // 256 byte symbols + the learned merges + 4 special tokens; BOS from the TemplateProcessing.
+        QCOMPARE(llama3->vocabSize(), 560);
+        QCOMPARE(llama3->bosId(), 556);
+        QCOMPARE(llama3->piece(556), std::string("<|begin_of_text|>"));
+        QCOMPARE(llama3->eosId(), 557);
+        QCOMPARE(gpt2->bosId(), gpt2->eosId());
+        QCOMPARE(gpt2->piece(gpt2->eosId()), std::string("<|endoftext|>"));
+
+        // Byte-level spelling: the space is 'Ġ' (U+0120), the newline 'Ċ' (U+010A).
+        using S = std::vector<std::string>;
+        QVERIFY(piecesOf(*llama3, llama3->encode(" the")) == (S{"\xC4\xA0the"}));
+        QVERIFY(piecesOf(*llama3, llama3->encode("Once upon a time")) ==
+                (S{"Once", "\xC4\xA0upon", "\xC4\xA0" "a", "\xC4\xA0time"}));
+        QVERIFY(piecesOf(*llama3, llama3->encode("\n")) == (S{"\xC4\x8A"}));
+        // An unseen character becomes its UTF-8 bytes, each spelled by its byte symbol: printable Latin-1
+        // bytes as themselves (0xE6 'æ', 0xA5 '¥'), the others moved up from U+0100 (0x97 -> U+0139 'Ĺ').
+        QVERIFY(piecesOf(*llama3, llama3->encode("\xE6\x97\xA5")) == (S{"\xC3\xA6", "\xC4\xB9", "\xC2\xA5"}));
+
+        const Ids ids = llama3->encode("<|begin_of_text|>Once upon a time<|end_of_text|>");
+        QCOMPARE(ids.front(), 556);
+        QCOMPARE(ids.back(), 557);
+        QCOMPARE(llama3->decode(ids), std::string("Once upon a time"));
+        COMPARE_IDS(llama3->encode("Once upon a time", true, true), ids, "addBos/addEos");
+        const Ids eot = llama3->encode("a<|eot_id|>b");
+        QCOMPARE(eot.size(), std::size_t(3));
+        QCOMPARE(llama3->piece(eot[1]), std::string("<|eot_id|>"));
+        QCOMPARE(llama3->decode(eot), std::string("a<|eot_id|>b"));
+        // A special token cut short is plain text.
+        QCOMPARE(llama3->decode(llama3->encode("<|begin_of_text")), std::string("<|begin_of_text"));
+
+        // Pre-tokenizer options: ByteLevel's add_prefix_space puts a space before the text; a Split on a
+        // literal string isolates every occurrence, and BPE never merges across pieces.
+        QTemporaryDir dir;
+        const auto variantPath = std::filesystem::path(dir.path().toStdString()) / "variant.json";
+        nlohmann::json j = readJson(fixture("bpe_gpt2_style.json"));
+        j["pre_tokenizer"]["add_prefix_space"] = true;
+        writeBytes(variantPath, j.dump());
+        const auto prefixed = qpruner::loadTokenizer(variantPath);
+        COMPARE_IDS(prefixed->encode("Hello world"), gpt2->encode(" Hello world"), "add_prefix_space");
+        COMPARE_IDS(prefixed->encode(" Hello"), gpt2->encode(" Hello"), "no second prefix space");
+        QCOMPARE(prefixed->decode(prefixed->encode("Hello")), std::string(" Hello"));
+        j = readJson(fixture("bpe_llama3_style.json"));
+        j["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {{"String", "he"}};
+        writeBytes(variantPath, j.dump());
+        const auto literal = qpruner::loadTokenizer(variantPath);
+        Ids split;
+        for (const char* part : {"a t", "he", " cat"}) {
+            const Ids ids = literal->encode(part);
+            split.insert(split.end(), ids.begin(), ids.end());
+        }
+        COMPARE_IDS(literal->encode("a the cat"), split, "Split on the string 'he'");
+        QVERIFY(piecesOf(*llama3, llama3->encode("a the")) == (S{"a", "\xC4\xA0the"}));
+        QVERIFY(literal->encode("a the cat") != llama3->encode("a the cat"));
+
+        for (const char* text : {"The quick brown fox jumps over the lazy dog. 1234567890",
+                                 "Caf\xC3\xA9, na\xC3\xAFve, \xE6\x97\xA5\xE6\x9C\xAC\xE8\xAA\x9E, \xF0\x9F\x98\x80\xF0\x9F\x91\x8D\xF0\x9F\x8F\xBD",
+                                 "  \t\n\n  spaces   and\ttabs \r\n\r\n trailing   ", "", " ", "\n\n\n",
+                                 "invalid \xFF\xFE bytes \xE6\x97"}) {
+            for (const auto* t : {llama3.get(), gpt2.get()})
+                QCOMPARE(t->decode(t->encode(text)), std::string(text));
+        }
+    }
+
+    // ---------------------------------------------------------------- loading and errors
+    void loadByDirectoryAndContent()
+    {
+        QPRUNER_SHARED_FILE(llamaDir, "models/llama2-tokenizer");
+        QCOMPARE(qpruner::loadTokenizer(llamaDir)->kind(), std::string("sentencepiece"));
+        QPRUNER_SHARED_FILE(storiesDir, "models/stories260K");
+        VERIFY_THROWS(qpruner::FileError, qpruner::loadTokenizer(storiesDir), "stories260K");
+
+        QTemporaryDir dir;
+        const std::filesystem::path root = dir.path().toStdString();
+        std::filesystem::create_directory(root / "hf");
+        std::filesystem::copy_file(fixture("bpe_llama3_style.json"), root / "hf" / "tokenizer.json");
+        QCOMPARE(qpruner::loadTokenizer(root / "hf")->kind(), std::string("hf-bpe"));
+        // tokenizer_config.json beside it decides BOS/EOS.
+        writeBytes(root / "hf" / "tokenizer_config.json", R"({"bos_token": null, "eos_token": {"content": "<|eot_id|>"}})");
+        const auto withConfig = qpruner::loadTokenizer(root / "hf" / "tokenizer.json");
+        QCOMPARE(withConfig->bosId(), -1);
+        QCOMPARE(withConfig->eosId(), 559);
+
+        // Unknown extensions are recognised by content.
+        QPRUNER_SHARED_FILE(tok512Bin, "models/stories260K/tok512.bin");
+        QPRUNER_SHARED_FILE(tok512Model, "models/stories260K/tok512.model");
+        std::filesystem::copy_file(tok512Bin, root / "vocab.dat");
+        std::filesystem::copy_file(tok512Model, root / "spm.dat");
+        std::filesystem::copy_file(fixture("bpe_gpt2_style.json"), root / "hf.dat");
+        QCOMPARE(qpruner::loadTokenizer(root / "vocab.dat")->kind(), std::string("llama2c"));
+        QCOMPARE(qpruner::loadTokenizer(root / "spm.dat")->kind(), std::string("sentencepiece"));
+        QCOMPARE(qpruner::loadTokenizer(root / "hf.dat")->kind(), std::string("hf-bpe"));
+    }
+
+    void missingFiles()
+    {
+        VERIFY_THROWS(qpruner::FileError, qpruner::loadTokenizer("/nonexistent/dir/tokenizer.model"), "/nonexistent/dir/tokenizer.model");
+        VERIFY_THROWS(qpruner::FileError, qpruner::loadTokenizer("/nonexistent/x.bin"), "x.bin");
+        VERIFY_THROWS(qpruner::FileError, qpruner::loadTokenizer("/nonexistent/tokenizer.json"), "tokenizer.json");
+        QTemporaryDir dir;
+        VERIFY_THROWS(qpruner::FileError, qpruner::loadTokenizer(dir.path().toStdString()), dir.path().toStdString());
+    }
+
+    void truncatedModel()
+    {
+        QPRUNER_SHARED_FILE(tok512Model, "models/stories260K/tok512.model");
+        QPRUNER_SHARED_FILE(llamaModel, "models/llama2-tokenizer/tokenizer.model");
+        QTemporaryDir dir;
+        for (const auto& source : {tok512Model, llamaModel}) {
+            const std::string bytes = readBytes(source);
+            std::vector<std::size_t> cuts = {0, 1, 2, 3, 10, 100, 1000, bytes.size() / 2, bytes.size() - 200,
+                                             bytes.size() - 40, bytes.size() - 2, bytes.size() - 1};
+            for (std::size_t i = 1; i < 40; ++i)
+                cuts.push_back(bytes.size() * i / 40 + i);
+            for (const std::size_t cut : cuts) {
+                const auto path = std::filesystem::path(dir.path().toStdString()) / ("cut" + std::to_string(cut) + ".model");
+                writeBytes(path, std::string_view(bytes).substr(0, cut));
+                VERIFY_THROWS(qpruner::FileError, qpruner::loadTokenizer(path), path.filename().string());
+            }
+        }
+        // Not a protobuf at all: bad content rather than a short file.
+        const auto garbage = std::filesystem::path(dir.path().toStdString()) / "garbage.model";
+        writeBytes(garbage, "hello world, this is not a model");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(garbage), "garbage.model");
+        writeBytes(garbage, std::string(64, '\xFF'));
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(garbage), "garbage.model");
+    }
+
+    void truncatedBin()
+    {
+        QPRUNER_SHARED_FILE(tok512Bin, "models/stories260K/tok512.bin");
+        const std::string bytes = readBytes(tok512Bin);
+        // Entry boundaries: after the 4-byte header, (float score, int32 length, bytes) each.
+        std::vector<std::size_t> starts;
+        for (std::size_t pos = 4; pos < bytes.size();) {
+            starts.push_back(pos);
+            std::int32_t len;
+            std::memcpy(&len, bytes.data() + pos + 4, 4);
+            pos += 8 + static_cast<std::size_t>(len);
+        }
+        QCOMPARE(starts.size(), std::size_t(512));
+        QTemporaryDir dir;
+        auto cutFile = [&](std::size_t cut) {
+            const auto path = std::filesystem::path(dir.path().toStdString()) / ("cut" + std::to_string(cut) + ".bin");
+            writeBytes(path, std::string_view(bytes).substr(0, cut));
+            return path;
+        };
+        for (const std::size_t cut : {std::size_t(0), std::size_t(2)})
+            VERIFY_THROWS(qpruner::FileError, qpruner::loadTokenizer(cutFile(cut)), "cut" + std::to_string(cut) + ".bin");
+        for (const std::size_t entry : {0, 1, 100, 300, 511}) {
+            const std::size_t start = starts[entry];
+            const std::size_t end = entry + 1 < starts.size() ? starts[entry + 1] : bytes.size();
+            for (const std::size_t cut : {start + 3, start + 7, end - 1}) {
+                const auto path = cutFile(cut);
+                VERIFY_THROWS(qpruner::FileError, qpruner::loadTokenizer(path), path.filename().string());
+            }
+        }
+        // Cut exactly between entries: the file is complete but too small to be a llama2.c vocabulary.
+        const auto path = cutFile(starts[100]);
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(path), path.filename().string());
+        // A model checkpoint is not a tokenizer.
+        QPRUNER_SHARED_FILE(checkpoint, "models/stories260K/stories260K.bin");
+        try {
+            qpruner::loadTokenizer(checkpoint);
+            QFAIL("a checkpoint loaded as a tokenizer");
+        } catch (const qpruner::Error& e) {
+            QVERIFY(std::string(e.what()).find("stories260K.bin") != std::string::npos);
+        }
+    }
+
+    void badTokenizerJson()
+    {
+        QTemporaryDir dir;
+        const auto path = std::filesystem::path(dir.path().toStdString()) / "bad_tokenizer.json";
+        const std::string good = readBytes(fixture("bpe_llama3_style.json"));
+        auto withJson = [&](const std::string& text) {
+            writeBytes(path, text);
+            return path;
+        };
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(withJson("{not json")), "bad_tokenizer.json");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(withJson(good.substr(0, good.size() / 2))), "bad_tokenizer.json");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(withJson("[1, 2]")), "bad_tokenizer.json");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(withJson(R"({"model": 5})")), "bad_tokenizer.json");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(withJson("")), "bad_tokenizer.json");
+
+        auto variant = [&](const std::function<void(nlohmann::json&)>& edit) {
+            nlohmann::json j = nlohmann::json::parse(good);
+            edit(j);
+            return withJson(j.dump());
+        };
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["normalizer"] = {{"type", "NFKC"}}; })), "normalizer 'NFKC'");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["type"] = "WordPiece"; })), "WordPiece");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["vocab"] = 3; })), "bad_tokenizer.json");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["merges"][0] = "a"; })), "merges[0]");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["merges"].push_back({"zz", "qq"}); })), "not in the vocabulary");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["vocab"].erase("\xC4\x80"); })), "byte-level symbol");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\w+"; })), "Split regex");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["pre_tokenizer"] = nullptr; })), "pre_tokenizer");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["added_tokens"][0]["id"] = "x"; })), "bad_tokenizer.json");
+    }
+};
+
+QTEST_APPLESS_MAIN(TestTokenizer)
+#include "test_tokenizer.moc"
