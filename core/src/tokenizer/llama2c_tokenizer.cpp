@@ -156,14 +156,8 @@ std::vector<std::int32_t> Llama2cTokenizer::encode(std::string_view text, bool a
     };
     // Tokens that can never merge (a newline's byte token, say) split the text into independent stretches.
     PairMerger merger;
-    std::size_t start = 0;
-    for (std::size_t i = 0; i <= symbols.size(); ++i) {
-        if (i < symbols.size() && extendable_[symbols[i].id])
-            continue;
-        if (i > start)
-            merger.merge(std::span(symbols).subspan(start, i - start), StaleCheck::BySize, find);
-        start = i + 1;
-    }
+    merger.mergeStretches(std::span(symbols), StaleCheck::BySize,
+                          [&](const MergeSymbol& sym) { return !extendable_[sym.id]; }, find);
 
     std::vector<std::int32_t> ids;
     ids.reserve(symbols.size() + 2);

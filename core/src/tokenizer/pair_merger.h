@@ -92,6 +92,21 @@ public:
         }
     }
 
+    // Merges each stretch between barrier symbols separately. A barrier is a symbol that can never take part in
+    // a merge (a newline's byte token, say), so the result equals one merge over the whole span, with smaller heaps.
+    template <class IsBarrier, class FindMerge>
+    void mergeStretches(std::span<MergeSymbol> symbols, StaleCheck check, IsBarrier&& isBarrier, FindMerge&& find)
+    {
+        std::size_t start = 0;
+        for (std::size_t i = 0; i <= symbols.size(); ++i) {
+            if (i < symbols.size() && !isBarrier(symbols[i]))
+                continue;
+            if (i > start)
+                merge(symbols.subspan(start, i - start), check, find);
+            start = i + 1;
+        }
+    }
+
 private:
     struct Candidate {
         double score;

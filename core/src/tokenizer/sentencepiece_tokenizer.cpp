@@ -180,14 +180,9 @@ std::vector<std::int32_t> SentencePieceTokenizer::encode(std::string_view text, 
         // The reverse-merge table depends on the global order of lookups: keep one queue.
         merger.merge(symbols, StaleCheck::BySize, find);
     } else {
-        std::size_t start = 0;
-        for (std::size_t i = 0; i <= symbols.size(); ++i) {
-            if (i < symbols.size() && !symbols[i].frozen && isExtendable(slice(symbols[i])))
-                continue;
-            if (i > start)
-                merger.merge(std::span(symbols).subspan(start, i - start), StaleCheck::BySize, find);
-            start = i + 1;
-        }
+        merger.mergeStretches(
+            std::span(symbols), StaleCheck::BySize,
+            [&](const MergeSymbol& sym) { return sym.frozen || !isExtendable(slice(sym)); }, find);
     }
 
     std::vector<std::int32_t> ids;
