@@ -1,4 +1,4 @@
-# Use ccache when it is installed: rebuilds of torch-heavy translation units drop from ~15 s to well under one.
+# Use ccache when it is installed, so rebuilding unchanged torch-heavy translation units is a cache hit.
 # Precompiled headers and ccache only work together with these sloppiness settings, which must be in the
 # compiler's environment at build time, hence the `cmake -E env` wrapper.
 find_program(QPRUNER_CCACHE ccache)

@@ -4,9 +4,10 @@
 #include <cstdio>
 #include <iostream>
 
-#include "io/json_file.h"
+#include "io/file_bytes.h"
 #include "model/dtype.h"
 #include "qpruner/error.h"
+#include "tokenizer/utf8.h"
 
 namespace qpruner::cli {
 
@@ -59,18 +60,12 @@ std::unique_ptr<Tokenizer> loadTokenizerFromArgs(const ArgParser& p, const std::
 std::string readTextFile(const std::filesystem::path& path)
 {
     std::string text = io::readFileBytes(path);
-    // UTF-8 validation: the evaluation protocol reads text files as UTF-8.
-    size_t i = 0;
-    const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-    while (i < text.size()) {
-        const unsigned char c = s[i];
-        int n = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : -1;
-        if (n < 0 || i + static_cast<size_t>(n) >= text.size() + (n == 0 ? 1 : 0))
+    // The evaluation protocol reads text files as UTF-8: refuse anything else rather than score garbage.
+    for (size_t i = 0; i < text.size();) {
+        const Utf8Char c = decodeUtf8(std::string_view(text).substr(i));
+        if (!c.valid)
             throw FormatError(path.string() + ": not valid UTF-8 at byte " + std::to_string(i));
-        for (int k = 1; k <= n; ++k)
-            if ((s[i + static_cast<size_t>(k)] >> 6) != 0x2)
-                throw FormatError(path.string() + ": not valid UTF-8 at byte " + std::to_string(i));
-        i += static_cast<size_t>(n) + 1;
+        i += c.length;
     }
     return text;
 }

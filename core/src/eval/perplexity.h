@@ -34,8 +34,8 @@ PerplexityResult evaluatePerplexity(const model::LlamaModel& model, const std::v
                                     const PerplexityOptions& options, const ProgressSink& progress = {},
                                     const CancelToken* cancel = nullptr);
 
-// Summed NLL of targets[b, t] given hidden states [B, T, D] (fp64 accumulation, chunked over time so the
-// full [B, T, V] logits are never held at once). `mask` (same shape as targets, bool) selects positions.
+// Summed NLL of targets [B, T] given final hidden states [B, T, D] (fp64 accumulation, chunked over time so
+// the full [B, T, V] logits are never held at once).
 double sumNll(const model::LlamaModel& model, const at::Tensor& hidden, const at::Tensor& targets);
 
 } // namespace qpruner::eval

@@ -16,7 +16,7 @@ LlamaModel::LlamaModel(ModelConfig config, at::ScalarType weightDtype, at::Devic
       rope_(config_.headDim, config_.ropeTheta, config_.ropeScaling, device)
 {
     config_.validate();
-    rope_.apply(at::zeros({1, 1, 1, config_.headDim}, at::TensorOptions().device(device_)), 0);
+    rope_.ensure(config_.maxSeqLen);
 }
 
 at::Tensor LlamaModel::rmsNorm(const at::Tensor& x, const at::Tensor& weight) const
@@ -39,7 +39,7 @@ KvCache LlamaModel::makeCache(int64_t batch, int64_t maxLen) const
 }
 
 at::Tensor LlamaModel::attention(const DecoderLayer& layer, int li, const at::Tensor& x, int64_t pos,
-                                 KvCache* cache) const
+                                 const RopeTable::Angles& angles, const at::Tensor& future, KvCache* cache) const
 {
     const LayerShape& s = config_.layers[static_cast<size_t>(li)];
     const int64_t B = x.size(0), T = x.size(1), hd = config_.headDim;
@@ -48,28 +48,22 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int li, const at::Te
     auto q = layer.q->forward(x).view({B, T, nh, hd}).transpose(1, 2);  // [B, nh, T, hd]
     auto k = layer.k->forward(x).view({B, T, nkv, hd}).transpose(1, 2); // [B, nkv, T, hd]
     auto v = layer.v->forward(x).view({B, T, nkv, hd}).transpose(1, 2);
-    q = rope_.apply(q, pos);
-    k = rope_.apply(k, pos);
+    q = RopeTable::apply(q, angles);
+    k = RopeTable::apply(k, angles);
 
-    int64_t S = T;
     if (cache) {
         auto& ck = cache->keys[static_cast<size_t>(li)];
         auto& cv = cache->values[static_cast<size_t>(li)];
         ck.narrow(2, pos, T).copy_(k);
         cv.narrow(2, pos, T).copy_(v);
-        S = pos + T;
-        k = ck.narrow(2, 0, S);
-        v = cv.narrow(2, 0, S);
+        k = ck.narrow(2, 0, pos + T);
+        v = cv.narrow(2, 0, pos + T);
     }
     // Query head h uses KV head h / g: group the g query heads of one KV head along the time axis, so one
     // batched matmul per KV head serves them all without materialising repeated keys.
     const auto qg = q.reshape({B, nkv, g * T, hd});
     auto scores = at::matmul(qg, k.transpose(-1, -2)).to(at::kFloat) * (1.0 / std::sqrt(double(hd)));
-    // Causal mask: query at absolute position pos+t sees keys 0..pos+t.
-    const auto qpos = at::arange(pos, pos + T, at::TensorOptions().dtype(at::kLong).device(device_)).repeat({g});
-    const auto kpos = at::arange(S, at::TensorOptions().dtype(at::kLong).device(device_));
-    const auto masked = kpos.unsqueeze(0) > qpos.unsqueeze(1); // [g*T, S]
-    scores.masked_fill_(masked, -std::numeric_limits<float>::infinity());
+    scores.masked_fill_(g == 1 ? future : future.repeat({g, 1}), -std::numeric_limits<float>::infinity());
     const auto probs = at::softmax(scores, -1).to(computeDtype_);
     auto out = at::matmul(probs, v);                                  // [B, nkv, g*T, hd]
     out = out.view({B, nh, T, hd}).transpose(1, 2).reshape({B, T, nh * hd});
@@ -87,9 +81,14 @@ at::Tensor LlamaModel::forwardHidden(const at::Tensor& tokens, KvCache* cache) c
                           std::to_string(pos + T) + " needed");
     auto ids = tokens.to(at::kLong).to(device_);
     auto x = at::embedding(embedding, ids).to(computeDtype_);
+    // Shared by every layer: the rotation angles of these positions and the causal mask (query at absolute
+    // position pos+t sees keys 0..pos+t).
+    const auto angles = rope_.angles(pos, T, computeDtype_);
+    const auto longs = at::TensorOptions().dtype(at::kLong).device(device_);
+    const auto future = at::arange(pos + T, longs).unsqueeze(0) > at::arange(pos, pos + T, longs).unsqueeze(1);
     for (size_t li = 0; li < layers.size(); ++li) {
         const DecoderLayer& layer = layers[li];
-        x = x + attention(layer, static_cast<int>(li), rmsNorm(x, layer.attnNorm), pos, cache);
+        x = x + attention(layer, static_cast<int>(li), rmsNorm(x, layer.attnNorm), pos, angles, future, cache);
         const auto h = rmsNorm(x, layer.ffnNorm);
         x = x + layer.down->forward(at::silu(layer.gate->forward(h)) * layer.up->forward(h));
     }

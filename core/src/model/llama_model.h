@@ -58,8 +58,9 @@ public:
     int64_t weightBytes() const;
 
 private:
+    // `future` [T, S] is true where a query (row) must not see a key (column): the causal mask.
     at::Tensor attention(const DecoderLayer& layer, int layerIndex, const at::Tensor& x, int64_t pos,
-                         KvCache* cache) const;
+                         const RopeTable::Angles& angles, const at::Tensor& future, KvCache* cache) const;
     at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
 
     ModelConfig config_;

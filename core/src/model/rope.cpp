@@ -43,18 +43,18 @@ void RopeTable::ensure(int64_t length)
     length_ = n;
 }
 
-at::Tensor RopeTable::apply(const at::Tensor& x, int64_t pos)
+RopeTable::Angles RopeTable::angles(int64_t pos, int64_t length, at::ScalarType dt)
 {
-    const int64_t t = x.size(2);
-    ensure(pos + t);
-    const auto dt = x.scalar_type();
-    const auto cos = cos_.narrow(0, pos, t).to(dt); // [T, hd], broadcast over B, H
-    const auto sin = sin_.narrow(0, pos, t).to(dt);
-    const int64_t half = headDim_ / 2;
+    ensure(pos + length);
+    return {cos_.narrow(0, pos, length).to(dt), sin_.narrow(0, pos, length).to(dt)};
+}
+
+at::Tensor RopeTable::apply(const at::Tensor& x, const Angles& a)
+{
+    const int64_t half = x.size(-1) / 2;
     const auto x1 = x.narrow(-1, 0, half);
     const auto x2 = x.narrow(-1, half, half);
-    const auto rotated = at::cat({-x2, x1}, -1);
-    return x * cos + rotated * sin;
+    return x * a.cos + at::cat({-x2, x1}, -1) * a.sin;
 }
 
 } // namespace qpruner::model

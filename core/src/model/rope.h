@@ -13,11 +13,20 @@ public:
     RopeTable() = default;
     RopeTable(int headDim, double theta, RopeScaling scaling, at::Device device);
 
-    // Applies the rotation to x: [B, H, T, head_dim] at absolute positions pos .. pos+T-1.
-    at::Tensor apply(const at::Tensor& x, int64_t pos);
+    // cos/sin [T, head_dim] for absolute positions pos .. pos+T-1 in dtype `dt` (taken once per forward
+    // pass and shared by every layer).
+    struct Angles {
+        at::Tensor cos, sin;
+    };
+    Angles angles(int64_t pos, int64_t length, at::ScalarType dt);
+
+    // Rotates x: [B, H, T, head_dim] by angles for its T positions.
+    static at::Tensor apply(const at::Tensor& x, const Angles& a);
+
+    // Precomputes the tables for positions below `length` (they grow on demand beyond it).
+    void ensure(int64_t length);
 
 private:
-    void ensure(int64_t length);
 
     int headDim_ = 0;
     double theta_ = 10000.0;

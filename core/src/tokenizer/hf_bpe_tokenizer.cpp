@@ -4,7 +4,7 @@
 #include "tokenizer/hf_bpe_tokenizer.h"
 
 #include "qpruner/error.h"
-#include "tokenizer/file_bytes.h"
+#include "io/file_bytes.h"
 #include "tokenizer/pair_merger.h"
 #include "tokenizer/unicode_tables.h"
 #include "tokenizer/utf8.h"
@@ -87,12 +87,12 @@ HfBpeTokenizer::HfBpeTokenizer(HfTokenizerJson config, std::string fileName)
 
 std::unique_ptr<HfBpeTokenizer> HfBpeTokenizer::fromFile(const std::filesystem::path& path)
 {
-    const std::string text = readFileBytes(path);
+    const std::string text = io::readFileBytes(path);
     std::string config;
     const std::filesystem::path configPath = path.parent_path() / "tokenizer_config.json";
     std::error_code ec;
     if (std::filesystem::is_regular_file(configPath, ec))
-        config = readFileBytes(configPath);
+        config = io::readFileBytes(configPath);
     return std::make_unique<HfBpeTokenizer>(HfTokenizerJson::parse(text, path.string(), config), path.string());
 }
 

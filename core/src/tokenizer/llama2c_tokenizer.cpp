@@ -2,7 +2,7 @@
 #include "tokenizer/llama2c_tokenizer.h"
 
 #include "qpruner/error.h"
-#include "tokenizer/file_bytes.h"
+#include "io/file_bytes.h"
 #include "tokenizer/pair_merger.h"
 
 #include <bit>
@@ -93,7 +93,7 @@ Llama2cTokenizer::Llama2cTokenizer(std::string_view bytes, std::string fileName)
 
 std::unique_ptr<Llama2cTokenizer> Llama2cTokenizer::fromFile(const std::filesystem::path& path)
 {
-    const std::string bytes = readFileBytes(path);
+    const std::string bytes = io::readFileBytes(path);
     return std::make_unique<Llama2cTokenizer>(bytes, path.string());
 }
 

@@ -1,7 +1,6 @@
 // loadTokenizer(): picks the reader for a tokenizer file or model directory (see qpruner/tokenizer.h).
 #include "qpruner/error.h"
 #include "qpruner/tokenizer.h"
-#include "tokenizer/file_bytes.h"
 #include "tokenizer/hf_bpe_tokenizer.h"
 #include "tokenizer/llama2c_tokenizer.h"
 #include "tokenizer/sentencepiece_tokenizer.h"

@@ -4,7 +4,7 @@
 #include "tokenizer/sentencepiece_tokenizer.h"
 
 #include "qpruner/error.h"
-#include "tokenizer/file_bytes.h"
+#include "io/file_bytes.h"
 #include "tokenizer/pair_merger.h"
 #include "tokenizer/utf8.h"
 
@@ -116,7 +116,7 @@ std::int32_t SentencePieceTokenizer::checkedSpecialId(std::int32_t id) const
 
 std::unique_ptr<SentencePieceTokenizer> SentencePieceTokenizer::fromFile(const std::filesystem::path& path)
 {
-    const std::string bytes = readFileBytes(path);
+    const std::string bytes = io::readFileBytes(path);
     if (bytes.empty())
         throw FileError("tokenizer file " + path.string() + " is empty");
     return std::make_unique<SentencePieceTokenizer>(SentencePieceModel::parse(bytes, path.string()),

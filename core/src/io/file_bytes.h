@@ -1,0 +1,13 @@
+// Whole-file reading. Tokenizer files, configs and text sets are small enough to parse from an in-memory copy,
+// which lets every reader check each length against the real end of the data.
+#pragma once
+
+#include <filesystem>
+#include <string>
+
+namespace qpruner::io {
+
+// The bytes of `path`. Throws FileError naming the file when it is missing, a directory or unreadable.
+std::string readFileBytes(const std::filesystem::path& path);
+
+} // namespace qpruner::io
