@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <iostream>
 
+#include <sys/resource.h>
+
 #include "io/file_bytes.h"
 #include "model/dtype.h"
 #include "qpruner/error.h"
@@ -75,6 +77,22 @@ std::filesystem::path sharedDataDir()
     if (const char* env = std::getenv("QPRUNER_SHARED_DATA"); env && *env)
         return env;
     return "../shared/data";
+}
+
+std::filesystem::path calibrationFile(const std::string& source)
+{
+    if (source == "tinystories")
+        return sharedDataDir() / "text/tinystories/tinystories_valid_subset.txt";
+    if (source == "wikitext2")
+        return sharedDataDir() / "text/wikitext-2/wiki.valid.tokens";
+    return source;
+}
+
+int64_t peakRssBytes()
+{
+    rusage u{};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<int64_t>(u.ru_maxrss) * 1024; // Linux reports KiB
 }
 
 void printJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }

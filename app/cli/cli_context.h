@@ -31,6 +31,13 @@ std::string readTextFile(const std::filesystem::path& path);
 // QPRUNER_SHARED_DATA, else ../shared/data relative to the working directory.
 std::filesystem::path sharedDataDir();
 
+// A calibration text: "tinystories" (the TinyStories validation subset), "wikitext2" (WikiText-2 tokenized validation
+// split; evaluation uses the test split) from the shared data directory, or a path to a UTF-8 text file.
+std::filesystem::path calibrationFile(const std::string& source);
+
+// Peak resident set size of this process so far, in bytes.
+int64_t peakRssBytes();
+
 void printJson(const nlohmann::json& j);
 
 // Human-readable sizes: "1.23 MiB", "260,032".

@@ -14,5 +14,6 @@ int runGenerate(const Args& args);
 int runEvalPpl(const Args& args);
 int runEvalTasks(const Args& args);
 int runMakeRandom(const Args& args);
+int runPrune(const Args& args);
 
 } // namespace qpruner::cli

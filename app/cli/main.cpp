@@ -22,6 +22,7 @@ const Command kCommands[] = {
     {"generate", qpruner::cli::runGenerate, "generate text (greedy or sampled) with a KV cache"},
     {"eval-ppl", qpruner::cli::runEvalPpl, "perplexity of a text file (non-overlapping windows)"},
     {"eval-tasks", qpruner::cli::runEvalTasks, "zero-shot multiple-choice accuracy (BoolQ, PIQA, HellaSwag, ...)"},
+    {"prune", qpruner::cli::runPrune, "structured pruning (heads and MLP channels, Taylor importance)"},
     {"make-random", qpruner::cli::runMakeRandom, "write a randomly initialised model of a standard LLaMA shape"},
 };
 
