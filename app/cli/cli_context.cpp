@@ -81,10 +81,18 @@ std::filesystem::path sharedDataDir()
 
 std::filesystem::path calibrationFile(const std::string& source)
 {
-    if (source == "tinystories")
-        return sharedDataDir() / "text/tinystories/tinystories_valid_subset.txt";
-    if (source == "wikitext2")
-        return sharedDataDir() / "text/wikitext-2/wiki.valid.tokens";
+    const std::pair<const char*, const char*> builtIn[] = {
+        {"tinystories", "text/tinystories/tinystories_valid_subset.txt"},
+        {"wikitext2", "text/wikitext-2/wiki.valid.tokens"}};
+    for (const auto& [name, rel] : builtIn) {
+        if (source != name)
+            continue;
+        const auto path = sharedDataDir() / rel;
+        if (!std::filesystem::exists(path))
+            throw FileError("calibration source '" + source + "': " + path.string() +
+                            " not found (set QPRUNER_SHARED_DATA to the shared data directory, or pass a file)");
+        return path;
+    }
     return source;
 }
 

@@ -2,6 +2,7 @@
 // reference, make-random -> info -> eval round trip, and exit codes/messages for bad input.
 #include <QtTest/QtTest>
 
+#include <algorithm>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -130,6 +131,65 @@ private Q_SLOTS:
         QVERIFY2(ppl > 400 && ppl < 650, qPrintable(QString::number(ppl)));
     }
 
+    void pruneWritesASmallerModelAndAReport()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        QPRUNER_SHARED_FILE(text, "text/tinystories/tinystories_valid_subset.txt");
+        QTemporaryDir tmp;
+        const QString out = tmp.path() + "/pruned";
+        auto r = runCli({"prune", shared("models/stories260K/stories260K.bin"), "--tokenizer",
+                         shared("models/stories260K/tok512.model"), "--calib",
+                         shared("text/tinystories/tinystories_valid_subset.txt"), "--ratio", "0.25", "--out", out,
+                         "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto j = r.json();
+        QCOMPARE(j["before"]["parameters"].get<int64_t>(), int64_t(260032));
+        QCOMPARE(j["after"]["parameters"].get<int64_t>(), int64_t(226048));
+        QCOMPARE(j["after"]["weight_bytes"].get<int64_t>(), int64_t(226048) * 4);
+        QCOMPARE(j["settings"]["criterion"].get<std::string>(), std::string("taylor-first"));
+        const auto& layers = j["layers"];
+        QCOMPARE(layers.size(), size_t(5));
+        QCOMPARE(layers[0]["attention"]["pruned"].get<bool>(), false);
+        const auto& l1 = layers[1];
+        QCOMPARE(l1["attention"]["group_scores"].size(), size_t(4));
+        QCOMPARE(l1["attention"]["kept_groups"].size(), size_t(3));
+        QCOMPARE(l1["attention"]["removed_groups"].size(), size_t(1));
+        QCOMPARE(l1["attention"]["heads"], nlohmann::json({8, 6}));
+        QCOMPARE(l1["mlp"]["channel_scores"].size(), size_t(172));
+        QCOMPARE(l1["mlp"]["removed_channels"].size(), size_t(43));
+        // The removed KV group is the lowest-scoring one.
+        const auto scores = l1["attention"]["group_scores"].get<std::vector<double>>();
+        const int removed = l1["attention"]["removed_groups"][0].get<int>();
+        QCOMPARE(int(std::min_element(scores.begin(), scores.end()) - scores.begin()), removed);
+        // The result is a normal native checkpoint with per-layer shapes.
+        r = runCli({"info", out, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.json()["parameters"].get<int64_t>(), int64_t(226048));
+        r = runCli({"eval-ppl", out, "--tokenizer", shared("models/stories260K/tok512.model"), "--file",
+                    shared("text/tinystories/tinystories_valid_subset.txt"), "--seq-len", "128", "--max-windows",
+                    "4", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY(r.json()["ppl"].get<double>() > 1.0);
+
+        // Bad options fail before anything is written.
+        const QString none = tmp.path() + "/never";
+        r = runCli({"prune", shared("models/stories260K/stories260K.bin"), "--calib",
+                    shared("text/tinystories/tinystories_valid_subset.txt"), "--ratio", "1.5", "--out", none});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("pruning ratio"), r.err.constData());
+        r = runCli({"prune", shared("models/stories260K/stories260K.bin"), "--attn-layers", "3", "--out", none});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("--attn-layers"), r.err.constData());
+        r = runCli({"prune", shared("models/stories260K/stories260K.bin"), "--criterion", "taylor", "--out", none});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("unknown criterion 'taylor'"), r.err.constData());
+        r = runCli({"prune", shared("models/stories260K/stories260K.bin"), "--calib", "/nonexistent/calib.txt",
+                    "--out", none});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("/nonexistent/calib.txt"), r.err.constData());
+        QVERIFY(!QFileInfo::exists(none));
+    }
+
     void errorsHaveExitCodesAndMessages()
     {
         auto r = runCli({"info", "/nonexistent/model.bin"});
@@ -159,7 +219,7 @@ private Q_SLOTS:
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.err.contains("UTF-8"), r.err.constData());
         // --help prints usage and succeeds for every command.
-        for (const char* c : {"info", "tokenize", "generate", "eval-ppl", "eval-tasks", "make-random"}) {
+        for (const char* c : {"info", "tokenize", "generate", "eval-ppl", "eval-tasks", "make-random", "prune"}) {
             r = runCli({c, "--help"});
             QCOMPARE(r.exitCode, 0);
             QVERIFY(r.out.contains("usage: qpruner"));
