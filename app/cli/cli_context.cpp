@@ -8,6 +8,7 @@
 
 #include "io/file_bytes.h"
 #include "model/dtype.h"
+#include "prune/calibration.h"
 #include "qpruner/error.h"
 #include "tokenizer/utf8.h"
 
@@ -94,6 +95,43 @@ std::filesystem::path calibrationFile(const std::string& source)
         return path;
     }
     return source;
+}
+
+void addPrecisionMapOptions(ArgParser& p)
+{
+    p.option("map", "FILE", "precision map JSON (see README: Precision maps)");
+    p.option("format", "F", "one format for every decoder linear (fp32, bf16, fp16, int8, nf4, nf4-dq, int4, "
+                            "int4-g128, int3, int3-g128, int2, int2-g128), embedding and head bf16");
+}
+
+PrecisionMap precisionMapFromArgs(const ArgParser& p)
+{
+    const auto file = p.find("map");
+    const auto format = p.find("format");
+    if (file && format)
+        throw UsageError("give either --map or --format, not both");
+    if (file)
+        return PrecisionMap::load(*file);
+    if (format)
+        return PrecisionMap(parseQuantSpec(*format));
+    throw UsageError("--map FILE or --format F is required");
+}
+
+void addCalibrationOptions(ArgParser& p, int defaultSamples, int defaultSeqLen)
+{
+    p.option("calib", "SOURCE", "calibration text: tinystories, wikitext2 or a UTF-8 file", "tinystories");
+    p.option("samples", "N", "calibration windows", std::to_string(defaultSamples));
+    p.option("seq-len", "N", "tokens per calibration window", std::to_string(defaultSeqLen));
+    p.option("seed", "N", "seed for the calibration windows", "0");
+}
+
+at::Tensor calibrationFromArgs(const ArgParser& p, const Tokenizer& tok)
+{
+    prune::CalibrationOptions co;
+    co.samples = p.getInt("samples");
+    co.seqLen = p.getInt("seq-len");
+    co.seed = static_cast<uint64_t>(p.getInt64("seed"));
+    return prune::sampleCalibration(tok.encode(readTextFile(calibrationFile(p.get("calib")))), co);
 }
 
 int64_t peakRssBytes()

@@ -10,6 +10,7 @@
 
 #include "arg_parser.h"
 #include "model/checkpoint.h"
+#include "qpruner/precision_map.h"
 #include "qpruner/tokenizer.h"
 
 namespace qpruner::cli {
@@ -34,6 +35,16 @@ std::filesystem::path sharedDataDir();
 // A calibration text: "tinystories" (the TinyStories validation subset), "wikitext2" (WikiText-2 tokenized validation
 // split; evaluation uses the test split) from the shared data directory, or a path to a UTF-8 text file.
 std::filesystem::path calibrationFile(const std::string& source);
+
+// Adds --map FILE and --format F (shorthand for {"version": 1, "default": F}).
+void addPrecisionMapOptions(ArgParser& p);
+// The map from --map or --format (UsageError when neither or both are given).
+PrecisionMap precisionMapFromArgs(const ArgParser& p);
+
+// Adds --calib, --samples, --seq-len and --seed for calibration windows.
+void addCalibrationOptions(ArgParser& p, int defaultSamples, int defaultSeqLen);
+// Calibration windows [samples, seq_len] (int64) from those options, encoded with `tok`.
+at::Tensor calibrationFromArgs(const ArgParser& p, const Tokenizer& tok);
 
 // Peak resident set size of this process so far, in bytes.
 int64_t peakRssBytes();

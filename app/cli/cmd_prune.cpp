@@ -9,7 +9,6 @@
 #include "commands.h"
 #include "io/atomic_output.h"
 #include "model/dtype.h"
-#include "prune/calibration.h"
 #include "prune/pruner.h"
 #include "qpruner/error.h"
 
@@ -82,10 +81,7 @@ int runPrune(const Args& args)
     p.option("dtype", "DTYPE", "dtype for importance estimation (gradients)", "float32");
     p.option("device", "DEV", "cpu, cuda or cuda:N", "cpu");
     p.option("threads", "N", "intra-op threads (0: one per core)", "0");
-    p.option("calib", "SOURCE", "calibration text: tinystories, wikitext2 or a UTF-8 file", "tinystories");
-    p.option("samples", "N", "calibration windows", "10");
-    p.option("seq-len", "N", "tokens per calibration window", "64");
-    p.option("seed", "N", "seed for the calibration windows (and the random criterion)", "0");
+    addCalibrationOptions(p, 10, 64); // --seed also seeds the random criterion
     p.option("ratio", "R", "fraction of units removed in every pruned layer, in [0, 1)", "0.25");
     p.option("layer-ratios", "LIST", "comma-separated ratio per layer (overrides --ratio; ranges default to all)");
     p.option("attn-layers", "B:E", "layers whose attention is pruned, END exclusive (default 1:n-1)");
@@ -116,10 +112,6 @@ int runPrune(const Args& args)
     o.channelMultiple = p.getInt("channel-multiple");
     o.microBatch = p.getInt("micro-batch");
     o.seed = static_cast<uint64_t>(p.getInt64("seed"));
-    prune::CalibrationOptions co;
-    co.samples = p.getInt("samples");
-    co.seqLen = p.getInt("seq-len");
-    co.seed = o.seed;
 
     const auto t0 = std::chrono::steady_clock::now();
     const ModelSummary summary = inspectModel(modelPath);
@@ -134,9 +126,7 @@ int runPrune(const Args& args)
     prune::resolveRatios(before, o); // option errors before the slow part
 
     const auto tok = loadTokenizerFromArgs(p);
-    const auto calibPath = calibrationFile(p.get("calib"));
-    const auto stream = tok->encode(readTextFile(calibPath));
-    const auto calib = prune::sampleCalibration(stream, co);
+    const auto calib = calibrationFromArgs(p, *tok);
     const double loadSeconds = secondsSince(t0);
 
     const bool json = p.isSet("json");
@@ -164,7 +154,7 @@ int runPrune(const Args& args)
         {"layer_ratios", o.layerRatios},
         {"channel_multiple", o.channelMultiple},
         {"calibration",
-         {{"source", p.get("calib")}, {"samples", co.samples}, {"seq_len", co.seqLen}, {"seed", co.seed}}}};
+         {{"source", p.get("calib")}, {"samples", calib.size(0)}, {"seq_len", calib.size(1)}, {"seed", o.seed}}}};
     const auto t3 = std::chrono::steady_clock::now();
     model::saveNativeModel(*model, out, {{"source", modelPath}, {"pruning", settings}});
     const double saveSeconds = secondsSince(t3);

@@ -15,5 +15,8 @@ int runEvalPpl(const Args& args);
 int runEvalTasks(const Args& args);
 int runMakeRandom(const Args& args);
 int runPrune(const Args& args);
+int runQuantize(const Args& args);
+int runMemory(const Args& args);
+int runQuantError(const Args& args);
 
 } // namespace qpruner::cli

@@ -23,6 +23,9 @@ const Command kCommands[] = {
     {"eval-ppl", qpruner::cli::runEvalPpl, "perplexity of a text file (non-overlapping windows)"},
     {"eval-tasks", qpruner::cli::runEvalTasks, "zero-shot multiple-choice accuracy (BoolQ, PIQA, HellaSwag, ...)"},
     {"prune", qpruner::cli::runPrune, "structured pruning (heads and MLP channels, Taylor importance)"},
+    {"quantize", qpruner::cli::runQuantize, "apply a precision map and write packed quantized weights"},
+    {"memory", qpruner::cli::runMemory, "exact bytes under a precision map, fine-tuning memory estimate"},
+    {"quant-error", qpruner::cli::runQuantError, "per-layer weight/output error of a quantization format"},
     {"make-random", qpruner::cli::runMakeRandom, "write a randomly initialised model of a standard LLaMA shape"},
 };
 

@@ -190,6 +190,67 @@ private Q_SLOTS:
         QVERIFY(!QFileInfo::exists(none));
     }
 
+    void quantizeMemoryAndQuantError()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        QTemporaryDir tmp;
+        const QString map = tmp.path() + "/map.json";
+        {
+            QFile f(map);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(R"({"version": 1, "default": "nf4", "layers": {"0": "int8", "4": {"default": "nf4-dq", "down": "bf16"}}})");
+        }
+        auto r = runCli({"memory", shared("models/stories260K/stories260K.bin"), "--map", map, "--json",
+                         "--llama-quantize"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto mem = r.json();
+        const int64_t analytic = mem["memory"]["total_bytes"].get<int64_t>();
+        QVERIFY(mem["finetune"]["total_bytes"].get<int64_t>() > analytic);
+        QCOMPARE(mem["llama_quantize"]["base_type"].get<std::string>(), std::string("IQ4_NL"));
+
+        const QString out = tmp.path() + "/q";
+        r = runCli({"quantize", shared("models/stories260K/stories260K.bin"), "--map", map, "--out", out, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.json()["held_bytes"].get<int64_t>(), analytic);
+        r = runCli({"info", out, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.json()["weight_bytes"].get<int64_t>(), analytic);
+        r = runCli({"eval-ppl", out, "--tokenizer", shared("models/stories260K/tok512.model"), "--file",
+                    shared("text/tinystories/tinystories_valid_subset.txt"), "--seq-len", "128", "--max-windows",
+                    "4", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY(r.json()["ppl"].get<double>() > 1.0);
+
+        r = runCli({"quant-error", shared("models/stories260K/stories260K.bin"), "--tokenizer",
+                    shared("models/stories260K/tok512.model"), "--calib",
+                    shared("text/tinystories/tinystories_valid_subset.txt"), "--format", "int4", "--samples", "4",
+                    "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto qe = r.json();
+        QCOMPARE(qe["modules"].size(), size_t(35));
+        QVERIFY(qe["quantized_nll"].get<double>() > qe["dense_nll"].get<double>());
+
+        // Bad maps and formats: exit 1 naming the problem, nothing written.
+        {
+            QFile f(map);
+            QVERIFY(f.open(QIODevice::WriteOnly | QIODevice::Truncate));
+            f.write(R"({"version": 1, "default": "nf4", "layers": {"7": "int8"}})");
+        }
+        const QString none = tmp.path() + "/never";
+        r = runCli({"quantize", shared("models/stories260K/stories260K.bin"), "--map", map, "--out", none});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("7"), r.err.constData());
+        r = runCli({"quantize", shared("models/stories260K/stories260K.bin"), "--format", "nf3", "--out", none});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("unknown format 'nf3'"), r.err.constData());
+        r = runCli({"quantize", shared("models/stories260K/stories260K.bin"), "--out", none});
+        QCOMPARE(r.exitCode, 2);
+        r = runCli({"quantize", out, "--format", "int8", "--out", none});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("already quantized"), r.err.constData());
+        QVERIFY(!QFileInfo::exists(none));
+    }
+
     void errorsHaveExitCodesAndMessages()
     {
         auto r = runCli({"info", "/nonexistent/model.bin"});
@@ -219,7 +280,7 @@ private Q_SLOTS:
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.err.contains("UTF-8"), r.err.constData());
         // --help prints usage and succeeds for every command.
-        for (const char* c : {"info", "tokenize", "generate", "eval-ppl", "eval-tasks", "make-random", "prune"}) {
+        for (const char* c : {"info", "tokenize", "generate", "eval-ppl", "eval-tasks", "make-random", "prune", "quantize", "memory", "quant-error"}) {
             r = runCli({c, "--help"});
             QCOMPARE(r.exitCode, 0);
             QVERIFY(r.out.contains("usage: qpruner"));

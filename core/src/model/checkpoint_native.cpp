@@ -10,6 +10,9 @@
 #include "model/checkpoint.h"
 #include "model/dtype.h"
 #include "qpruner/error.h"
+#include "qpruner/precision_map.h"
+#include "quant/model_quantizer.h"
+#include "quant/quant_linear.h"
 
 namespace qpruner::model {
 
@@ -19,6 +22,20 @@ void saveNativeModel(const LlamaModel& model, const std::filesystem::path& dir, 
     std::map<std::string, at::Tensor> tensors;
     auto put = [&](const std::string& name, const at::Tensor& t) {
         tensors[name] = t.detach().to(at::kCPU).contiguous();
+    };
+    // Dense layers store "<prefix>.weight"; quantized ones their packed parts "<prefix>.<suffix>".
+    auto putLinear = [&](const std::string& prefix, const Linear& lin) {
+        if (const auto* q = dynamic_cast<const quant::QuantLinear*>(&lin)) {
+            for (const auto& [suffix, t] : q->quantized().parts)
+                put(prefix + "." + suffix, t);
+        } else if (dynamic_cast<const DenseLinear*>(&lin)) {
+            put(prefix + ".weight", lin.denseWeight());
+        } else {
+            throw ConfigError("saveNativeModel: " + prefix + " is a " + lin.formatName() +
+                              " layer, which has no stored form (merge or remove adapters first)");
+        }
+        if (auto b = lin.bias())
+            put(prefix + ".bias", *b);
     };
     put("model.embed_tokens.weight", model.embedding);
     put("model.norm.weight", model.finalNorm);
@@ -30,17 +47,11 @@ void saveNativeModel(const LlamaModel& model, const std::filesystem::path& dir, 
             {"self_attn.q_proj", &L.q}, {"self_attn.k_proj", &L.k},  {"self_attn.v_proj", &L.v},
             {"self_attn.o_proj", &L.o}, {"mlp.gate_proj", &L.gate}, {"mlp.up_proj", &L.up},
             {"mlp.down_proj", &L.down}};
-        for (const auto& [part, lin] : parts) {
-            if (!dynamic_cast<const DenseLinear*>(lin->get()))
-                throw ConfigError(std::string("saveNativeModel: layer ") + std::to_string(l) + " " + part +
-                                  " is not a dense layer (quantized models are saved by the quantization stage)");
-            put(layerTensorName(l, std::string(part) + ".weight"), (*lin)->denseWeight());
-            if (auto b = (*lin)->bias())
-                put(layerTensorName(l, std::string(part) + ".bias"), *b);
-        }
+        for (const auto& [part, lin] : parts)
+            putLinear(layerTensorName(l, part), **lin);
     }
     if (!c.tiedEmbeddings)
-        put("lm_head.weight", model.lmHead->denseWeight());
+        putLinear("lm_head", *model.lmHead);
 
     std::map<std::string, io::SafetensorsEntry> entries;
     for (const auto& [name, t] : tensors)
@@ -51,6 +62,16 @@ void saveNativeModel(const LlamaModel& model, const std::filesystem::path& dir, 
     auto cfg = config::toNativeConfigJson(c, dtypeName(model.weightDtype()));
     for (auto it = extra.begin(); it != extra.end(); ++it)
         cfg["qpruner"][it.key()] = it.value();
+    // Any weight held in another format than the embedding's dtype: record every format as a precision map.
+    const ResolvedPrecision held = quant::heldPrecision(model);
+    bool uniform = held.lmHead == held.embedding;
+    for (const auto& layer : held.layers)
+        for (const auto& spec : layer)
+            uniform = uniform && spec == held.embedding;
+    if (!uniform)
+        cfg["qpruner"]["precision_map"] = PrecisionMap::fromResolved(held).toJson();
+    else
+        cfg["qpruner"].erase("precision_map");
 
     io::StagedDirectory staged(dir);
     {

@@ -12,6 +12,9 @@
 #include "model/dtype.h"
 #include "model/mapped_tensor.h"
 #include "qpruner/error.h"
+#include "qpruner/precision_map.h"
+#include "quant/model_quantizer.h"
+#include "quant/quant_linear.h"
 
 namespace qpruner::model {
 
@@ -91,6 +94,23 @@ public:
         return t.to(device, dtype);
     }
 
+    // The tensor as stored (any dtype, its own shape), viewing the mapped file.
+    at::Tensor loadStored(const std::string& name) const
+    {
+        auto it = tensors_.find(name);
+        if (it == tensors_.end())
+            throw FormatError(dir_.string() + ": missing tensor '" + name + "'");
+        const TensorLocation& loc = it->second;
+        at::ScalarType stored;
+        try {
+            stored = fromSafetensorsDtype(loc.entry.dtype);
+        } catch (const FormatError&) {
+            throw FormatError(loc.file->path().string() + ": tensor '" + name + "' has unsupported dtype '" +
+                              loc.entry.dtype + "'");
+        }
+        return mappedTensor(loc.file, loc.dataStart + loc.entry.begin, loc.entry.shape, stored);
+    }
+
     at::ScalarType storedDtype(const std::string& name) const
     {
         return fromSafetensorsDtype(at(name).entry.dtype);
@@ -102,12 +122,52 @@ private:
     std::map<std::string, TensorLocation> tensors_;
 };
 
+// One linear: "<prefix>.weight" in `dtype` when dense, or the packed parts "<prefix>.<suffix>" of its format
+// (kept as stored, viewing the file) when the precision map quantizes it. Biases follow biasSpec().
+LinearPtr loadLinear(const SafetensorsSet& st, const std::string& prefix, const std::vector<int64_t>& shape,
+                     bool bias, const QuantSpec* spec, const LoadOptions& options, at::ScalarType dtype)
+{
+    const at::Device dev = options.device;
+    if (!spec || !spec->isQuantized()) {
+        const at::ScalarType wd = (spec && !options.dtype) ? quant::denseDtype(*spec) : dtype;
+        std::optional<at::Tensor> b;
+        if (bias)
+            b = st.load(prefix + ".bias", {shape[0]}, wd, dev);
+        return std::make_shared<DenseLinear>(st.load(prefix + ".weight", shape, wd, dev), b);
+    }
+    quant::QuantizedTensor q;
+    q.spec = *spec;
+    q.rows = shape[0];
+    q.cols = shape[1];
+    for (const auto& t : storedTensors(*spec, q.rows, q.cols))
+        q.parts[t.suffix] = st.loadStored(prefix + "." + t.suffix);
+    try {
+        quant::validateQuantizedTensor(q, prefix);
+    } catch (const FormatError& e) {
+        throw FormatError(st.fileOf(prefix + "." + storedTensors(*spec, q.rows, q.cols)[0].suffix) + ": " + e.what());
+    }
+    std::optional<at::Tensor> b;
+    if (bias)
+        b = st.load(prefix + ".bias", {shape[0]}, quant::denseDtype(biasSpec(*spec)), dev);
+    return std::make_shared<quant::QuantLinear>(q.to(dev), b);
+}
+
 } // namespace
 
 std::unique_ptr<LlamaModel> loadSafetensorsDir(const std::filesystem::path& dir, const LoadOptions& options)
 {
     const auto cfgPath = dir / "config.json";
-    const ModelConfig c = config::fromConfigJson(io::readJsonFile(cfgPath), cfgPath);
+    const auto cfgJson = io::readJsonFile(cfgPath);
+    const ModelConfig c = config::fromConfigJson(cfgJson, cfgPath);
+    // A quantized native checkpoint records the format of every weight as a precision map.
+    std::optional<ResolvedPrecision> precision;
+    if (cfgJson.contains("qpruner") && cfgJson["qpruner"].is_object() && cfgJson["qpruner"].contains("precision_map")) {
+        try {
+            precision = PrecisionMap::fromJson(cfgJson["qpruner"]["precision_map"]).resolve(c);
+        } catch (const ConfigError& e) {
+            throw FormatError(cfgPath.string() + ": qpruner.precision_map: " + e.what());
+        }
+    }
     SafetensorsSet st(dir);
     st.dir_ = dir;
     const std::string embName = "model.embed_tokens.weight";
@@ -131,27 +191,25 @@ std::unique_ptr<LlamaModel> loadSafetensorsDir(const std::filesystem::path& dir,
         const LayerShape& s = c.layers[static_cast<size_t>(l)];
         const int64_t q = s.numHeads * hd, kv = s.numKvHeads * hd, F = s.ffnDim;
         auto n = [&](const std::string& part) { return layerTensorName(l, part); };
-        auto lin = [&](const std::string& part, std::vector<int64_t> shape, bool bias) {
-            std::optional<at::Tensor> b;
-            if (bias)
-                b = st.load(n(part + ".bias"), {shape[0]}, dtype, dev);
-            return std::make_shared<DenseLinear>(st.load(n(part + ".weight"), shape, dtype, dev), b);
+        auto lin = [&](const std::string& part, std::vector<int64_t> shape, bool bias, LinearModule m) {
+            return loadLinear(st, n(part), shape, bias, precision ? &precision->layers[size_t(l)][size_t(m)] : nullptr,
+                              options, dtype);
         };
         DecoderLayer& L = model->layers[static_cast<size_t>(l)];
         L.attnNorm = st.load(n("input_layernorm.weight"), {D}, at::kFloat, dev);
         L.ffnNorm = st.load(n("post_attention_layernorm.weight"), {D}, at::kFloat, dev);
-        L.q = lin("self_attn.q_proj", {q, D}, c.attentionBias);
-        L.k = lin("self_attn.k_proj", {kv, D}, c.attentionBias);
-        L.v = lin("self_attn.v_proj", {kv, D}, c.attentionBias);
-        L.o = lin("self_attn.o_proj", {D, q}, false);
-        L.gate = lin("mlp.gate_proj", {F, D}, false);
-        L.up = lin("mlp.up_proj", {F, D}, false);
-        L.down = lin("mlp.down_proj", {D, F}, false);
+        L.q = lin("self_attn.q_proj", {q, D}, c.attentionBias, LinearModule::Q);
+        L.k = lin("self_attn.k_proj", {kv, D}, c.attentionBias, LinearModule::K);
+        L.v = lin("self_attn.v_proj", {kv, D}, c.attentionBias, LinearModule::V);
+        L.o = lin("self_attn.o_proj", {D, q}, false, LinearModule::O);
+        L.gate = lin("mlp.gate_proj", {F, D}, false, LinearModule::Gate);
+        L.up = lin("mlp.up_proj", {F, D}, false, LinearModule::Up);
+        L.down = lin("mlp.down_proj", {D, F}, false, LinearModule::Down);
     }
     if (c.tiedEmbeddings)
         model->lmHead = std::make_shared<DenseLinear>(model->embedding);
     else
-        model->lmHead = std::make_shared<DenseLinear>(st.load("lm_head.weight", {V, D}, dtype, dev));
+        model->lmHead = loadLinear(st, "lm_head", {V, D}, false, precision ? &precision->lmHead : nullptr, options, dtype);
     return model;
 }
 

@@ -139,6 +139,12 @@ void LlamaModel::to(at::ScalarType dtype, at::Device device)
     device_ = device;
 }
 
+void LlamaModel::setWeightDtype(at::ScalarType dtype)
+{
+    weightDtype_ = dtype;
+    computeDtype_ = computeDtypeFor(dtype, device_);
+}
+
 int64_t LlamaModel::weightBytes() const
 {
     auto bytes = [](const at::Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); };

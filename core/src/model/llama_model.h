@@ -54,6 +54,10 @@ public:
     // Moves/converts every weight (dense layers only) to `dtype` on `device`.
     void to(at::ScalarType dtype, at::Device device);
 
+    // After weights were replaced (quantization): `dtype` is the dtype of the dense parts (the embedding), from
+    // which the compute dtype follows.
+    void setWeightDtype(at::ScalarType dtype);
+
     // Bytes held by all weights in their stored form (tied head counted once).
     int64_t weightBytes() const;
 

@@ -1,0 +1,26 @@
+// Applying a precision map to a loaded model, and reading the map back off a model (for saving and reports).
+#pragma once
+
+#include "model/llama_model.h"
+#include "qpruner/precision_map.h"
+#include "qpruner/progress.h"
+
+namespace qpruner::quant {
+
+// The dtype of a dense format (fp32, bf16, fp16). Throws ConfigError for a quantized one.
+at::ScalarType denseDtype(const QuantSpec& spec);
+
+// Replaces every decoder linear by the layer its map entry asks for (packed codes for the quantized formats,
+// a converted dense weight otherwise), converts the embedding, and gives an untied head its format. Biases
+// follow biasSpec(). The compute dtype becomes the embedding's (bf16 by default, as QLoRA computes). The map is
+// validated against the model first (ConfigError), and the model needs dense weights to start from.
+void quantizeModel(model::LlamaModel& model, const PrecisionMap& map, const ProgressSink& progress = {},
+                   const CancelToken* cancel = nullptr);
+
+// The format every weight of `model` is held in.
+ResolvedPrecision heldPrecision(const model::LlamaModel& model);
+
+// The spec a layer is held in (a DenseLinear's dtype, or a QuantLinear's format).
+QuantSpec heldSpec(const model::Linear& linear);
+
+} // namespace qpruner::quant
