@@ -5,6 +5,9 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "finetune/train_step.h"
+#include "model/dtype.h"
+#include "quant/model_quantizer.h"
 #include "qpruner/memory_model.h"
 
 namespace qpruner::cli {
@@ -38,6 +41,9 @@ int runMemory(const Args& args)
     p.option("seq-len", "N", "fine-tuning sequence length", "256");
     p.option("compute-dtype", "DTYPE", "activation dtype: fp32, bf16 or fp16", "bf16");
     p.flag("gradient-checkpointing", "estimate with per-layer activation recomputation");
+    p.flag("measure", "also load the model, apply the map and measure a real LoRA fine-tuning step (peak RSS)");
+    p.option("steps", "N", "optimizer steps to measure (with --measure)", "1");
+    p.option("threads", "N", "intra-op threads for --measure (0: one per core)", "0");
     p.flag("llama-quantize", "also print the map as llama.cpp llama-quantize arguments");
     p.flag("tensors", "list every stored tensor (with --json: include them)");
     p.flag("json", "print one JSON object");
@@ -54,6 +60,15 @@ int runMemory(const Args& args)
     fs.seqLen = p.getInt("seq-len");
     fs.computeDtype = parseQuantSpec(p.get("compute-dtype"));
     fs.gradientCheckpointing = p.isSet("gradient-checkpointing");
+    std::optional<finetune::MemoryMeasurement> measured;
+    if (p.isSet("measure")) {
+        // The step runs in the model's compute dtype (the embedding's), so the estimate uses it too.
+        model::setIntraOpThreads(p.getInt("threads"));
+        auto model = model::loadModel(p.get("MODEL"));
+        quant::quantizeModel(*model, map);
+        fs.computeDtype = parseQuantSpec(model::dtypeName(model->computeDtype()));
+        measured = finetune::measureFinetuneStep(*model, fs, 0, p.getInt("steps"));
+    }
     const FinetuneEstimate ft = estimateFinetune(summary.config, map, fs);
     std::optional<LlamaQuantizeArgs> lq;
     if (p.isSet("llama-quantize"))
@@ -67,6 +82,8 @@ int runMemory(const Args& args)
                                     {"finetune", ft.toJson()}};
         if (lq)
             j["llama_quantize"] = {{"base_type", lq->baseType}, {"args", lq->args}};
+        if (measured)
+            j["measured"] = measured->toJson();
         std::printf("%s\n", j.dump(2).c_str());
         return 0;
     }
@@ -92,6 +109,13 @@ int runMemory(const Args& args)
                 humanBytes(ft.baseWeightBytes).c_str(), humanBytes(ft.loraBytes).c_str(),
                 humanBytes(ft.gradientBytes).c_str(), humanBytes(ft.optimizerBytes).c_str(),
                 humanBytes(ft.activationBytes).c_str(), humanBytes(ft.transientBytes).c_str());
+    if (measured)
+        std::printf("measured step: RSS %s before, peak %s (%s), growth %s against an estimated %s without the "
+                    "base weights; %.2f s per step, loss %.4f -> %.4f\n",
+                    humanBytes(measured->rssBeforeBytes).c_str(), humanBytes(measured->peakRssBytes).c_str(),
+                    measured->peakRssSource.c_str(), humanBytes(measured->peakRssBytes - measured->rssBeforeBytes).c_str(),
+                    humanBytes(ft.totalBytes - ft.baseWeightBytes).c_str(), measured->secondsPerStep,
+                    measured->lossBefore, measured->lossAfter);
     if (lq) {
         std::printf("llama-quantize");
         for (const auto& a : lq->args)

@@ -207,6 +207,13 @@ private Q_SLOTS:
         const int64_t analytic = mem["memory"]["total_bytes"].get<int64_t>();
         QVERIFY(mem["finetune"]["total_bytes"].get<int64_t>() > analytic);
         QCOMPARE(mem["llama_quantize"]["base_type"].get<std::string>(), std::string("IQ4_NL"));
+        r = runCli({"memory", shared("models/stories260K/stories260K.bin"), "--map", map, "--measure", "--steps", "2",
+                    "--batch-size", "2", "--seq-len", "32", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto measured = r.json()["measured"];
+        QVERIFY(measured["peak_rss_bytes"].get<int64_t>() >= measured["rss_before_bytes"].get<int64_t>());
+        QCOMPARE(measured["steps"].get<int>(), 2);
+        QVERIFY(measured["loss_after"].get<double>() < measured["loss_before"].get<double>());
 
         const QString out = tmp.path() + "/q";
         r = runCli({"quantize", shared("models/stories260K/stories260K.bin"), "--map", map, "--out", out, "--json"});
