@@ -13,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bench_args.h"
 #include "model/dtype.h"
 #include "qpruner/error.h"
 #include "qpruner/quant_format.h"
@@ -20,27 +21,10 @@
 #include "quant/reference_quant.h"
 
 using namespace qpruner;
+using bench::arg;
+using bench::split;
 
 namespace {
-
-std::vector<std::string> split(const std::string& s)
-{
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string item;
-    while (std::getline(ss, item, ','))
-        if (!item.empty())
-            out.push_back(item);
-    return out;
-}
-
-std::string arg(int argc, char** argv, const std::string& name, const std::string& fallback)
-{
-    for (int i = 1; i + 1 < argc; ++i)
-        if (argv[i] == "--" + name)
-            return argv[i + 1];
-    return fallback;
-}
 
 // Seconds of each of `reps` runs of f after one warm-up run, sorted.
 std::vector<double> timeRuns(int reps, const std::function<void()>& f)

@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstdio>
 #include <iostream>
+#include <sstream>
 
 #include <sys/resource.h>
 
@@ -139,6 +140,16 @@ int64_t peakRssBytes()
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     return static_cast<int64_t>(u.ru_maxrss) * 1024; // Linux reports KiB
+}
+
+std::vector<std::string> splitList(const std::string& text)
+{
+    std::vector<std::string> out;
+    std::stringstream ss(text);
+    for (std::string item; std::getline(ss, item, ',');)
+        if (!item.empty())
+            out.push_back(item);
+    return out;
 }
 
 void printJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -48,6 +49,9 @@ at::Tensor calibrationFromArgs(const ArgParser& p, const Tokenizer& tok);
 
 // Peak resident set size of this process so far, in bytes.
 int64_t peakRssBytes();
+
+// "a,b,,c" -> {"a", "b", "c"}.
+std::vector<std::string> splitList(const std::string& text);
 
 void printJson(const nlohmann::json& j);
 

@@ -1,7 +1,6 @@
 // qpruner memory MODEL (--map FILE | --format F): exact bytes of every stored tensor under a precision map, per
 // layer and in total, a LoRA fine-tuning memory estimate beside it, and the map as llama-quantize arguments.
 #include <cstdio>
-#include <sstream>
 
 #include "cli_context.h"
 #include "commands.h"
@@ -11,20 +10,6 @@
 #include "qpruner/memory_model.h"
 
 namespace qpruner::cli {
-
-namespace {
-
-std::vector<std::string> splitList(const std::string& text)
-{
-    std::vector<std::string> out;
-    std::stringstream ss(text);
-    for (std::string item; std::getline(ss, item, ',');)
-        if (!item.empty())
-            out.push_back(item);
-    return out;
-}
-
-} // namespace
 
 int runMemory(const Args& args)
 {

@@ -3,7 +3,6 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
-#include <sstream>
 
 #include "cli_context.h"
 #include "commands.h"
@@ -42,8 +41,7 @@ prune::LayerRange parseRange(const ArgParser& p, const std::string& name)
 std::vector<double> parseRatios(const std::string& text)
 {
     std::vector<double> out;
-    std::stringstream ss(text);
-    for (std::string item; std::getline(ss, item, ',');) {
+    for (const std::string& item : splitList(text)) {
         try {
             size_t used = 0;
             out.push_back(std::stod(item, &used));

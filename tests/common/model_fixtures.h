@@ -6,8 +6,10 @@
 #include <fstream>
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <nlohmann/json.hpp>
 
+#include "qpruner/model_config.h"
 #include "test_data.h"
 
 namespace qpruner::testing {
@@ -22,6 +24,25 @@ inline at::Tensor tokensTensor(const std::vector<int32_t>& ids)
 {
     std::vector<int64_t> v(ids.begin(), ids.end());
     return at::tensor(v, at::TensorOptions().dtype(at::kLong)).unsqueeze(0);
+}
+
+// A small GQA model with q/k/v bias: 3 layers, 6 query heads over 2 KV heads (g = 3), head_dim 4, ffn 40.
+inline ModelConfig tinyGqaConfig()
+{
+    ModelConfig c;
+    c.hiddenSize = 24;
+    c.headDim = 4;
+    c.vocabSize = 50;
+    c.maxSeqLen = 32;
+    c.attentionBias = true;
+    c.layers.assign(3, LayerShape{6, 2, 40});
+    return c;
+}
+
+inline at::Tensor randomTokens(int64_t n, int64_t t, int64_t vocab, uint64_t seed)
+{
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    return at::randint(vocab, {n, t}, gen, at::TensorOptions().dtype(at::kLong));
 }
 
 inline double maxAbsDiff(const at::Tensor& a, const at::Tensor& b)

@@ -5,7 +5,9 @@
 #include <QtTest/QtTest>
 
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
+#include <functional>
 #include <string>
 
 namespace qpruner::testing {
@@ -25,6 +27,20 @@ inline bool dataRequired()
 
 // Directory with test fixtures committed to the repository (tests/data).
 inline std::filesystem::path fixtureDir() { return QPRUNER_TEST_FIXTURES_DIR; }
+
+// The message of the E that `f` throws, or "NO THROW" / "WRONG TYPE: ..." for a QCOMPARE or contains() check.
+template <typename E>
+QString expectThrow(const std::function<void()>& f)
+{
+    try {
+        f();
+    } catch (const E& e) {
+        return QString::fromStdString(e.what());
+    } catch (const std::exception& e) {
+        return QStringLiteral("WRONG TYPE: ") + e.what();
+    }
+    return QStringLiteral("NO THROW");
+}
 
 } // namespace qpruner::testing
 

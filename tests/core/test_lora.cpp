@@ -26,24 +26,6 @@ using finetune::LoraLinear;
 
 namespace {
 
-// 3 layers, 6 query heads over 2 KV heads, head_dim 4, ffn 40, q/k/v bias.
-ModelConfig tinyConfig()
-{
-    ModelConfig c;
-    c.hiddenSize = 24;
-    c.headDim = 4;
-    c.vocabSize = 50;
-    c.maxSeqLen = 32;
-    c.attentionBias = true;
-    c.layers.assign(3, LayerShape{6, 2, 40});
-    return c;
-}
-
-at::Tensor randomTokens(int64_t n, int64_t t, int64_t vocab, uint64_t seed)
-{
-    auto gen = at::detail::createCPUGenerator(seed);
-    return at::randint(vocab, {n, t}, gen, at::TensorOptions().dtype(at::kLong));
-}
 
 at::Tensor randn(std::vector<int64_t> shape, uint64_t seed, double sd = 1.0)
 {
@@ -115,7 +97,7 @@ private Q_SLOTS:
 
     void zeroBLeavesLogitsIdentical()
     {
-        auto m = model::makeRandomModel(tinyConfig(), at::kFloat, 1);
+        auto m = model::makeRandomModel(tinyGqaConfig(), at::kFloat, 1);
         const auto tokens = randomTokens(2, 12, 50, 2);
         at::Tensor before;
         {
@@ -189,7 +171,7 @@ private Q_SLOTS:
     void gradientsReachOnlyAdapters()
     {
         QFETCH(bool, bf16);
-        auto m = model::makeRandomModel(tinyConfig(), bf16 ? at::kBFloat16 : at::kFloat, 11);
+        auto m = model::makeRandomModel(tinyGqaConfig(), bf16 ? at::kBFloat16 : at::kFloat, 11);
         FinetuneSettings s;
         s.targets = {"q_proj", "v", "down"};
         const auto params = finetune::attachLora(*m, s);
@@ -256,7 +238,7 @@ private Q_SLOTS:
 
     void recomputedBaseGradientEqualsAutogradInQuantizedModel()
     {
-        auto m = model::makeRandomModel(tinyConfig(), at::kFloat, 31);
+        auto m = model::makeRandomModel(tinyGqaConfig(), at::kFloat, 31);
         const QuantSpec nf4 = parseQuantSpec("nf4");
         for (auto& l : m->layers)
             for (auto* p : linearsOf(l))
@@ -310,7 +292,7 @@ private Q_SLOTS:
 
     void trainingLowersLoss()
     {
-        auto m = model::makeRandomModel(tinyConfig(), at::kFloat, 41);
+        auto m = model::makeRandomModel(tinyGqaConfig(), at::kFloat, 41);
         FinetuneSettings s;
         s.rank = 4;
         finetune::AdamW opt(finetune::attachLora(*m, s), {1e-2});
@@ -335,7 +317,7 @@ private Q_SLOTS:
     void microBatchingEqualsOnePass()
     {
         QFETCH(bool, masked);
-        auto m = model::makeRandomModel(tinyConfig(), at::kFloat, 51);
+        auto m = model::makeRandomModel(tinyGqaConfig(), at::kFloat, 51);
         FinetuneSettings s;
         s.dropout = 0.0;
         finetune::AdamW opt(finetune::attachLora(*m, s), {0.0}); // lr 0: the step keeps the weights
@@ -388,7 +370,7 @@ private Q_SLOTS:
 
     void detachRestoresLayers()
     {
-        auto m = model::makeRandomModel(tinyConfig(), at::kFloat, 71);
+        auto m = model::makeRandomModel(tinyGqaConfig(), at::kFloat, 71);
         std::vector<model::LinearPtr> original;
         for (auto& l : m->layers)
             for (auto* p : linearsOf(l))
@@ -411,7 +393,7 @@ private Q_SLOTS:
 
     void badSettingsAreRefused()
     {
-        auto m = model::makeRandomModel(tinyConfig(), at::kFloat, 81);
+        auto m = model::makeRandomModel(tinyGqaConfig(), at::kFloat, 81);
         auto attach = [&](auto edit) {
             return [&m, edit] {
                 FinetuneSettings s;
@@ -458,7 +440,7 @@ private Q_SLOTS:
 
     void measurementIsSane()
     {
-        auto m = model::makeRandomModel(tinyConfig(), at::kFloat, 91);
+        auto m = model::makeRandomModel(tinyGqaConfig(), at::kFloat, 91);
         FinetuneSettings s;
         s.batchSize = 2;
         s.seqLen = 16;

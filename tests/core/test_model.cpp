@@ -102,18 +102,6 @@ void writeHfFromLlama2c(const std::filesystem::path& bin, const std::filesystem:
     std::ofstream(dir / "model.safetensors.index.json") << index.dump(2);
 }
 
-template <typename E>
-QString expectThrow(const std::function<void()>& f)
-{
-    try {
-        f();
-    } catch (const E& e) {
-        return QString::fromStdString(e.what());
-    } catch (const std::exception& e) {
-        return QStringLiteral("WRONG TYPE: ") + e.what();
-    }
-    return QStringLiteral("NO THROW");
-}
 
 } // namespace
 

@@ -22,25 +22,6 @@ using namespace qpruner::testing;
 
 namespace {
 
-// A small GQA model with q/k/v bias: 3 layers, 6 query heads over 2 KV heads (g = 3), head_dim 4, ffn 40.
-ModelConfig tinyGqaConfig()
-{
-    ModelConfig c;
-    c.hiddenSize = 24;
-    c.headDim = 4;
-    c.vocabSize = 50;
-    c.maxSeqLen = 32;
-    c.attentionBias = true;
-    c.layers.assign(3, LayerShape{6, 2, 40});
-    return c;
-}
-
-at::Tensor randomTokens(int64_t n, int64_t t, int64_t vocab, uint64_t seed)
-{
-    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
-    return at::randint(vocab, {n, t}, gen, at::TensorOptions().dtype(at::kLong));
-}
-
 int64_t heldParameters(const model::LlamaModel& m)
 {
     int64_t n = m.embedding.numel() + m.finalNorm.numel();

@@ -127,18 +127,6 @@ int bruteForceNf4(float x)
 
 int nibble(const std::vector<uint8_t>& codes, int64_t i) { return (codes[size_t(i / 2)] >> (4 * (i & 1))) & 0xf; }
 
-template <typename E>
-QString expectThrow(const std::function<void()>& f)
-{
-    try {
-        f();
-    } catch (const E& e) {
-        return QString::fromStdString(e.what());
-    } catch (const std::exception& e) {
-        return QStringLiteral("WRONG TYPE: ") + e.what();
-    }
-    return QStringLiteral("NO THROW");
-}
 
 double rms(const std::vector<float>& v)
 {

@@ -138,6 +138,10 @@ struct FinetuneEstimate {
     nlohmann::ordered_json toJson() const;
 };
 
+// The adapter targets of `names` (module names or HF aliases), in the given order. Throws ConfigError for an
+// empty list, an unknown module or one listed twice.
+std::vector<LinearModule> parseLoraTargets(const std::vector<std::string>& names);
+
 // Throws ConfigError naming the setting at fault (rank, batch, sequence length, dropout, dtypes, targets).
 FinetuneEstimate estimateFinetune(const ModelConfig& config, const PrecisionMap& map,
                                   const FinetuneSettings& settings = {});

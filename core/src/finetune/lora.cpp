@@ -89,25 +89,6 @@ model::LinearPtr& moduleOf(model::DecoderLayer& layer, LinearModule m)
     return layer.q;
 }
 
-std::vector<LinearModule> parseTargets(const std::vector<std::string>& names)
-{
-    if (names.empty())
-        fail("targets: no module gets an adapter");
-    std::vector<LinearModule> out;
-    for (const std::string& name : names) {
-        LinearModule m;
-        try {
-            m = parseLinearModule(name);
-        } catch (const ConfigError& e) {
-            fail(std::string("targets: ") + e.what());
-        }
-        if (std::find(out.begin(), out.end(), m) != out.end())
-            fail("targets: module " + std::string(linearModuleName(m)) + " is listed twice");
-        out.push_back(m);
-    }
-    return out;
-}
-
 } // namespace
 
 at::Tensor linearInputGradient(const model::Linear& layer, const at::Tensor& gradOut)
@@ -215,7 +196,7 @@ std::string LoraLinear::formatName() const { return base_->formatName() + "+lora
 std::vector<at::Tensor> attachLora(model::LlamaModel& model, const FinetuneSettings& settings,
                                    const LoraOptions& options)
 {
-    const std::vector<LinearModule> targets = parseTargets(settings.targets);
+    const std::vector<LinearModule> targets = parseLoraTargets(settings.targets);
     for (size_t l = 0; l < model.layers.size(); ++l)
         for (const LinearModule m : kLinearModules)
             if (dynamic_cast<const LoraLinear*>(moduleOf(model.layers[l], m).get()))

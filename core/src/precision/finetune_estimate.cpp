@@ -18,7 +18,9 @@ int64_t denseBytes(const QuantSpec& spec, const char* what)
     return spec.codeBits() / 8;
 }
 
-std::vector<LinearModule> parseTargets(const std::vector<std::string>& names)
+} // namespace
+
+std::vector<LinearModule> parseLoraTargets(const std::vector<std::string>& names)
 {
     if (names.empty())
         fail("targets: no module gets an adapter");
@@ -38,8 +40,6 @@ std::vector<LinearModule> parseTargets(const std::vector<std::string>& names)
     return out;
 }
 
-} // namespace
-
 FinetuneEstimate estimateFinetune(const ModelConfig& config, const PrecisionMap& map, const FinetuneSettings& s)
 {
     if (s.rank <= 0)
@@ -52,7 +52,7 @@ FinetuneEstimate estimateFinetune(const ModelConfig& config, const PrecisionMap&
         fail("dropout must be in [0, 1), got " + std::to_string(s.dropout));
     const int64_t a = denseBytes(s.adapterDtype, "adapter dtype");
     const int64_t c = denseBytes(s.computeDtype, "compute dtype");
-    const std::vector<LinearModule> targets = parseTargets(s.targets);
+    const std::vector<LinearModule> targets = parseLoraTargets(s.targets);
 
     FinetuneEstimate e;
     const MemoryReport report = memoryReport(config, map);
