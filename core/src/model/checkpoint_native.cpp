@@ -70,8 +70,6 @@ void saveNativeModel(const LlamaModel& model, const std::filesystem::path& dir, 
             uniform = uniform && spec == held.embedding;
     if (!uniform)
         cfg["qpruner"]["precision_map"] = PrecisionMap::fromResolved(held).toJson();
-    else
-        cfg["qpruner"].erase("precision_map");
 
     io::StagedDirectory staged(dir);
     {

@@ -5,9 +5,9 @@
 #include <numeric>
 #include <random>
 
-#include <ATen/core/Reduction.h>
 #include <c10/core/GradMode.h>
 
+#include "finetune/train_step.h"
 #include "qpruner/error.h"
 
 namespace qpruner::prune {
@@ -83,19 +83,6 @@ public:
 private:
     std::vector<Member>& members_;
 };
-
-// Mean next-token NLL of tokens [B, T] scaled by `scale`, backpropagated into the weights' .grad.
-void backwardLoss(const model::LlamaModel& model, const at::Tensor& tokens, double scale)
-{
-    const int64_t T = tokens.size(1);
-    const auto logits = model.forward(tokens);
-    const int64_t V = logits.size(-1);
-    const auto target = tokens.narrow(1, 1, T - 1).reshape({-1}).to(logits.device());
-    const auto loss =
-        at::cross_entropy_loss(logits.narrow(1, 0, T - 1).reshape({-1, V}), target, {}, at::Reduction::Sum) *
-        scale;
-    loss.backward();
-}
 
 // Per-unit score of one member: [units] in float64.
 at::Tensor memberScores(const Member& m, int64_t units, Criterion c, const at::Tensor& grad,
@@ -296,16 +283,15 @@ std::vector<LayerScores> estimateImportance(model::LlamaModel& model, const at::
             throw ConfigError("importance: micro-batch must be at least 1");
         c10::AutoGradMode gradMode(true);
         GradScope scope(members);
-        const int64_t N = calibration.size(0), T = calibration.size(1);
+        const int64_t N = calibration.size(0);
         const bool perSample = options.criterion == Criterion::TaylorSecond || options.criterion == Criterion::TaylorMix;
         if (!perSample) {
             // The gradient of the mean NLL over all predicted tokens, accumulated over micro-batches.
-            const double scale = 1.0 / double(N * (T - 1));
             for (int64_t s = 0; s < N; s += options.microBatch) {
                 if (cancel)
                     cancel->throwIfCancelled();
                 const int64_t b = std::min<int64_t>(options.microBatch, N - s);
-                backwardLoss(model, calibration.narrow(0, s, b), scale);
+                (finetune::causalLmLoss(model, calibration.narrow(0, s, b)) * (double(b) / double(N))).backward();
                 report(progress, "importance", s + b, N, "calibration samples");
             }
             for (size_t i = 0; i < members.size(); ++i)
@@ -318,7 +304,7 @@ std::vector<LayerScores> estimateImportance(model::LlamaModel& model, const at::
                     cancel->throwIfCancelled();
                 for (auto& m : members)
                     m.linear->weight().mutable_grad() = at::Tensor();
-                backwardLoss(model, calibration.narrow(0, s, 1), 1.0 / double(T - 1));
+                finetune::causalLmLoss(model, calibration.narrow(0, s, 1)).backward();
                 c10::NoGradGuard noGrad;
                 for (size_t i = 0; i < members.size(); ++i) {
                     const auto g = members[i].linear->weight().grad();

@@ -2,8 +2,7 @@
 
 #include <cmath>
 
-#include <ATen/core/Reduction.h>
-
+#include "eval/perplexity.h"
 #include "quant/quant_linear.h"
 #include "qpruner/error.h"
 
@@ -49,13 +48,8 @@ double meanNll(const model::LlamaModel& model, const at::Tensor& calib, int micr
     for (int64_t s = 0; s < N; s += microBatch) {
         if (cancel)
             cancel->throwIfCancelled();
-        const int64_t b = std::min<int64_t>(microBatch, N - s);
-        const auto tokens = calib.narrow(0, s, b);
-        const auto logits = model.forward(tokens);
-        const auto target = tokens.narrow(1, 1, T - 1).reshape({-1}).to(logits.device());
-        sum += at::cross_entropy_loss(logits.narrow(1, 0, T - 1).reshape({-1, logits.size(-1)}), target, {},
-                                      at::Reduction::Sum)
-                   .item<double>();
+        const auto tokens = calib.narrow(0, s, std::min<int64_t>(microBatch, N - s));
+        sum += eval::sumNll(model, model.forwardHidden(tokens.narrow(1, 0, T - 1)), tokens.narrow(1, 1, T - 1));
     }
     return sum / double(N * (T - 1));
 }
