@@ -7,6 +7,7 @@
 
 #include <sys/resource.h>
 
+#include "eval/task_data.h"
 #include "io/file_bytes.h"
 #include "model/dtype.h"
 #include "prune/calibration.h"
@@ -85,17 +86,33 @@ std::filesystem::path calibrationFile(const std::string& source)
 {
     const std::pair<const char*, const char*> builtIn[] = {
         {"tinystories", "text/tinystories/tinystories_valid_subset.txt"},
-        {"wikitext2", "text/wikitext-2/wiki.valid.tokens"}};
-    for (const auto& [name, rel] : builtIn) {
-        if (source != name)
-            continue;
-        const auto path = sharedDataDir() / rel;
+        {"wikitext2", "text/wikitext-2/wiki.valid.tokens"},
+        {"alpaca", "finetune/alpaca_small_2000.json"}};
+    auto shared = [&](const std::filesystem::path& path) {
         if (!std::filesystem::exists(path))
             throw FileError("calibration source '" + source + "': " + path.string() +
                             " not found (set QPRUNER_SHARED_DATA to the shared data directory, or pass a file)");
         return path;
-    }
+    };
+    for (const auto& [name, rel] : builtIn)
+        if (source == name)
+            return shared(sharedDataDir() / rel);
+    for (const auto& task : eval::knownTasks())
+        if (source == task)
+            return shared(eval::taskFile(task, sharedDataDir() / "eval"));
     return source;
+}
+
+static prune::CalibrationFormat calibrationFormat(const std::string& source, const std::string& format)
+{
+    if (format != "auto")
+        return prune::parseCalibrationFormat(format);
+    if (source == "alpaca")
+        return prune::CalibrationFormat::Alpaca;
+    for (const auto& task : eval::knownTasks())
+        if (source == task)
+            return prune::CalibrationFormat::Task;
+    return prune::CalibrationFormat::Text;
 }
 
 void addPrecisionMapOptions(ArgParser& p)
@@ -120,19 +137,39 @@ PrecisionMap precisionMapFromArgs(const ArgParser& p)
 
 void addCalibrationOptions(ArgParser& p, int defaultSamples, int defaultSeqLen)
 {
-    p.option("calib", "SOURCE", "calibration text: tinystories, wikitext2 or a UTF-8 file", "tinystories");
+    p.option("calib", "SOURCE",
+             "calibration data: tinystories, wikitext2, alpaca, a task name (boolq, piqa, ...) or a file",
+             "tinystories");
+    p.option("calib-format", "F",
+             "text, task (zero-shot task file: contexts with gold answers) or alpaca (instruction JSON); auto: "
+             "from the source name, text for files",
+             "auto");
     p.option("samples", "N", "calibration windows", std::to_string(defaultSamples));
     p.option("seq-len", "N", "tokens per calibration window", std::to_string(defaultSeqLen));
     p.option("seed", "N", "seed for the calibration windows", "0");
 }
 
-at::Tensor calibrationFromArgs(const ArgParser& p, const Tokenizer& tok)
+at::Tensor calibrationFromArgs(const ArgParser& p, const Tokenizer& tok, CalibrationInfo* info)
 {
     prune::CalibrationOptions co;
     co.samples = p.getInt("samples");
     co.seqLen = p.getInt("seq-len");
     co.seed = static_cast<uint64_t>(p.getInt64("seed"));
-    return prune::sampleCalibration(tok.encode(readTextFile(calibrationFile(p.get("calib")))), co);
+    const std::string source = p.get("calib");
+    const auto format = calibrationFormat(source, p.get("calib-format"));
+    const auto file = calibrationFile(source);
+    const std::string text = format == prune::CalibrationFormat::Text ? readTextFile(file)
+                                                                      : prune::calibrationText(file, format);
+    auto windows = prune::sampleCalibration(tok.encode(text), co);
+    if (info) {
+        info->source = source;
+        info->format = prune::calibrationFormatName(format);
+        info->samples = co.samples;
+        info->seqLen = co.seqLen;
+        info->seed = co.seed;
+        info->tokens = windows.numel();
+    }
+    return windows;
 }
 
 int64_t peakRssBytes()

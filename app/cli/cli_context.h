@@ -11,6 +11,7 @@
 
 #include "arg_parser.h"
 #include "model/checkpoint.h"
+#include "qpruner/importance_scores.h"
 #include "qpruner/precision_map.h"
 #include "qpruner/tokenizer.h"
 
@@ -33,8 +34,9 @@ std::string readTextFile(const std::filesystem::path& path);
 // QPRUNER_SHARED_DATA, else ../shared/data relative to the working directory.
 std::filesystem::path sharedDataDir();
 
-// A calibration text: "tinystories" (the TinyStories validation subset), "wikitext2" (WikiText-2 tokenized validation
-// split; evaluation uses the test split) from the shared data directory, or a path to a UTF-8 text file.
+// A calibration file: "tinystories" (the TinyStories validation subset), "wikitext2" (WikiText-2 tokenized validation
+// split; evaluation uses the test split), "alpaca" (the Alpaca subset) or a task name (its evaluation file) from the
+// shared data directory, or a path.
 std::filesystem::path calibrationFile(const std::string& source);
 
 // Adds --map FILE and --format F (shorthand for {"version": 1, "default": F}).
@@ -42,10 +44,11 @@ void addPrecisionMapOptions(ArgParser& p);
 // The map from --map or --format (UsageError when neither or both are given).
 PrecisionMap precisionMapFromArgs(const ArgParser& p);
 
-// Adds --calib, --samples, --seq-len and --seed for calibration windows.
+// Adds --calib, --calib-format, --samples, --seq-len and --seed for calibration windows.
 void addCalibrationOptions(ArgParser& p, int defaultSamples, int defaultSeqLen);
-// Calibration windows [samples, seq_len] (int64) from those options, encoded with `tok`.
-at::Tensor calibrationFromArgs(const ArgParser& p, const Tokenizer& tok);
+// Calibration windows [samples, seq_len] (int64) from those options, encoded with `tok`; `info` (optional)
+// receives what they were drawn from.
+at::Tensor calibrationFromArgs(const ArgParser& p, const Tokenizer& tok, CalibrationInfo* info = nullptr);
 
 // Peak resident set size of this process so far, in bytes.
 int64_t peakRssBytes();

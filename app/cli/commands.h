@@ -18,5 +18,6 @@ int runPrune(const Args& args);
 int runQuantize(const Args& args);
 int runMemory(const Args& args);
 int runQuantError(const Args& args);
+int runImportance(const Args& args);
 
 } // namespace qpruner::cli

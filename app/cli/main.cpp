@@ -26,6 +26,7 @@ const Command kCommands[] = {
     {"quantize", qpruner::cli::runQuantize, "apply a precision map and write packed quantized weights"},
     {"memory", qpruner::cli::runMemory, "exact bytes under a precision map, fine-tuning memory estimate"},
     {"quant-error", qpruner::cli::runQuantError, "per-layer weight/output error of a quantization format"},
+    {"importance", qpruner::cli::runImportance, "per-layer importance (mi, bi, quant-kl, taylor) on calibration data"},
     {"make-random", qpruner::cli::runMakeRandom, "write a randomly initialised model of a standard LLaMA shape"},
 };
 

@@ -70,7 +70,7 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int li, const at::Te
     return layer.o->forward(out);
 }
 
-at::Tensor LlamaModel::forwardHidden(const at::Tensor& tokens, KvCache* cache) const
+at::Tensor LlamaModel::forwardHidden(const at::Tensor& tokens, KvCache* cache, std::vector<at::Tensor>* residuals) const
 {
     if (tokens.dim() != 2)
         throw ConfigError("forward: tokens must be [batch, time], got " + std::to_string(tokens.dim()) + " dims");
@@ -86,11 +86,17 @@ at::Tensor LlamaModel::forwardHidden(const at::Tensor& tokens, KvCache* cache) c
     const auto angles = rope_.angles(pos, T, computeDtype_);
     const auto longs = at::TensorOptions().dtype(at::kLong).device(device_);
     const auto future = at::arange(pos + T, longs).unsqueeze(0) > at::arange(pos, pos + T, longs).unsqueeze(1);
+    if (residuals) {
+        residuals->clear();
+        residuals->push_back(x);
+    }
     for (size_t li = 0; li < layers.size(); ++li) {
         const DecoderLayer& layer = layers[li];
         x = x + attention(layer, static_cast<int>(li), rmsNorm(x, layer.attnNorm), pos, angles, future, cache);
         const auto h = rmsNorm(x, layer.ffnNorm);
         x = x + layer.down->forward(at::silu(layer.gate->forward(h)) * layer.up->forward(h));
+        if (residuals)
+            residuals->push_back(x);
     }
     if (cache)
         cache->length = pos + T;

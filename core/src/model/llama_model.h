@@ -35,8 +35,11 @@ public:
     const at::Device& device() const { return device_; }
 
     // Final hidden states [B, T, D] (after the final norm, fp32) for tokens [B, T] (int64). With a cache the
-    // tokens continue at cache->length(); without one they start at position 0.
-    at::Tensor forwardHidden(const at::Tensor& tokens, KvCache* cache = nullptr) const;
+    // tokens continue at cache->length(); without one they start at position 0. With `residuals`, it receives
+    // the residual stream [B, T, D] in the compute dtype: entry 0 the embedded tokens (the first layer's input),
+    // entry l + 1 the output of decoder layer l (the last one before the final norm).
+    at::Tensor forwardHidden(const at::Tensor& tokens, KvCache* cache = nullptr,
+                             std::vector<at::Tensor>* residuals = nullptr) const;
     // fp32 logits [..., V] of final hidden states.
     at::Tensor logits(const at::Tensor& hidden) const;
     // Convenience: logits [B, T, V] (fp32).

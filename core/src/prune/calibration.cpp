@@ -3,6 +3,11 @@
 #include <random>
 #include <string>
 
+#include <nlohmann/json.hpp>
+
+#include "eval/task_data.h"
+#include "io/file_bytes.h"
+#include "io/json_file.h"
 #include "qpruner/error.h"
 
 namespace qpruner::prune {
@@ -27,6 +32,82 @@ at::Tensor sampleCalibration(const std::vector<int32_t>& stream, const Calibrati
             *p++ = stream[static_cast<size_t>(o + t)];
     }
     return out;
+}
+
+CalibrationFormat parseCalibrationFormat(const std::string& name)
+{
+    if (name == "text")
+        return CalibrationFormat::Text;
+    if (name == "task")
+        return CalibrationFormat::Task;
+    if (name == "alpaca")
+        return CalibrationFormat::Alpaca;
+    throw ConfigError("unknown calibration format '" + name + "' (expected text, task or alpaca)");
+}
+
+std::string calibrationFormatName(CalibrationFormat f)
+{
+    switch (f) {
+    case CalibrationFormat::Text: return "text";
+    case CalibrationFormat::Task: return "task";
+    case CalibrationFormat::Alpaca: return "alpaca";
+    }
+    return "?";
+}
+
+std::string alpacaPrompt(const std::string& instruction, const std::string& input)
+{
+    if (input.empty())
+        return "Below is an instruction that describes a task. Write a response that appropriately completes the "
+               "request.\n\n### Instruction:\n" +
+               instruction + "\n\n### Response:\n";
+    return "Below is an instruction that describes a task, paired with an input that provides further context. "
+           "Write a response that appropriately completes the request.\n\n### Instruction:\n" +
+           instruction + "\n\n### Input:\n" + input + "\n\n### Response:\n";
+}
+
+std::string calibrationText(const std::filesystem::path& file, CalibrationFormat format)
+{
+    std::string text;
+    switch (format) {
+    case CalibrationFormat::Text: {
+        text = io::readFileBytes(file);
+        break;
+    }
+    case CalibrationFormat::Task: {
+        const auto set = eval::loadTaskSet(file.stem().string(), file);
+        for (size_t i = 0; i < set.items.size(); ++i) {
+            const auto& item = set.items[i];
+            if (item.gold < 0 || size_t(item.gold) >= item.choices.size())
+                throw FormatError(file.string() + ": item " + std::to_string(i) + ": gold answer " +
+                                  std::to_string(item.gold) + " is not one of its " +
+                                  std::to_string(item.choices.size()) + " choices");
+            const auto& gold = item.choices[size_t(item.gold)];
+            text += (text.empty() ? "" : "\n\n") + gold.context + gold.continuation;
+        }
+        break;
+    }
+    case CalibrationFormat::Alpaca: {
+        const auto j = io::readJsonFile(file);
+        if (!j.is_array())
+            throw FormatError(file.string() + ": expected a JSON array of {instruction, input, output} records");
+        for (size_t i = 0; i < j.size(); ++i) {
+            const auto& r = j[i];
+            auto str = [&](const char* key, bool required) {
+                if (!r.is_object() || (!r.contains(key) && required) || (r.contains(key) && !r.at(key).is_string()))
+                    throw FormatError(file.string() + ": record " + std::to_string(i) + ": \"" + key +
+                                      "\" must be a string");
+                return r.contains(key) ? r.at(key).get<std::string>() : std::string();
+            };
+            text += (text.empty() ? "" : "\n\n") + alpacaPrompt(str("instruction", true), str("input", false)) +
+                    str("output", true);
+        }
+        break;
+    }
+    }
+    if (text.empty())
+        throw FormatError(file.string() + ": no calibration text (empty file or no records)");
+    return text;
 }
 
 } // namespace qpruner::prune

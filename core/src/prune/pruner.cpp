@@ -84,6 +84,29 @@ private:
     std::vector<Member>& members_;
 };
 
+// Adds to the .grad of every weight that requires it the gradient of the mean NLL over all predicted tokens of
+// `calibration`, accumulated over micro-batches.
+void accumulateLossGradient(const model::LlamaModel& model, const at::Tensor& calibration, int microBatch,
+                            const ProgressSink& progress, const CancelToken* cancel)
+{
+    const int64_t N = calibration.size(0);
+    for (int64_t s = 0; s < N; s += microBatch) {
+        if (cancel)
+            cancel->throwIfCancelled();
+        const int64_t b = std::min<int64_t>(microBatch, N - s);
+        (finetune::causalLmLoss(model, calibration.narrow(0, s, b)) * (double(b) / double(N))).backward();
+        report(progress, "importance", s + b, N, "calibration samples");
+    }
+}
+
+void checkCalibration(const at::Tensor& calibration, int microBatch)
+{
+    if (calibration.dim() != 2 || calibration.size(1) < 2)
+        throw ConfigError("importance: calibration tokens must be [samples, length >= 2]");
+    if (microBatch < 1)
+        throw ConfigError("importance: micro-batch must be at least 1");
+}
+
 // Per-unit score of one member: [units] in float64.
 at::Tensor memberScores(const Member& m, int64_t units, Criterion c, const at::Tensor& grad,
                         const at::Tensor& fisher)
@@ -277,23 +300,13 @@ std::vector<LayerScores> estimateImportance(model::LlamaModel& model, const at::
 
     std::vector<at::Tensor> grads(members.size()), fisher(members.size());
     if (needsGradients(options.criterion) && !members.empty()) {
-        if (calibration.dim() != 2 || calibration.size(1) < 2)
-            throw ConfigError("importance: calibration tokens must be [samples, length >= 2]");
-        if (options.microBatch < 1)
-            throw ConfigError("importance: micro-batch must be at least 1");
+        checkCalibration(calibration, options.microBatch);
         c10::AutoGradMode gradMode(true);
         GradScope scope(members);
         const int64_t N = calibration.size(0);
         const bool perSample = options.criterion == Criterion::TaylorSecond || options.criterion == Criterion::TaylorMix;
         if (!perSample) {
-            // The gradient of the mean NLL over all predicted tokens, accumulated over micro-batches.
-            for (int64_t s = 0; s < N; s += options.microBatch) {
-                if (cancel)
-                    cancel->throwIfCancelled();
-                const int64_t b = std::min<int64_t>(options.microBatch, N - s);
-                (finetune::causalLmLoss(model, calibration.narrow(0, s, b)) * (double(b) / double(N))).backward();
-                report(progress, "importance", s + b, N, "calibration samples");
-            }
+            accumulateLossGradient(model, calibration, options.microBatch, progress, cancel);
             for (size_t i = 0; i < members.size(); ++i)
                 grads[i] = members[i].linear->weight().grad();
         } else {
@@ -346,6 +359,34 @@ std::vector<LayerScores> estimateImportance(model::LlamaModel& model, const at::
                 dst = toVector(aggregate(parts, options.aggregation));
             }
         }
+    }
+    return out;
+}
+
+std::vector<std::array<double, kLinearModuleCount>> linearTaylorImportance(model::LlamaModel& model,
+                                                                          const at::Tensor& calibration,
+                                                                          int microBatch,
+                                                                          const ProgressSink& progress,
+                                                                          const CancelToken* cancel)
+{
+    checkCalibration(calibration, microBatch);
+    const int n = model.config().numLayers();
+    std::vector<Member> members;
+    for (int l = 0; l < n; ++l) {
+        auto& L = model.layers[size_t(l)];
+        const model::LinearPtr* lins[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
+        for (size_t m = 0; m < std::size(lins); ++m)
+            members.push_back({&dense(*lins[m], l, model::kLayerModules[m]), l, m < 4, m == 3 || m == 6});
+    }
+    std::vector<std::array<double, kLinearModuleCount>> out(static_cast<size_t>(n));
+    c10::AutoGradMode gradMode(true);
+    GradScope scope(members);
+    accumulateLossGradient(model, calibration, microBatch, progress, cancel);
+    c10::NoGradGuard noGrad;
+    for (size_t i = 0; i < members.size(); ++i) {
+        auto& w = members[i].linear->weight();
+        out[i / kLinearModuleCount][i % kLinearModuleCount] =
+            (w.grad().to(at::kDouble) * w.detach().to(at::kDouble)).abs().sum().item<double>();
     }
     return out;
 }

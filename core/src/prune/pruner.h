@@ -22,6 +22,7 @@
 // of kept MLP channels is rounded to the nearest multiple of m (at least m, at most C).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,6 +31,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/llama_model.h"
+#include "qpruner/precision_map.h"
 #include "qpruner/progress.h"
 
 namespace qpruner::prune {
@@ -92,6 +94,15 @@ ResolvedRatios resolveRatios(const ModelConfig& config, const PruneOptions& opti
 std::vector<LayerScores> estimateImportance(model::LlamaModel& model, const at::Tensor& calibration,
                                             const PruneOptions& options, const ProgressSink& progress = {},
                                             const CancelToken* cancel = nullptr);
+
+// First-order Taylor importance of every decoder linear, sum over its elements of |g·w| (g the gradient of the
+// mean LM loss over calibration tokens [N, T], accumulated over micro-batches of `microBatch` windows), as
+// [layer][module] in kLinearModules order. Needs dense weights; gradients are released before returning.
+std::vector<std::array<double, kLinearModuleCount>> linearTaylorImportance(model::LlamaModel& model,
+                                                                          const at::Tensor& calibration,
+                                                                          int microBatch = 4,
+                                                                          const ProgressSink& progress = {},
+                                                                          const CancelToken* cancel = nullptr);
 
 // Which units go, from the scores and the resolved ratios.
 std::vector<LayerPlan> planPruning(const ModelConfig& config, const std::vector<LayerScores>& scores,
