@@ -19,5 +19,6 @@ int runQuantize(const Args& args);
 int runMemory(const Args& args);
 int runQuantError(const Args& args);
 int runImportance(const Args& args);
+int runAllocate(const Args& args);
 
 } // namespace qpruner::cli

@@ -27,6 +27,7 @@ const Command kCommands[] = {
     {"memory", qpruner::cli::runMemory, "exact bytes under a precision map, fine-tuning memory estimate"},
     {"quant-error", qpruner::cli::runQuantError, "per-layer weight/output error of a quantization format"},
     {"importance", qpruner::cli::runImportance, "per-layer importance (mi, bi, quant-kl, taylor) on calibration data"},
+    {"allocate", qpruner::cli::runAllocate, "importance-aware precision map under a memory budget (greedy, probabilistic, ...)"},
     {"make-random", qpruner::cli::runMakeRandom, "write a randomly initialised model of a standard LLaMA shape"},
 };
 
