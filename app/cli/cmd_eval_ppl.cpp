@@ -1,10 +1,13 @@
 // qpruner eval-ppl MODEL --file TEXT: perplexity over non-overlapping windows (protocol in README).
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "cli_context.h"
 #include "commands.h"
 #include "eval/perplexity.h"
+#include "qpruner/memory_model.h"
+#include "quant/model_quantizer.h"
 
 namespace qpruner::cli {
 
@@ -22,6 +25,8 @@ int runEvalPpl(const Args& args)
     p.flag("bos", "prepend BOS to each window (then seq_len-1 text tokens per window, all predicted)");
     p.option("max-windows", "N", "score at most N windows (-1: all)", "-1");
     p.option("batch-size", "N", "windows per forward pass", "4");
+    p.option("map", "FILE", "apply this precision map to the (dense) model before scoring");
+    p.option("format", "F", "apply one format to every decoder linear before scoring (as --map)");
     p.flag("json", "print one JSON object");
     p.example("qpruner eval-ppl ../shared/data/models/stories260K/stories260K.bin "
               "--tokenizer ../shared/data/models/stories260K/tok512.model "
@@ -36,6 +41,12 @@ int runEvalPpl(const Args& args)
     o.batchSize = p.getInt("batch-size");
 
     const auto model = loadModelFromArgs(p);
+    std::optional<MemoryReport> memory;
+    if (p.find("map") || p.find("format")) {
+        const PrecisionMap map = precisionMapFromArgs(p);
+        memory = memoryReport(model->config(), map);
+        quant::quantizeModel(*model, map);
+    }
     const auto tok = loadTokenizerFromArgs(p);
     const std::string text = readTextFile(file);
     const auto stream = tok->encode(text);
@@ -48,15 +59,24 @@ int runEvalPpl(const Args& args)
                          static_cast<long long>(pr.total));
     });
     if (json) {
-        printJson({{"model", p.get("MODEL")}, {"file", file}, {"ppl", r.ppl}, {"mean_nll", r.meanNll},
-                   {"seq_len", o.seqLen}, {"bos", o.bos}, {"stream_tokens", r.streamTokens},
-                   {"windows", r.windows}, {"predicted_tokens", r.predictedTokens}, {"seconds", r.seconds},
-                   {"tokens_per_second", r.tokensPerSecond}, {"window_nll", r.windowNll}});
+        nlohmann::json j = {{"model", p.get("MODEL")}, {"file", file}, {"ppl", r.ppl}, {"mean_nll", r.meanNll},
+                            {"seq_len", o.seqLen}, {"bos", o.bos}, {"stream_tokens", r.streamTokens},
+                            {"windows", r.windows}, {"predicted_tokens", r.predictedTokens}, {"seconds", r.seconds},
+                            {"tokens_per_second", r.tokensPerSecond}, {"window_nll", r.windowNll}};
+        if (memory)
+            j["memory"] = {{"total_bytes", memory->totalBytes},
+                           {"linear_bytes", memory->linearBytes},
+                           {"linear_bits_per_weight", memory->linearBitsPerWeight},
+                           {"bits_per_weight", memory->bitsPerWeight}};
+        printJson(j);
     } else {
         std::fprintf(stderr, "\n");
         std::printf("ppl %.6f  (mean NLL %.6f over %lld tokens, %lld windows of %d%s; %.1f tok/s)\n", r.ppl,
                     r.meanNll, static_cast<long long>(r.predictedTokens), static_cast<long long>(r.windows),
                     o.seqLen, o.bos ? " with BOS" : "", r.tokensPerSecond);
+        if (memory)
+            std::printf("precision map: %s, %.3f bits per decoder-linear weight\n",
+                        humanBytes(memory->totalBytes).c_str(), memory->linearBitsPerWeight);
     }
     return 0;
 }

@@ -258,6 +258,61 @@ private Q_SLOTS:
         QVERIFY(!QFileInfo::exists(none));
     }
 
+    void importanceAllocateAndEvaluateAMap()
+    {
+        QPRUNER_SHARED_FILE(modelFile, "models/stories260K/stories260K.bin");
+        QPRUNER_SHARED_FILE(alpacaFile, "finetune/alpaca_small_2000.json");
+        const QString model = shared("models/stories260K/stories260K.bin");
+        const QString alpaca = shared("finetune/alpaca_small_2000.json");
+        QTemporaryDir tmp;
+        const QString scores = tmp.path() + "/scores.json", map = tmp.path() + "/map.json";
+        const QString tok = shared("models/stories260K/tok512.model");
+        auto r = runCli({"importance", model, "--tokenizer", tok, "--calib", alpaca, "--calib-format", "alpaca",
+                         "--samples", "4", "--seq-len", "32", "--out", scores, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto j = r.json();
+        QCOMPARE(j["layers"].get<int>(), 5);
+        QCOMPARE(j["calibration"]["format"].get<std::string>(), std::string("alpaca"));
+        QCOMPARE(j["calibration"]["tokens"].get<int>(), 128);
+        for (const char* m : {"mi", "bi", "quant-kl", "taylor"}) {
+            const auto norm = j["metrics"][m]["normalized"].get<std::vector<double>>();
+            QCOMPARE(norm.size(), size_t(5));
+            QCOMPARE(*std::min_element(norm.begin(), norm.end()), 0.0);
+            QCOMPARE(*std::max_element(norm.begin(), norm.end()), 1.0);
+        }
+        QCOMPARE(j["metrics"]["quant-kl"]["modules"].size(), size_t(5));
+        {
+            std::ifstream in(scores.toStdString());
+            QCOMPARE(nlohmann::json::parse(in), j);
+        }
+
+        r = runCli({"allocate", model, "--scores", scores, "--metric", "quant-kl", "--budget", "6bpw", "--method",
+                    "greedy", "--out", map, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto best = r.json()["best"];
+        QVERIFY(best["linear_bits_per_weight"].get<double>() <= 6.0);
+        r = runCli({"memory", model, "--map", map, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.json()["memory"]["total_bytes"].get<int64_t>(), best["total_bytes"].get<int64_t>());
+        r = runCli({"eval-ppl", model, "--tokenizer", tok, "--file", shared("text/tinystories/tinystories_valid_subset.txt"),
+                    "--seq-len", "128", "--max-windows", "4", "--map", map, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.json()["memory"]["total_bytes"].get<int64_t>(), best["total_bytes"].get<int64_t>());
+        QVERIFY(r.json()["ppl"].get<double>() > 1.0);
+
+        // An impossible budget names the smallest feasible one; nothing is written.
+        const QString none = tmp.path() + "/never.json";
+        r = runCli({"allocate", model, "--scores", scores, "--metric", "mi", "--budget", "3bpw", "--out", none});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("smallest feasible") && r.err.contains("4.5"), r.err.constData());
+        QVERIFY(!QFileInfo::exists(none));
+        r = runCli({"importance", model, "--tokenizer", tok, "--metrics", "mi,entropy"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("unknown importance metric 'entropy'"), r.err.constData());
+        r = runCli({"eval-ppl", model, "--tokenizer", tok, "--file", tok, "--map", map, "--format", "nf4"});
+        QCOMPARE(r.exitCode, 2);
+    }
+
     void errorsHaveExitCodesAndMessages()
     {
         auto r = runCli({"info", "/nonexistent/model.bin"});
@@ -287,7 +342,8 @@ private Q_SLOTS:
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.err.contains("UTF-8"), r.err.constData());
         // --help prints usage and succeeds for every command.
-        for (const char* c : {"info", "tokenize", "generate", "eval-ppl", "eval-tasks", "make-random", "prune", "quantize", "memory", "quant-error"}) {
+        for (const char* c : {"info", "tokenize", "generate", "eval-ppl", "eval-tasks", "make-random", "prune", "quantize", "memory", "quant-error",
+                              "importance", "allocate"}) {
             r = runCli({c, "--help"});
             QCOMPARE(r.exitCode, 0);
             QVERIFY(r.out.contains("usage: qpruner"));
