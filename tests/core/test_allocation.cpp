@@ -27,6 +27,8 @@
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include "test_data.h"
+
 #include <algorithm>
 #include <cmath>
 #include <fstream>
@@ -46,6 +48,7 @@ using qpruner::LinearModule;
 using qpruner::MemoryBudget;
 using qpruner::ModelConfig;
 using qpruner::PrecisionMap;
+using qpruner::testing::throwsWith;
 using qpruner::QuantSpec;
 using nlohmann::json;
 
@@ -55,17 +58,9 @@ QuantSpec spec(const char* name) { return qpruner::parseQuantSpec(name); }
 
 LinearModule moduleAt(uint64_t i) { return qpruner::kLinearModules[size_t(i % 7)]; }
 
-// Layers of stories260K's shape: q/o [64, 64], k/v [32, 64], gate/up [172, 64], down [64, 172].
 ModelConfig tinyConfig(int layers = 2, bool tied = false)
 {
-    ModelConfig c;
-    c.hiddenSize = 64;
-    c.headDim = 8;
-    c.vocabSize = 512;
-    c.maxSeqLen = 256;
-    c.tiedEmbeddings = tied;
-    c.layers.assign(static_cast<size_t>(layers), qpruner::LayerShape{8, 4, 172});
-    return c;
+    return qpruner::testing::storiesShapedConfig(layers, tied);
 }
 
 constexpr int64_t kTinyLinearParams = 64 * 64 + 32 * 64 + 32 * 64 + 64 * 64 + 172 * 64 + 172 * 64 + 64 * 172;
@@ -74,34 +69,6 @@ constexpr int64_t kTinyInt8Layer = kTinyLinearParams + 4 * (64 + 32 + 32 + 64 + 
 constexpr int64_t kTinyNf4Layer = kTinyLinearParams / 2 + 4 * (kTinyLinearParams / 64);  // 25,488
 constexpr int64_t kTinyEmbeddingBf16 = 512 * 64 * 2;
 
-// Runs `fn`, which must throw exactly `E` (not another qpruner::Error) with every needle in its message.
-template <class E>
-bool throwsWith(const std::function<void()>& fn, std::initializer_list<std::string> needles, std::string* why)
-{
-    try {
-        fn();
-        *why = "nothing was thrown";
-    } catch (const E& e) {
-        for (const std::string& needle : needles)
-            if (std::string(e.what()).find(needle) == std::string::npos) {
-                *why = "message lacks '" + needle + "': " + e.what();
-                return false;
-            }
-        return true;
-    } catch (const qpruner::Error& e) {
-        *why = std::string("wrong error type: ") + e.what();
-    } catch (const std::exception& e) {
-        *why = std::string("untyped exception: ") + e.what();
-    }
-    return false;
-}
-
-#define VERIFY_THROWS(E, expr, ...)                                                                       \
-    do {                                                                                                 \
-        std::string why_;                                                                                \
-        const bool ok_ = throwsWith<E>([&] { (void)(expr); }, {__VA_ARGS__}, &why_);                    \
-        QVERIFY2(ok_, (std::string(#E " expected from " #expr ": ") + why_).c_str());                    \
-    } while (0)
 
 #define VERIFY_OK(msg)                                                                                    \
     do {                                                                                                 \

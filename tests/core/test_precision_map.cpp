@@ -12,6 +12,8 @@
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include "test_data.h"
+
 #include <fstream>
 #include <functional>
 #include <initializer_list>
@@ -26,18 +28,9 @@ namespace {
 
 QuantSpec spec(const char* name) { return qpruner::parseQuantSpec(name); }
 
-// Two layers of stories260K's shape: q/o [64, 64], k/v [32, 64], gate/up [172, 64], down [64, 172].
 ModelConfig tinyConfig(bool tied = false, bool bias = false, int layers = 2)
 {
-    ModelConfig c;
-    c.hiddenSize = 64;
-    c.headDim = 8;
-    c.vocabSize = 512;
-    c.maxSeqLen = 256;
-    c.tiedEmbeddings = tied;
-    c.attentionBias = bias;
-    c.layers.assign(static_cast<size_t>(layers), qpruner::LayerShape{8, 4, 172});
-    return c;
+    return qpruner::testing::storiesShapedConfig(layers, tied, bias);
 }
 
 std::string readText(const std::filesystem::path& path)
@@ -46,34 +39,6 @@ std::string readText(const std::filesystem::path& path)
     return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-// Runs `fn`, which must throw exactly `E` (not another qpruner::Error) with every needle in its message.
-template <class E>
-bool throwsWith(const std::function<void()>& fn, std::initializer_list<std::string> needles, std::string* why)
-{
-    try {
-        fn();
-        *why = "nothing was thrown";
-    } catch (const E& e) {
-        for (const std::string& needle : needles)
-            if (std::string(e.what()).find(needle) == std::string::npos) {
-                *why = "message lacks '" + needle + "': " + e.what();
-                return false;
-            }
-        return true;
-    } catch (const qpruner::Error& e) {
-        *why = std::string("wrong error type: ") + e.what();
-    } catch (const std::exception& e) {
-        *why = std::string("untyped exception: ") + e.what();
-    }
-    return false;
-}
-
-#define VERIFY_THROWS(E, expr, ...)                                                                       \
-    do {                                                                                                 \
-        std::string why_;                                                                                \
-        const bool ok_ = throwsWith<E>([&] { (void)(expr); }, {__VA_ARGS__}, &why_);                    \
-        QVERIFY2(ok_, (std::string(#E " expected from " #expr ": ") + why_).c_str());                    \
-    } while (0)
 
 // fromJson of a JSON text.
 PrecisionMap parse(const char* text) { return PrecisionMap::fromJson(json::parse(text)); }

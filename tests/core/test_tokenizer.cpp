@@ -97,32 +97,6 @@ std::string collapseSpaces(std::string_view text)
     return out;
 }
 
-// Runs `fn`, which must throw exactly `E` (not another qpruner::Error) with `needle` in its message.
-template <class E>
-bool throwsWith(const std::function<void()>& fn, const std::string& needle, std::string* why)
-{
-    try {
-        fn();
-        *why = "nothing was thrown";
-    } catch (const E& e) {
-        if (std::string(e.what()).find(needle) != std::string::npos)
-            return true;
-        *why = std::string("message lacks '") + needle + "': " + e.what();
-    } catch (const qpruner::Error& e) {
-        *why = std::string("wrong error type: ") + e.what();
-    } catch (const std::exception& e) {
-        *why = std::string("untyped exception: ") + e.what();
-    }
-    return false;
-}
-
-#define VERIFY_THROWS(E, expr, needle)                                                                   \
-    do {                                                                                                 \
-        std::string why_;                                                                                \
-        const bool ok_ = throwsWith<E>([&] { (void)(expr); }, (needle), &why_);                         \
-        QVERIFY2(ok_, (std::string(#E " expected from " #expr ": ") + why_).c_str());                    \
-    } while (0)
-
 std::vector<std::string> piecesOf(const Tokenizer& tok, const Ids& ids)
 {
     std::vector<std::string> out;

@@ -57,6 +57,23 @@ std::vector<int64_t> toLabels(const at::Tensor& t)
     return {c.data_ptr<int64_t>(), c.data_ptr<int64_t>() + c.numel()};
 }
 
+// Calls fn(batch) for every micro-batch of calibration windows (on the model's device), checking for cancellation
+// and reporting progress; returns the number of predicted positions seen.
+template <class F>
+int64_t forEachMicroBatch(const model::LlamaModel& model, const at::Tensor& calibration, int microBatch,
+                          const std::string& what, const ProgressSink& progress, const CancelToken* cancel, F&& fn)
+{
+    const int64_t N = calibration.size(0);
+    for (int64_t s = 0; s < N; s += microBatch) {
+        if (cancel)
+            cancel->throwIfCancelled();
+        const int64_t b = std::min<int64_t>(microBatch, N - s);
+        fn(calibration.narrow(0, s, b).to(model.device()));
+        report(progress, "importance", s + b, N, "calibration samples (" + what + ")");
+    }
+    return N * (calibration.size(1) - 1);
+}
+
 // One pass over the calibration tokens for mi and bi: projections of every residual state, the predicted
 // tokens and the cosine similarities between consecutive residual states.
 void hiddenStateMetrics(const model::LlamaModel& model, const at::Tensor& calibration, const ImportanceOptions& o,
@@ -65,18 +82,13 @@ void hiddenStateMetrics(const model::LlamaModel& model, const at::Tensor& calibr
 {
     const auto t0 = std::chrono::steady_clock::now();
     const int n = model.config().numLayers();
-    const int64_t N = calibration.size(0);
     const auto projection = miProjection(model.config().hiddenSize, o.mi.dims, o.mi.seed).to(model.device());
     std::vector<std::vector<at::Tensor>> projected(static_cast<size_t>(n)); // per layer, per micro-batch [M, k]
     std::vector<at::Tensor> targets;
     std::vector<double> cosSum(static_cast<size_t>(n), 0.0);
-    int64_t tokens = 0;
     c10::NoGradGuard noGrad;
-    for (int64_t s = 0; s < N; s += o.microBatch) {
-        if (cancel)
-            cancel->throwIfCancelled();
-        const int64_t b = std::min<int64_t>(o.microBatch, N - s);
-        const auto batch = calibration.narrow(0, s, b).to(model.device());
+    const int64_t tokens = forEachMicroBatch(model, calibration, o.microBatch, "hidden states", progress, cancel,
+                                             [&](const at::Tensor& batch) {
         std::vector<at::Tensor> residuals;
         const auto hidden = model.forwardHidden(batch, nullptr, &residuals);
         if (wantMi) {
@@ -92,9 +104,7 @@ void hiddenStateMetrics(const model::LlamaModel& model, const at::Tensor& calibr
                 const auto outState = predictedPositions(residuals[size_t(l) + 1]).to(at::kDouble);
                 cosSum[size_t(l)] += at::cosine_similarity(in, outState, 1, 1e-12).sum().item<double>();
             }
-        tokens += b * (calibration.size(1) - 1);
-        report(progress, "importance", s + b, N, "calibration samples (hidden states)");
-    }
+    });
     const double passSeconds = secondsSince(t0);
     if (wantBi) {
         MetricScores bi;
@@ -176,14 +186,9 @@ MetricScores quantKl(model::LlamaModel& model, const at::Tensor& calibration, co
     }
     std::vector<double> layerKl(static_cast<size_t>(n), 0.0);
     std::vector<std::array<double, kLinearModuleCount>> moduleKl(static_cast<size_t>(n));
-    const int64_t N = calibration.size(0);
-    int64_t tokens = 0;
     c10::NoGradGuard noGrad;
-    for (int64_t s = 0; s < N; s += o.microBatch) {
-        if (cancel)
-            cancel->throwIfCancelled();
-        const int64_t b = std::min<int64_t>(o.microBatch, N - s);
-        const auto batch = calibration.narrow(0, s, b).to(model.device());
+    const int64_t tokens = forEachMicroBatch(model, calibration, o.microBatch, "quant-kl", progress, cancel,
+                                             [&](const at::Tensor& batch) {
         const auto refLogp = predictedPositions(model.forward(batch)).log_softmax(-1).to(at::kDouble);
         for (int l = 0; l < n; ++l) {
             {
@@ -199,9 +204,7 @@ MetricScores quantKl(model::LlamaModel& model, const at::Tensor& calibration, co
                     moduleKl[size_t(l)][size_t(m)] += klSum(refLogp, model.forward(batch));
                 }
         }
-        tokens += b * (calibration.size(1) - 1);
-        report(progress, "importance", s + b, N, "calibration samples (quant-kl)");
-    }
+    });
     MetricScores r;
     for (int l = 0; l < n; ++l) {
         r.layers.push_back(layerKl[size_t(l)] / double(tokens));
