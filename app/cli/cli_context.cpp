@@ -1,5 +1,6 @@
 #include "cli_context.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstdio>
 #include <iostream>
@@ -177,6 +178,22 @@ int64_t peakRssBytes()
     rusage u{};
     getrusage(RUSAGE_SELF, &u);
     return static_cast<int64_t>(u.ru_maxrss) * 1024; // Linux reports KiB
+}
+
+int parseLayerIndex(const std::string& text, const std::string& error)
+{
+    if (text.empty() || text.size() > 9 ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        throw UsageError(error);
+    return std::stoi(text);
+}
+
+std::pair<int, int> parseLayerSpan(const std::string& text, const std::string& error)
+{
+    const auto colon = text.find(':');
+    if (colon == std::string::npos)
+        throw UsageError(error);
+    return {parseLayerIndex(text.substr(0, colon), error), parseLayerIndex(text.substr(colon + 1), error)};
 }
 
 std::vector<std::string> splitList(const std::string& text)

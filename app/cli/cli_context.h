@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -52,6 +53,10 @@ at::Tensor calibrationFromArgs(const ArgParser& p, const Tokenizer& tok, Calibra
 
 // Peak resident set size of this process so far, in bytes.
 int64_t peakRssBytes();
+
+// A layer index (decimal digits, no sign) and "BEGIN:END" of two; UsageError(`error`) for anything else.
+int parseLayerIndex(const std::string& text, const std::string& error);
+std::pair<int, int> parseLayerSpan(const std::string& text, const std::string& error);
 
 // "a,b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> splitList(const std::string& text);

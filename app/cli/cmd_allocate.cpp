@@ -16,29 +16,17 @@ namespace qpruner::cli {
 
 namespace {
 
-int parseIndex(const std::string& text, const std::string& whole)
-{
-    try {
-        size_t used = 0;
-        const int v = std::stoi(text, &used);
-        if (used != text.size() || v < 0 || text.empty() || text[0] == '+' || text[0] == '-')
-            throw std::invalid_argument(text);
-        return v;
-    } catch (const std::exception&) {
-        throw UsageError("--layers expects BEGIN:END (END exclusive) or a list of layer indices like 1,3,4, got '" +
-                         whole + "'");
-    }
-}
-
 // "B:E" (END exclusive) or "1,3,4"; empty = all layers.
 std::vector<int> parseLayers(const ArgParser& p)
 {
     const auto v = p.find("layers");
     if (!v)
         return {};
+    const std::string error =
+        "--layers expects BEGIN:END (END exclusive) or a list of layer indices like 1,3,4, got '" + *v + "'";
     std::vector<int> out;
-    if (const auto colon = v->find(':'); colon != std::string::npos) {
-        const int b = parseIndex(v->substr(0, colon), *v), e = parseIndex(v->substr(colon + 1), *v);
+    if (v->find(':') != std::string::npos) {
+        const auto [b, e] = parseLayerSpan(*v, error);
         if (e <= b)
             throw UsageError("--layers " + *v + " is empty (END is exclusive and must exceed BEGIN)");
         for (int l = b; l < e; ++l)
@@ -46,18 +34,10 @@ std::vector<int> parseLayers(const ArgParser& p)
         return out;
     }
     for (const std::string& item : splitList(*v))
-        out.push_back(parseIndex(item, *v));
+        out.push_back(parseLayerIndex(item, error));
     if (out.empty())
         throw UsageError("--layers is empty");
     return out;
-}
-
-std::string metricNames(const ImportanceScores& s)
-{
-    std::string names;
-    for (const auto& [name, m] : s.metrics)
-        names += (names.empty() ? "" : ", ") + name;
-    return names;
 }
 
 void checkOutputDir(const std::filesystem::path& file, const std::string& option)
@@ -151,7 +131,7 @@ int runAllocate(const Args& args)
     else if (scores.metrics.size() == 1)
         metric = scores.metrics.begin()->first;
     else
-        throw UsageError("the scores file has several metrics (" + metricNames(scores) +
+        throw UsageError("the scores file has several metrics (" + scores.metricList() +
                          "); choose one with --metric");
     const MetricScores& ms = scores.metric(metric);
     if (scores.numLayers != problem.config.numLayers())

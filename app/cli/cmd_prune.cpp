@@ -20,22 +20,9 @@ prune::LayerRange parseRange(const ArgParser& p, const std::string& name)
     const auto v = p.find(name);
     if (!v)
         return {};
-    const auto colon = v->find(':');
-    try {
-        if (colon == std::string::npos)
-            throw std::invalid_argument("no colon");
-        size_t used = 0;
-        const int b = std::stoi(v->substr(0, colon), &used);
-        if (used != colon)
-            throw std::invalid_argument("begin");
-        const std::string rest = v->substr(colon + 1);
-        const int e = std::stoi(rest, &used);
-        if (used != rest.size() || b < 0 || e < 0)
-            throw std::invalid_argument("end");
-        return {b, e};
-    } catch (const std::exception&) {
-        throw UsageError("--" + name + " expects BEGIN:END (layer indices, END exclusive), got '" + *v + "'");
-    }
+    const auto [b, e] =
+        parseLayerSpan(*v, "--" + name + " expects BEGIN:END (layer indices, END exclusive), got '" + *v + "'");
+    return {b, e};
 }
 
 std::vector<double> parseRatios(const std::string& text)

@@ -69,6 +69,8 @@ struct ImportanceScores {
 
     // The metric's scores; throws ConfigError listing the metrics present when it is absent.
     const MetricScores& metric(const std::string& name) const;
+    // "bi, mi, quant-kl", or "none".
+    std::string metricList() const;
 
     nlohmann::ordered_json toJson() const;
     // Throws FormatError naming the key at fault.

@@ -75,20 +75,6 @@ uint64_t layerSeed(uint64_t seed, uint64_t index)
     return z ^ (z >> 31);
 }
 
-model::LinearPtr& moduleOf(model::DecoderLayer& layer, LinearModule m)
-{
-    switch (m) {
-    case LinearModule::Q: return layer.q;
-    case LinearModule::K: return layer.k;
-    case LinearModule::V: return layer.v;
-    case LinearModule::O: return layer.o;
-    case LinearModule::Gate: return layer.gate;
-    case LinearModule::Up: return layer.up;
-    case LinearModule::Down: return layer.down;
-    }
-    return layer.q;
-}
-
 } // namespace
 
 at::Tensor linearInputGradient(const model::Linear& layer, const at::Tensor& gradOut)
@@ -199,7 +185,7 @@ std::vector<at::Tensor> attachLora(model::LlamaModel& model, const FinetuneSetti
     const std::vector<LinearModule> targets = parseLoraTargets(settings.targets);
     for (size_t l = 0; l < model.layers.size(); ++l)
         for (const LinearModule m : kLinearModules)
-            if (dynamic_cast<const LoraLinear*>(moduleOf(model.layers[l], m).get()))
+            if (dynamic_cast<const LoraLinear*>(model::layerLinear(model.layers[l], m).get()))
                 fail("the model already has LoRA layers (layer " + std::to_string(l) + " " + linearModuleName(m) +
                      "); detach them first");
 
@@ -215,7 +201,7 @@ std::vector<at::Tensor> attachLora(model::LlamaModel& model, const FinetuneSetti
     for (size_t l = 0; l < model.layers.size(); ++l)
         for (const LinearModule m : targets) {
             o.seed = layerSeed(options.seed, l * kLinearModuleCount + static_cast<size_t>(m));
-            wrapped.push_back(std::make_shared<LoraLinear>(moduleOf(model.layers[l], m), o));
+            wrapped.push_back(std::make_shared<LoraLinear>(model::layerLinear(model.layers[l], m), o));
         }
     std::vector<at::Tensor> params;
     params.reserve(2 * wrapped.size());
@@ -224,7 +210,7 @@ std::vector<at::Tensor> attachLora(model::LlamaModel& model, const FinetuneSetti
         for (const LinearModule m : targets) {
             params.push_back(wrapped[i]->loraA());
             params.push_back(wrapped[i]->loraB());
-            moduleOf(layer, m) = std::move(wrapped[i++]);
+            model::layerLinear(layer, m) = std::move(wrapped[i++]);
         }
     return params;
 }
@@ -234,7 +220,7 @@ int detachLora(model::LlamaModel& model)
     int n = 0;
     for (auto& layer : model.layers)
         for (const LinearModule m : kLinearModules) {
-            model::LinearPtr& slot = moduleOf(layer, m);
+            model::LinearPtr& slot = model::layerLinear(layer, m);
             if (const auto* lora = dynamic_cast<const LoraLinear*>(slot.get())) {
                 model::LinearPtr base = lora->base();
                 slot = std::move(base); // releases the wrapper

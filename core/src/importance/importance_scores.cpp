@@ -112,11 +112,15 @@ const MetricScores& ImportanceScores::metric(const std::string& name) const
     const auto it = metrics.find(name);
     if (it != metrics.end())
         return it->second;
+    throw ConfigError("importance scores have no metric '" + name + "' (they have: " + metricList() + ")");
+}
+
+std::string ImportanceScores::metricList() const
+{
     std::string have;
     for (const auto& [k, v] : metrics)
         have += (have.empty() ? "" : ", ") + k;
-    throw ConfigError("importance scores have no metric '" + name + "' (they have: " +
-                      (have.empty() ? std::string("none") : have) + ")");
+    return have.empty() ? "none" : have;
 }
 
 nlohmann::ordered_json ImportanceScores::toJson() const

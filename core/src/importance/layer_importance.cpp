@@ -26,21 +26,15 @@ double secondsSince(std::chrono::steady_clock::time_point t0)
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
-model::LinearPtr* moduleSlot(model::DecoderLayer& L, LinearModule m)
-{
-    model::LinearPtr* slots[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
-    return slots[size_t(m)];
-}
-
 void requireDense(model::LlamaModel& model, const std::string& metric)
 {
     for (size_t l = 0; l < model.layers.size(); ++l)
         for (LinearModule m : kLinearModules) {
             auto& L = model.layers[l];
-            if (!dynamic_cast<const model::DenseLinear*>(moduleSlot(L, m)->get()))
+            if (!dynamic_cast<const model::DenseLinear*>(model::layerLinear(L, m).get()))
                 throw ConfigError("importance metric " + metric + " needs dense weights, but layer " +
                                   std::to_string(l) + " " + linearModuleName(m) + " is " +
-                                  (*moduleSlot(L, m))->formatName() + " (score before quantizing)");
+                                  model::layerLinear(L, m)->formatName() + " (score before quantizing)");
         }
 }
 
@@ -145,7 +139,7 @@ public:
     explicit SwapGuard(model::LlamaModel& model) : model_(model) {}
     void swap(int layer, LinearModule m, model::LinearPtr replacement)
     {
-        auto* slot = moduleSlot(model_.layers[size_t(layer)], m);
+        auto* slot = &model::layerLinear(model_.layers[size_t(layer)], m);
         saved_.push_back({slot, *slot});
         *slot = std::move(replacement);
     }
@@ -162,11 +156,11 @@ private:
     std::vector<std::pair<model::LinearPtr*, model::LinearPtr>> saved_;
 };
 
-// Summed KL(p || q) over the predicted positions, p from reference log-probabilities [M, V].
-double klSum(const at::Tensor& refLogp, const at::Tensor& logits)
+// Summed KL(p || q) over the predicted positions, from the reference probabilities and log-probabilities [M, V].
+double klSum(const at::Tensor& refP, const at::Tensor& refLogp, const at::Tensor& logits)
 {
     const auto logq = predictedPositions(logits).log_softmax(-1).to(at::kDouble);
-    return (refLogp.exp() * (refLogp - logq)).sum().item<double>();
+    return (refP * (refLogp - logq)).sum().item<double>();
 }
 
 MetricScores quantKl(model::LlamaModel& model, const at::Tensor& calibration, const ImportanceOptions& o,
@@ -182,7 +176,7 @@ MetricScores quantKl(model::LlamaModel& model, const at::Tensor& calibration, co
         for (int l = 0; l < n; ++l)
             for (LinearModule m : kLinearModules)
                 quantized[size_t(l)][size_t(m)] =
-                    quant::quantizeLinear(**moduleSlot(model.layers[size_t(l)], m), o.klFormat);
+                    quant::quantizeLinear(*model::layerLinear(model.layers[size_t(l)], m), o.klFormat);
     }
     std::vector<double> layerKl(static_cast<size_t>(n), 0.0);
     std::vector<std::array<double, kLinearModuleCount>> moduleKl(static_cast<size_t>(n));
@@ -190,18 +184,19 @@ MetricScores quantKl(model::LlamaModel& model, const at::Tensor& calibration, co
     const int64_t tokens = forEachMicroBatch(model, calibration, o.microBatch, "quant-kl", progress, cancel,
                                              [&](const at::Tensor& batch) {
         const auto refLogp = predictedPositions(model.forward(batch)).log_softmax(-1).to(at::kDouble);
+        const auto refP = refLogp.exp();
         for (int l = 0; l < n; ++l) {
             {
                 SwapGuard g(model);
                 for (LinearModule m : kLinearModules)
                     g.swap(l, m, quantized[size_t(l)][size_t(m)]);
-                layerKl[size_t(l)] += klSum(refLogp, model.forward(batch));
+                layerKl[size_t(l)] += klSum(refP, refLogp, model.forward(batch));
             }
             if (o.klModules)
                 for (LinearModule m : kLinearModules) {
                     SwapGuard g(model);
                     g.swap(l, m, quantized[size_t(l)][size_t(m)]);
-                    moduleKl[size_t(l)][size_t(m)] += klSum(refLogp, model.forward(batch));
+                    moduleKl[size_t(l)][size_t(m)] += klSum(refP, refLogp, model.forward(batch));
                 }
         }
     });

@@ -11,6 +11,7 @@
 #include "model/linear.h"
 #include "model/rope.h"
 #include "qpruner/model_config.h"
+#include "qpruner/precision_map.h"
 
 namespace qpruner::model {
 
@@ -23,6 +24,21 @@ struct DecoderLayer {
 
 // Module names of a decoder layer's linears, in the order the precision map and reports use.
 inline constexpr const char* kLayerModules[] = {"q", "k", "v", "o", "gate", "up", "down"};
+
+// The slot of a decoder layer holding module `m`'s linear.
+inline LinearPtr& layerLinear(DecoderLayer& layer, LinearModule m)
+{
+    switch (m) {
+    case LinearModule::Q: return layer.q;
+    case LinearModule::K: return layer.k;
+    case LinearModule::V: return layer.v;
+    case LinearModule::O: return layer.o;
+    case LinearModule::Gate: return layer.gate;
+    case LinearModule::Up: return layer.up;
+    case LinearModule::Down: return layer.down;
+    }
+    return layer.q;
+}
 
 class LlamaModel {
 public:
