@@ -1,0 +1,834 @@
+#include "qpruner/store.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+#include <mutex>
+#include <unistd.h>
+
+#include "io/sha256.h"
+#include "qpruner/error.h"
+#include "store/migrations.h"
+#include "store/sqlite_db.h"
+
+namespace qpruner::store {
+
+using detail::Statement;
+using detail::Transaction;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+static_assert(kSchemaVersion > 0);
+
+const char* runStatusName(RunStatus s)
+{
+    switch (s) {
+    case RunStatus::Pending: return "pending";
+    case RunStatus::Running: return "running";
+    case RunStatus::Done: return "done";
+    case RunStatus::Failed: return "failed";
+    case RunStatus::Cancelled: return "cancelled";
+    }
+    return "unknown";
+}
+
+RunStatus parseRunStatus(std::string_view name)
+{
+    for (RunStatus s : {RunStatus::Pending, RunStatus::Running, RunStatus::Done, RunStatus::Failed,
+                        RunStatus::Cancelled})
+        if (name == runStatusName(s))
+            return s;
+    throw FormatError("unknown run status '" + std::string(name) +
+                      "' (expected pending, running, done, failed or cancelled)");
+}
+
+const char* trialStateName(TrialState s)
+{
+    switch (s) {
+    case TrialState::Running: return "running";
+    case TrialState::Complete: return "complete";
+    case TrialState::Failed: return "failed";
+    }
+    return "unknown";
+}
+
+TrialState parseTrialState(std::string_view name)
+{
+    for (TrialState s : {TrialState::Running, TrialState::Complete, TrialState::Failed})
+        if (name == trialStateName(s))
+            return s;
+    throw FormatError("unknown trial state '" + std::string(name) + "' (expected running, complete or failed)");
+}
+
+std::string nowTimestamp()
+{
+    using namespace std::chrono;
+    const int64_t ms = duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+    const std::time_t secs = std::time_t(ms / 1000);
+    std::tm t{};
+    gmtime_r(&secs, &t);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", t.tm_year + 1900, t.tm_mon + 1, t.tm_mday,
+                  t.tm_hour, t.tm_min, t.tm_sec, int(ms % 1000));
+    return buf;
+}
+
+namespace {
+
+bool isTerminal(RunStatus s)
+{
+    return s == RunStatus::Done || s == RunStatus::Failed || s == RunStatus::Cancelled;
+}
+
+std::string hostName()
+{
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0)
+        return "localhost";
+    return buf;
+}
+
+std::string dumpJson(const json& j, const std::string& what)
+{
+    try {
+        return j.dump();
+    } catch (const json::exception& e) {
+        throw FormatError(what + " cannot be stored as JSON: " + e.what());
+    }
+}
+
+// Runs with their experiment's name and trial counts, one grouped count query for all runs selected.
+std::string runQuery(const char* trialFilter, const char* runFilter)
+{
+    return std::string(
+               "SELECT r.id, r.experiment_id, e.name, r.kind, r.name, r.base_model, r.config_json, r.status, "
+               "r.parent_run_id, r.created_at, r.finished_at, r.error, "
+               "COALESCE(c.complete, 0), COALESCE(c.running, 0), COALESCE(c.failed, 0) "
+               "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+               "LEFT JOIN (SELECT run_id, SUM(state = 'complete') AS complete, SUM(state = 'running') AS running, "
+               "SUM(state = 'failed') AS failed FROM trials ") +
+           trialFilter + " GROUP BY run_id) c ON c.run_id = r.id " + runFilter + " ORDER BY r.id";
+}
+
+const std::string kAllRunsSql = runQuery("", "");
+const std::string kExperimentRunsSql =
+    runQuery("WHERE run_id IN (SELECT id FROM runs WHERE experiment_id = ?1)", "WHERE r.experiment_id = ?1");
+const std::string kOneRunSql = runQuery("WHERE run_id = ?1", "WHERE r.id = ?1");
+
+#define QPRUNER_TRIAL_SUMMARY_COLUMNS                                                                            \
+    "id, run_id, number, state, encoding, source, objective, memory_bytes, budgeted_bytes, seconds_quantize, "   \
+    "seconds_evaluate, seconds_surrogate, worker, retry_of, finish_order, started_at, finished_at, error"
+#define QPRUNER_TRIAL_COLUMNS QPRUNER_TRIAL_SUMMARY_COLUMNS ", map_json, metrics_json"
+
+constexpr const char* kTrialsSql =
+    "SELECT " QPRUNER_TRIAL_COLUMNS " FROM trials WHERE run_id = ?1 ORDER BY number";
+constexpr const char* kTrialSummariesSql =
+    "SELECT " QPRUNER_TRIAL_SUMMARY_COLUMNS " FROM trials WHERE run_id = ?1 ORDER BY number";
+constexpr const char* kTrialByNumberSql =
+    "SELECT " QPRUNER_TRIAL_COLUMNS " FROM trials WHERE run_id = ?1 AND number = ?2";
+constexpr const char* kTrialByIdSql = "SELECT " QPRUNER_TRIAL_COLUMNS " FROM trials WHERE id = ?1";
+
+#undef QPRUNER_TRIAL_COLUMNS
+#undef QPRUNER_TRIAL_SUMMARY_COLUMNS
+
+} // namespace
+
+struct Store::Impl {
+    fs::path path;
+    OpenOptions options;
+    std::mutex mutex;
+    std::unique_ptr<detail::Database> db;
+
+    Statement prepare(const char* sql, const char* purpose) { return db->prepare(sql, purpose); }
+
+    Transaction write()
+    {
+        if (options.readOnly)
+            throw Error(path.string() + ": the store is open read-only");
+        return Transaction(*db, Transaction::Kind::Immediate);
+    }
+
+    json parseJson(std::string_view text, const char* table, int64_t rowId, const char* column) const
+    {
+        try {
+            return json::parse(text);
+        } catch (const json::exception& e) {
+            throw FormatError(path.string() + ": table " + table + ", row " + std::to_string(rowId) + ", column " +
+                              column + ": stored JSON does not parse: " + e.what());
+        }
+    }
+
+    [[noreturn]] void runAbsent(int64_t runId) const
+    {
+        throw ConfigError("run " + std::to_string(runId) + " does not exist in " + path.string());
+    }
+
+    void requireRun(int64_t runId)
+    {
+        auto st = prepare("SELECT 1 FROM runs WHERE id = ?1", "look up a run");
+        st.bind(1, runId);
+        if (!st.step())
+            runAbsent(runId);
+    }
+
+    RunRecord readRun(Statement& st) const
+    {
+        RunRecord r;
+        r.id = st.int64(0);
+        r.experimentId = st.int64(1);
+        r.experiment = st.text(2);
+        r.kind = st.text(3);
+        r.name = st.text(4);
+        r.baseModel = st.text(5);
+        r.config = parseJson(st.textView(6), "runs", r.id, "config_json");
+        r.status = parseRunStatus(st.textView(7));
+        r.parentRunId = st.optInt64(8);
+        r.createdAt = st.text(9);
+        r.finishedAt = st.text(10);
+        r.error = st.text(11);
+        r.trialsComplete = st.int64(12);
+        r.trialsRunning = st.int64(13);
+        r.trialsFailed = st.int64(14);
+        return r;
+    }
+
+    TrialRecord readTrial(Statement& st, bool full) const
+    {
+        TrialRecord t;
+        t.id = st.int64(0);
+        t.runId = st.int64(1);
+        t.number = int(st.int64(2));
+        t.state = parseTrialState(st.textView(3));
+        t.encoding = st.text(4);
+        t.source = st.text(5);
+        t.objective = st.optReal(6);
+        t.memoryBytes = st.int64(7);
+        t.budgetedBytes = st.int64(8);
+        t.secondsQuantize = st.real(9);
+        t.secondsEvaluate = st.real(10);
+        t.secondsSurrogate = st.real(11);
+        t.worker = st.text(12);
+        if (!st.isNull(13))
+            t.retryOf = int(st.int64(13));
+        t.finishOrder = st.int64(14);
+        t.startedAt = st.text(15);
+        t.finishedAt = st.text(16);
+        t.error = st.text(17);
+        if (full) {
+            t.map = parseJson(st.textView(18), "trials", t.id, "map_json");
+            if (!st.isNull(19))
+                t.metrics = parseJson(st.textView(19), "trials", t.id, "metrics_json");
+        }
+        return t;
+    }
+
+    TrialRecord trialById(int64_t id)
+    {
+        auto st = prepare(kTrialByIdSql, "read a trial");
+        st.bind(1, id);
+        if (!st.step())
+            throw ConfigError("trial id " + std::to_string(id) + " does not exist in " + path.string());
+        return readTrial(st, true);
+    }
+};
+
+Store::Store(const fs::path& path, const OpenOptions& options) : impl_(std::make_unique<Impl>())
+{
+    impl_->path = path;
+    impl_->options = options;
+    if (options.migrateTo < 1 || options.migrateTo > kSchemaVersion)
+        throw ConfigError("store migrateTo " + std::to_string(options.migrateTo) + " is outside 1.." +
+                          std::to_string(kSchemaVersion));
+    if (options.busyTimeoutMs < 0)
+        throw ConfigError("store busyTimeoutMs must be >= 0, got " + std::to_string(options.busyTimeoutMs));
+    if (detail::latestSchemaVersion() != kSchemaVersion)
+        throw Error("store: the build knows " + std::to_string(detail::latestSchemaVersion()) +
+                    " migrations but kSchemaVersion is " + std::to_string(kSchemaVersion));
+
+    std::error_code ec;
+    if (options.readOnly) {
+        if (!fs::exists(path, ec))
+            throw FileError(path.string() + ": store database not found");
+    } else if (path.has_parent_path() && !fs::exists(path.parent_path(), ec)) {
+        fs::create_directories(path.parent_path(), ec);
+        if (ec)
+            throw FileError(path.parent_path().string() + ": cannot create the store's directory: " + ec.message());
+    }
+    if (fs::is_directory(path, ec))
+        throw FileError(path.string() + ": is a directory, expected a store database file");
+
+    const int flags = (options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                      SQLITE_OPEN_FULLMUTEX;
+    impl_->db = std::make_unique<detail::Database>(path, flags, options.busyTimeoutMs);
+    auto& db = *impl_->db;
+
+    {
+        // The first read of the file: refuse anything that is not SQLite before writing a byte.
+        auto st = db.prepare("PRAGMA schema_version", "read the database header");
+        const int rc = st.stepRc();
+        if ((rc & 0xff) == SQLITE_NOTADB)
+            throw FormatError(path.string() + ": not an SQLite database (" + sqlite3_errmsg(db.handle()) + ")");
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            st.fail();
+    }
+    const int version = detail::readSchemaVersion(db);
+    if (version > kSchemaVersion)
+        throw FormatError(path.string() + ": schema version " + std::to_string(version) +
+                          " is newer than this build supports (" + std::to_string(kSchemaVersion) +
+                          "); use a newer QPruner");
+    db.prepare("PRAGMA foreign_keys = ON", "enable foreign keys").run();
+    // Up to 64 MiB of page cache (SQLite's default is 2 MiB): a run of 100,000 trials is read without re-reading
+    // its pages from the file.
+    db.prepare("PRAGMA cache_size = -65536", "set the page cache size").run();
+    if (options.readOnly) {
+        if (version != kSchemaVersion)
+            throw FormatError(path.string() + ": schema version " + std::to_string(version) + ", this build reads " +
+                              std::to_string(kSchemaVersion) + " (open it read-write once to migrate it)");
+        return;
+    }
+    db.prepare("PRAGMA journal_mode = WAL", "switch to the WAL journal").run();
+    db.prepare("PRAGMA synchronous = NORMAL", "set synchronous").run();
+    if (version < options.migrateTo)
+        detail::migrate(db, options.migrateTo);
+}
+
+Store::~Store() = default;
+
+const fs::path& Store::path() const
+{
+    return impl_->path;
+}
+
+int Store::schemaVersion() const
+{
+    std::lock_guard lock(impl_->mutex);
+    return detail::readSchemaVersion(*impl_->db);
+}
+
+std::string Store::integrityCheck() const
+{
+    std::lock_guard lock(impl_->mutex);
+    auto st = impl_->prepare("PRAGMA integrity_check", "check integrity");
+    std::string out;
+    while (st.step()) {
+        if (!out.empty())
+            out += '\n';
+        out += st.textView(0);
+    }
+    return out;
+}
+
+int64_t Store::experimentId(const std::string& name)
+{
+    if (name.empty())
+        throw ConfigError("experiment name is empty");
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    {
+        auto st = impl_->prepare("SELECT id FROM experiments WHERE name = ?1", "look up an experiment");
+        st.bind(1, name);
+        if (st.step())
+            return st.int64(0);
+    }
+    impl_->prepare("INSERT INTO experiments(name, created_at) VALUES (?1, ?2)", "create an experiment")
+        .bind(1, name)
+        .bind(2, nowTimestamp())
+        .run();
+    const int64_t id = impl_->db->lastInsertRowid();
+    tx.commit();
+    return id;
+}
+
+std::vector<ExperimentRecord> Store::experiments() const
+{
+    std::lock_guard lock(impl_->mutex);
+    auto st = impl_->prepare("SELECT id, name, created_at FROM experiments ORDER BY id", "list experiments");
+    std::vector<ExperimentRecord> out;
+    while (st.step())
+        out.push_back({st.int64(0), st.text(1), st.text(2)});
+    return out;
+}
+
+int64_t Store::createRun(const RunRecord& run)
+{
+    if (run.kind.empty())
+        throw ConfigError("createRun: the run's kind is empty");
+    const std::string config = dumpJson(run.config, "the run's config");
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    auto st = impl_->prepare("INSERT INTO runs(experiment_id, kind, name, base_model, config_json, status, "
+                             "parent_run_id, created_at, finished_at, error) "
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             "create a run");
+    const std::string now = nowTimestamp();
+    st.bind(1, run.experimentId)
+        .bind(2, run.kind)
+        .bind(3, run.name)
+        .bind(4, run.baseModel)
+        .bind(5, config)
+        .bind(6, runStatusName(run.status))
+        .bind(7, run.parentRunId)
+        .bind(8, now)
+        .bindTextOrNull(9, isTerminal(run.status) ? now : std::string())
+        .bindTextOrNull(10, run.error);
+    const int rc = st.stepRc();
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        auto check = impl_->prepare("SELECT 1 FROM experiments WHERE id = ?1", "look up an experiment");
+        check.bind(1, run.experimentId);
+        if (!check.step())
+            throw ConfigError("experiment " + std::to_string(run.experimentId) + " does not exist in " +
+                              impl_->path.string());
+        throw ConfigError("parent run " + std::to_string(run.parentRunId.value_or(0)) + " does not exist in " +
+                          impl_->path.string());
+    }
+    if (rc != SQLITE_DONE)
+        st.fail();
+    const int64_t id = impl_->db->lastInsertRowid();
+    tx.commit();
+    return id;
+}
+
+void Store::setRunStatus(int64_t runId, RunStatus status, const std::string& error)
+{
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    impl_->prepare("UPDATE runs SET status = ?2, finished_at = ?3, error = ?4 WHERE id = ?1", "set a run's status")
+        .bind(1, runId)
+        .bind(2, runStatusName(status))
+        .bindTextOrNull(3, isTerminal(status) ? nowTimestamp() : std::string())
+        .bindTextOrNull(4, error)
+        .run();
+    if (impl_->db->changes() == 0)
+        impl_->runAbsent(runId);
+    tx.commit();
+}
+
+void Store::setRunConfig(int64_t runId, const json& config)
+{
+    const std::string text = dumpJson(config, "the run's config");
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    impl_->prepare("UPDATE runs SET config_json = ?2 WHERE id = ?1", "set a run's config")
+        .bind(1, runId)
+        .bind(2, text)
+        .run();
+    if (impl_->db->changes() == 0)
+        impl_->runAbsent(runId);
+    tx.commit();
+}
+
+RunRecord Store::run(int64_t runId) const
+{
+    std::lock_guard lock(impl_->mutex);
+    auto st = impl_->prepare(kOneRunSql.c_str(), "read a run");
+    st.bind(1, runId);
+    if (!st.step())
+        impl_->runAbsent(runId);
+    return impl_->readRun(st);
+}
+
+std::vector<RunRecord> Store::runs(std::optional<int64_t> experimentId) const
+{
+    std::lock_guard lock(impl_->mutex);
+    auto st = experimentId ? impl_->prepare(kExperimentRunsSql.c_str(), "list an experiment's runs")
+                           : impl_->prepare(kAllRunsSql.c_str(), "list runs");
+    if (experimentId)
+        st.bind(1, *experimentId);
+    std::vector<RunRecord> out;
+    while (st.step())
+        out.push_back(impl_->readRun(st));
+    return out;
+}
+
+int64_t Store::beginStage(int64_t runId, const std::string& name, const json& config)
+{
+    const std::string text = dumpJson(config, "the stage's config");
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    impl_->requireRun(runId);
+    int64_t ordinal = 0;
+    {
+        auto st = impl_->prepare("SELECT COALESCE(MAX(ordinal), -1) + 1 FROM stages WHERE run_id = ?1",
+                                 "number a stage");
+        st.bind(1, runId);
+        st.step();
+        ordinal = st.int64(0);
+    }
+    impl_->prepare("INSERT INTO stages(run_id, name, ordinal, config_json, status, started_at) "
+                   "VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+                   "begin a stage")
+        .bind(1, runId)
+        .bind(2, name)
+        .bind(3, ordinal)
+        .bind(4, text)
+        .bind(5, nowTimestamp())
+        .run();
+    const int64_t id = impl_->db->lastInsertRowid();
+    tx.commit();
+    return id;
+}
+
+void Store::finishStage(int64_t stageId, RunStatus status, const json& result, double seconds,
+                        const std::string& error)
+{
+    const std::string text = dumpJson(result, "the stage's result");
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    impl_->prepare("UPDATE stages SET status = ?2, result_json = ?3, seconds = ?4, error = ?5, finished_at = ?6 "
+                   "WHERE id = ?1",
+                   "finish a stage")
+        .bind(1, stageId)
+        .bind(2, runStatusName(status))
+        .bind(3, text)
+        .bind(4, seconds)
+        .bindTextOrNull(5, error)
+        .bindTextOrNull(6, isTerminal(status) ? nowTimestamp() : std::string())
+        .run();
+    if (impl_->db->changes() == 0)
+        throw ConfigError("stage " + std::to_string(stageId) + " does not exist in " + impl_->path.string());
+    tx.commit();
+}
+
+std::vector<StageRecord> Store::stages(int64_t runId) const
+{
+    std::lock_guard lock(impl_->mutex);
+    auto st = impl_->prepare("SELECT id, run_id, name, ordinal, config_json, status, started_at, finished_at, "
+                             "seconds, result_json, error FROM stages WHERE run_id = ?1 ORDER BY ordinal",
+                             "list a run's stages");
+    st.bind(1, runId);
+    std::vector<StageRecord> out;
+    while (st.step()) {
+        StageRecord s;
+        s.id = st.int64(0);
+        s.runId = st.int64(1);
+        s.name = st.text(2);
+        s.ordinal = int(st.int64(3));
+        s.config = impl_->parseJson(st.textView(4), "stages", s.id, "config_json");
+        s.status = parseRunStatus(st.textView(5));
+        s.startedAt = st.text(6);
+        s.finishedAt = st.text(7);
+        s.seconds = st.real(8);
+        if (!st.isNull(9))
+            s.result = impl_->parseJson(st.textView(9), "stages", s.id, "result_json");
+        s.error = st.text(10);
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+void Store::addLayerScores(int64_t runId, std::optional<int64_t> stageId, const std::vector<LayerScoreRow>& rows)
+{
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    impl_->requireRun(runId);
+    for (const LayerScoreRow& row : rows) {
+        auto st = impl_->prepare("INSERT INTO layer_scores(run_id, stage_id, metric, layer, module, value, normalized) "
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                                 "ON CONFLICT(run_id, metric, layer, module) DO UPDATE SET "
+                                 "stage_id = excluded.stage_id, value = excluded.value, "
+                                 "normalized = excluded.normalized",
+                                 "store layer scores");
+        st.bind(1, runId)
+            .bind(2, stageId)
+            .bind(3, row.metric)
+            .bind(4, row.layer)
+            .bind(5, row.module)
+            .bind(6, row.value)
+            .bind(7, row.normalized);
+        const int rc = st.stepRc();
+        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+            throw ConfigError("stage " + std::to_string(stageId.value_or(0)) + " does not exist in " +
+                              impl_->path.string());
+        if (rc != SQLITE_DONE)
+            st.fail();
+    }
+    tx.commit();
+}
+
+std::vector<LayerScoreRow> Store::layerScores(int64_t runId, const std::string& metric) const
+{
+    std::lock_guard lock(impl_->mutex);
+    auto st = impl_->prepare("SELECT metric, layer, module, value, normalized FROM layer_scores "
+                             "WHERE run_id = ?1 AND (?2 IS NULL OR metric = ?2) ORDER BY metric, layer, module",
+                             "read layer scores");
+    st.bind(1, runId).bindTextOrNull(2, metric);
+    std::vector<LayerScoreRow> out;
+    while (st.step())
+        out.push_back({st.text(0), int(st.int64(1)), st.text(2), st.real(3), st.real(4)});
+    return out;
+}
+
+ArtifactRecord Store::addArtifact(int64_t runId, std::optional<int64_t> stageId, const std::string& kind,
+                                  const fs::path& path)
+{
+    std::error_code ec;
+    const fs::path absolute = fs::absolute(path, ec);
+    if (ec || !fs::exists(absolute, ec))
+        throw FileError(path.string() + ": artifact does not exist");
+    ArtifactRecord a;
+    a.runId = runId;
+    a.stageId = stageId;
+    a.kind = kind;
+    a.path = absolute.string();
+    // Hashing (possibly gigabytes) happens before taking the lock.
+    if (fs::is_directory(absolute, ec)) {
+        std::vector<std::pair<std::string, fs::path>> files;
+        for (auto it = fs::recursive_directory_iterator(absolute, ec); !ec && it != fs::recursive_directory_iterator();
+             it.increment(ec))
+            if (it->is_regular_file())
+                files.emplace_back(it->path().lexically_relative(absolute).generic_string(), it->path());
+        if (ec)
+            throw FileError(path.string() + ": cannot list the artifact directory: " + ec.message());
+        std::sort(files.begin(), files.end());
+        io::Sha256 hash;
+        for (const auto& [relative, file] : files) {
+            hash.update(io::sha256FileHex(file) + "  " + relative + "\n");
+            a.bytes += int64_t(fs::file_size(file));
+        }
+        a.sha256 = hash.hexDigest();
+    } else if (fs::is_regular_file(absolute, ec)) {
+        a.sha256 = io::sha256FileHex(absolute);
+        a.bytes = int64_t(fs::file_size(absolute));
+    } else {
+        throw FileError(path.string() + ": artifact is neither a regular file nor a directory");
+    }
+    a.createdAt = nowTimestamp();
+
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    impl_->requireRun(runId);
+    auto st = impl_->prepare("INSERT INTO artifacts(run_id, stage_id, kind, path, sha256, bytes, created_at) "
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                             "store an artifact");
+    st.bind(1, runId).bind(2, stageId).bind(3, kind).bind(4, a.path).bind(5, a.sha256).bind(6, a.bytes);
+    st.bind(7, a.createdAt);
+    const int rc = st.stepRc();
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        throw ConfigError("stage " + std::to_string(stageId.value_or(0)) + " does not exist in " +
+                          impl_->path.string());
+    if (rc != SQLITE_DONE)
+        st.fail();
+    a.id = impl_->db->lastInsertRowid();
+    tx.commit();
+    return a;
+}
+
+std::vector<ArtifactRecord> Store::artifacts(int64_t runId) const
+{
+    std::lock_guard lock(impl_->mutex);
+    auto st = impl_->prepare("SELECT id, run_id, stage_id, kind, path, sha256, bytes, created_at FROM artifacts "
+                             "WHERE run_id = ?1 ORDER BY id",
+                             "list a run's artifacts");
+    st.bind(1, runId);
+    std::vector<ArtifactRecord> out;
+    while (st.step())
+        out.push_back({st.int64(0), st.int64(1), st.optInt64(2), st.text(3), st.text(4), st.text(5), st.int64(6),
+                       st.text(7)});
+    return out;
+}
+
+std::optional<TrialRecord> Store::claimTrial(int64_t runId, const TrialRecord& proposal, int maxTrials)
+{
+    if (proposal.encoding.empty())
+        throw ConfigError("claimTrial: the proposal's encoding is empty");
+    const std::string map = dumpJson(proposal.map, "the trial's precision map");
+    const std::string worker = workerId();
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    impl_->requireRun(runId);
+    {
+        // Without statistics the planner would prefer trials(run_id, state, ...) and scan the run.
+        auto st = impl_->prepare("SELECT 1 FROM trials INDEXED BY trials_run_encoding "
+                                 "WHERE run_id = ?1 AND encoding = ?2 AND state IN ('running', 'complete') LIMIT 1",
+                                 "look for a duplicate trial");
+        st.bind(1, runId).bind(2, proposal.encoding);
+        if (st.step())
+            return std::nullopt;
+    }
+    if (maxTrials > 0) {
+        auto st = impl_->prepare("SELECT COUNT(*) FROM trials WHERE run_id = ?1 AND state IN ('running', 'complete')",
+                                 "count a run's trials");
+        st.bind(1, runId);
+        st.step();
+        if (st.int64(0) >= maxTrials)
+            return std::nullopt;
+    }
+    int64_t number = 0;
+    {
+        auto st = impl_->prepare("SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE run_id = ?1",
+                                 "number a trial");
+        st.bind(1, runId);
+        st.step();
+        number = st.int64(0);
+    }
+    impl_->prepare("INSERT INTO trials(run_id, number, state, encoding, map_json, source, memory_bytes, "
+                   "budgeted_bytes, seconds_surrogate, retry_of, worker, started_at) "
+                   "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                   "claim a trial")
+        .bind(1, runId)
+        .bind(2, number)
+        .bind(3, proposal.encoding)
+        .bind(4, map)
+        .bind(5, proposal.source)
+        .bind(6, proposal.memoryBytes)
+        .bind(7, proposal.budgetedBytes)
+        .bind(8, proposal.secondsSurrogate)
+        .bind(9, proposal.retryOf ? std::optional<int64_t>(*proposal.retryOf) : std::nullopt)
+        .bind(10, worker)
+        .bind(11, nowTimestamp())
+        .run();
+    TrialRecord stored = impl_->trialById(impl_->db->lastInsertRowid());
+    tx.commit();
+    return stored;
+}
+
+void Store::completeTrial(const TrialRecord& t)
+{
+    if (!t.objective)
+        throw ConfigError("completeTrial: trial " + std::to_string(t.number) + " has no objective");
+    const std::string metrics = t.metrics.is_null() ? std::string() : dumpJson(t.metrics, "the trial's metrics");
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    int64_t runId = 0;
+    {
+        auto st = impl_->prepare("SELECT run_id, number, state, error FROM trials WHERE id = ?1", "look up a trial");
+        st.bind(1, t.id);
+        if (!st.step())
+            throw ConfigError("trial id " + std::to_string(t.id) + " does not exist in " + impl_->path.string());
+        runId = st.int64(0);
+        if (st.textView(2) != trialStateName(TrialState::Running)) {
+            const std::string error = st.text(3);
+            throw Error("trial " + std::to_string(st.int64(1)) + " of run " + std::to_string(runId) +
+                        " is not running (" + st.text(2) + "): its result is not stored" +
+                        (error.empty() ? std::string() : "; " + error));
+        }
+    }
+    impl_->prepare("UPDATE trials SET state = 'complete', objective = ?2, metrics_json = ?3, seconds_quantize = ?4, "
+                   "seconds_evaluate = ?5, seconds_surrogate = ?6, finished_at = ?7, "
+                   "finish_order = (SELECT COALESCE(MAX(finish_order), 0) + 1 FROM trials WHERE run_id = ?8) "
+                   "WHERE id = ?1",
+                   "complete a trial")
+        .bind(1, t.id)
+        .bind(2, *t.objective)
+        .bindTextOrNull(3, metrics)
+        .bind(4, t.secondsQuantize)
+        .bind(5, t.secondsEvaluate)
+        .bind(6, t.secondsSurrogate)
+        .bind(7, nowTimestamp())
+        .bind(8, runId)
+        .run();
+    tx.commit();
+}
+
+void Store::failTrial(int64_t trialId, const std::string& error)
+{
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    {
+        auto st = impl_->prepare("SELECT run_id, number, state FROM trials WHERE id = ?1", "look up a trial");
+        st.bind(1, trialId);
+        if (!st.step())
+            throw ConfigError("trial id " + std::to_string(trialId) + " does not exist in " + impl_->path.string());
+        const std::string_view state = st.textView(2);
+        if (state == trialStateName(TrialState::Failed))
+            return; // already failed (e.g. reclaimed): nothing to do
+        if (state != trialStateName(TrialState::Running))
+            throw Error("trial " + std::to_string(st.int64(1)) + " of run " + std::to_string(st.int64(0)) +
+                        " is not running (" + std::string(state) + "): not marking it failed");
+    }
+    impl_->prepare("UPDATE trials SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1", "fail a trial")
+        .bind(1, trialId)
+        .bind(2, error)
+        .bind(3, nowTimestamp())
+        .run();
+    tx.commit();
+}
+
+std::vector<int> Store::reclaimTrials(int64_t runId, bool all)
+{
+    const std::string host = hostName();
+    const auto isGone = [&](const std::string& worker) {
+        const size_t colon = worker.rfind(':');
+        if (colon == std::string::npos || worker.substr(0, colon) != host)
+            return false;
+        const std::string pidText = worker.substr(colon + 1);
+        if (pidText.empty() || pidText.find_first_not_of("0123456789") != std::string::npos || pidText.size() > 9)
+            return false;
+        const pid_t pid = pid_t(std::stol(pidText));
+        return pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH;
+    };
+
+    std::lock_guard lock(impl_->mutex);
+    auto tx = impl_->write();
+    std::vector<std::pair<int64_t, int>> gone; // id, number
+    std::vector<std::string> workers;
+    {
+        auto st = impl_->prepare("SELECT id, number, worker FROM trials WHERE run_id = ?1 AND state = 'running'",
+                                 "list running trials");
+        st.bind(1, runId);
+        while (st.step()) {
+            std::string worker = st.text(2);
+            if (all || isGone(worker)) {
+                gone.emplace_back(st.int64(0), int(st.int64(1)));
+                workers.push_back(std::move(worker));
+            }
+        }
+    }
+    const std::string now = nowTimestamp();
+    std::vector<int> numbers;
+    for (size_t i = 0; i < gone.size(); ++i) {
+        impl_->prepare("UPDATE trials SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
+                       "reclaim a trial")
+            .bind(1, gone[i].first)
+            .bind(2, "worker " + workers[i] + " is gone")
+            .bind(3, now)
+            .run();
+        numbers.push_back(gone[i].second);
+    }
+    tx.commit();
+    std::sort(numbers.begin(), numbers.end());
+    return numbers;
+}
+
+std::vector<TrialRecord> Store::trials(int64_t runId) const
+{
+    std::lock_guard lock(impl_->mutex);
+    auto st = impl_->prepare(kTrialsSql, "list a run's trials");
+    st.bind(1, runId);
+    std::vector<TrialRecord> out;
+    while (st.step())
+        out.push_back(impl_->readTrial(st, true));
+    return out;
+}
+
+std::vector<TrialRecord> Store::trialSummaries(int64_t runId) const
+{
+    std::lock_guard lock(impl_->mutex);
+    auto st = impl_->prepare(kTrialSummariesSql, "list a run's trial summaries");
+    st.bind(1, runId);
+    std::vector<TrialRecord> out;
+    while (st.step())
+        out.push_back(impl_->readTrial(st, false));
+    return out;
+}
+
+TrialRecord Store::trial(int64_t runId, int number) const
+{
+    std::lock_guard lock(impl_->mutex);
+    auto st = impl_->prepare(kTrialByNumberSql, "read a trial");
+    st.bind(1, runId).bind(2, number);
+    if (!st.step())
+        throw ConfigError("trial " + std::to_string(number) + " of run " + std::to_string(runId) +
+                          " does not exist in " + impl_->path.string());
+    return impl_->readTrial(st, true);
+}
+
+std::string Store::workerId()
+{
+    return hostName() + ":" + std::to_string(::getpid());
+}
+
+} // namespace qpruner::store
