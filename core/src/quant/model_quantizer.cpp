@@ -23,10 +23,7 @@ QuantSpec heldSpec(const model::Linear& linear)
     return parseQuantSpec(model::dtypeName(linear.denseWeight().scalar_type()));
 }
 
-namespace {
-
-// quantizeLinear plus the bias rule of the memory model.
-model::LinearPtr convert(const model::Linear& src, const QuantSpec& spec)
+model::LinearPtr convertLinear(const model::Linear& src, const QuantSpec& spec)
 {
     model::LinearPtr out = quantizeLinear(src, spec);
     const auto bias = src.bias();
@@ -39,8 +36,6 @@ model::LinearPtr convert(const model::Linear& src, const QuantSpec& spec)
         return std::make_shared<QuantLinear>(q->quantized(), bias->to(want));
     return std::make_shared<model::DenseLinear>(out->denseWeight(), bias->to(want));
 }
-
-} // namespace
 
 void quantizeModel(model::LlamaModel& model, const PrecisionMap& map, const ProgressSink& progress,
                    const CancelToken* cancel)
@@ -61,7 +56,7 @@ void quantizeModel(model::LlamaModel& model, const PrecisionMap& map, const Prog
         auto& L = model.layers[size_t(l)];
         model::LinearPtr* lins[] = {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down};
         for (size_t m = 0; m < kLinearModuleCount; ++m)
-            *lins[m] = convert(**lins[m], r.layers[size_t(l)][m]);
+            *lins[m] = convertLinear(**lins[m], r.layers[size_t(l)][m]);
         report(progress, "quantize", l + 1, n, "layers");
     }
     const at::ScalarType emb = denseDtype(r.embedding);
@@ -69,7 +64,7 @@ void quantizeModel(model::LlamaModel& model, const PrecisionMap& map, const Prog
     if (cfg.tiedEmbeddings)
         model.lmHead = std::make_shared<model::DenseLinear>(model.embedding);
     else
-        model.lmHead = convert(*model.lmHead, r.lmHead);
+        model.lmHead = convertLinear(*model.lmHead, r.lmHead);
     model.setWeightDtype(emb);
 }
 

@@ -17,6 +17,9 @@ at::ScalarType denseDtype(const QuantSpec& spec);
 void quantizeModel(model::LlamaModel& model, const PrecisionMap& map, const ProgressSink& progress = {},
                    const CancelToken* cancel = nullptr);
 
+// A linear in `spec` made from a dense one, its bias following biasSpec() (what quantizeModel does per linear).
+model::LinearPtr convertLinear(const model::Linear& dense, const QuantSpec& spec);
+
 // The format every weight of `model` is held in.
 ResolvedPrecision heldPrecision(const model::LlamaModel& model);
 

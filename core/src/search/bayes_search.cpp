@@ -1,0 +1,419 @@
+#include "search/bayes_search.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <mutex>
+#include <random>
+#include <thread>
+#include <unordered_set>
+
+#include "qpruner/error.h"
+#include "qpruner/pareto.h"
+#include "search/acquisition.h"
+#include "search/gaussian_process.h"
+
+namespace qpruner::search {
+
+int64_t SearchSpace::bytes(const Choice& c) const
+{
+    int64_t b = fixedBytes;
+    for (int u = 0; u < units; ++u)
+        b += unitBytes[size_t(u)][size_t(c[size_t(u)])];
+    return b;
+}
+
+int64_t SearchSpace::minBytes() const
+{
+    int64_t b = fixedBytes;
+    for (const auto& row : unitBytes)
+        b += *std::min_element(row.begin(), row.end());
+    return b;
+}
+
+std::string SearchSpace::encode(const Choice& c) const
+{
+    std::string s(size_t(units), '0');
+    for (int u = 0; u < units; ++u)
+        s[size_t(u)] = char('0' + c[size_t(u)]);
+    return s;
+}
+
+Choice SearchSpace::decode(const std::string& encoding) const
+{
+    if (int(encoding.size()) != units)
+        throw FormatError("map encoding '" + encoding + "' has " + std::to_string(encoding.size()) +
+                          " units, the search space " + std::to_string(units));
+    Choice c(static_cast<size_t>(units));
+    for (int u = 0; u < units; ++u) {
+        const int k = encoding[size_t(u)] - '0';
+        if (k < 0 || k >= int(candidates.size()))
+            throw FormatError("map encoding '" + encoding + "': unit " + std::to_string(u) +
+                              " names no candidate");
+        c[size_t(u)] = k;
+    }
+    return c;
+}
+
+std::vector<double> SearchSpace::features(const Choice& c) const
+{
+    std::vector<double> x(size_t(units) + 1);
+    double coverage = 0;
+    for (int u = 0; u < units; ++u) {
+        x[size_t(u)] = position[size_t(c[size_t(u)])];
+        coverage += importance[size_t(u)] * x[size_t(u)];
+    }
+    x[size_t(units)] = units > 0 ? coverage / units : 0;
+    return x;
+}
+
+void SearchSpace::validate() const
+{
+    const size_t k = candidates.size();
+    if (units < 1)
+        throw ConfigError("search space: no searched units");
+    if (k < 2 || k > 10)
+        throw ConfigError("search space: " + std::to_string(k) + " candidates (need 2 to 10)");
+    if (position.size() != k)
+        throw ConfigError("search space: positions do not match the candidates");
+    if (unitBytes.size() != size_t(units) || importance.size() != size_t(units))
+        throw ConfigError("search space: per-unit bytes or importance do not match the units");
+    for (const auto& row : unitBytes)
+        if (row.size() != k)
+            throw ConfigError("search space: a unit's bytes do not match the candidates");
+    if (budgetBytes < minBytes())
+        throw ConfigError("search space: the budget (" + std::to_string(budgetBytes) +
+                          " bytes) is below the cheapest map (" + std::to_string(minBytes()) + " bytes)");
+}
+
+namespace {
+
+uint64_t mix(uint64_t seed, uint64_t a, uint64_t b = 0)
+{
+    // splitmix64 over the combined words: independent streams per (seed, trial, purpose).
+    uint64_t z = seed ^ (a * 0x9E3779B97F4A7C15ULL) ^ (b * 0xC2B2AE3D27D4EB4FULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+bool isComplete(const store::TrialRecord& t)
+{
+    return t.state == store::TrialState::Complete && t.objective.has_value();
+}
+
+struct PoolBuilder {
+    const SearchSpace& space;
+    const std::unordered_set<std::string>& held;
+    std::unordered_set<std::string> seen;
+    std::vector<Choice> pool;
+
+    void add(const Choice& c)
+    {
+        if (!space.feasible(c))
+            return;
+        std::string e = space.encode(c);
+        if (held.count(e) || !seen.insert(e).second)
+            return;
+        pool.push_back(c);
+    }
+};
+
+Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, const SearchProblem& problem,
+                             const SearchOptions& options, int number,
+                             const std::unordered_set<std::string>& held)
+{
+    const SearchSpace& space = problem.space;
+    std::vector<Choice> done;
+    std::vector<double> y, m;
+    for (const auto& t : trials)
+        if (isComplete(t)) {
+            done.push_back(space.decode(t.encoding));
+            const double v = *t.objective;
+            y.push_back(options.logObjective ? std::log(std::max(v, 1e-300)) : v);
+            m.push_back(double(t.budgetedBytes));
+        }
+
+    std::mt19937_64 rng(mix(options.seed, uint64_t(number), 1));
+    PoolBuilder pb{space, held, {}, {}};
+    const int K = int(space.candidates.size());
+    auto addRandom = [&] {
+        for (int tries = 0, added = 0; added < options.poolRandom && tries < 50 * options.poolRandom; ++tries) {
+            Choice c(static_cast<size_t>(space.units));
+            for (auto& v : c)
+                v = int(rng() % uint64_t(K));
+            const size_t before = pb.pool.size();
+            pb.add(c);
+            added += int(pb.pool.size() - before);
+        }
+    };
+    if (options.randomSearch) {
+        addRandom();
+        Proposal p;
+        p.exhausted = pb.pool.empty();
+        if (!p.exhausted) {
+            p.choice = pb.pool.front();
+            p.source = "random";
+        }
+        return p;
+    }
+
+    // Neighbours of the front (budgeted bytes against objective).
+    std::vector<ObjectivePoint> points;
+    for (size_t i = 0; i < done.size(); ++i)
+        points.push_back({m[i], y[i]});
+    const auto front = paretoFront(points);
+    for (size_t fi : front)
+        for (int u = 0; u < space.units; ++u)
+            for (int k = 0; k < K; ++k)
+                if (k != done[fi][size_t(u)]) {
+                    Choice c = done[fi];
+                    c[size_t(u)] = k;
+                    pb.add(c);
+                }
+    if (!front.empty() && space.units >= 2)
+        for (int i = 0; i < options.poolTwoEdits; ++i) {
+            Choice c = done[front[size_t(rng() % front.size())]];
+            const int u1 = int(rng() % uint64_t(space.units));
+            int u2 = int(rng() % uint64_t(space.units - 1));
+            if (u2 >= u1)
+                ++u2;
+            c[size_t(u1)] = (c[size_t(u1)] + 1 + int(rng() % uint64_t(K - 1))) % K;
+            c[size_t(u2)] = (c[size_t(u2)] + 1 + int(rng() % uint64_t(K - 1))) % K;
+            pb.add(c);
+        }
+    if (problem.sampler && options.poolSamples > 0)
+        for (const Choice& c : problem.sampler(mix(options.seed, uint64_t(number), 2), options.poolSamples))
+            if (int(c.size()) == space.units)
+                pb.add(c);
+    addRandom();
+
+    Proposal p;
+    if (pb.pool.empty()) {
+        p.exhausted = true;
+        return p;
+    }
+    if (done.empty()) { // nothing to model yet: the first pool entry (random order above)
+        p.choice = pb.pool.front();
+        p.source = "random";
+        return p;
+    }
+
+    const auto t0 = std::chrono::steady_clock::now();
+    const double yMin = *std::min_element(y.begin(), y.end()), yMax = *std::max_element(y.begin(), y.end());
+    const double ySpan = yMax > yMin ? yMax - yMin : 1.0;
+    const double mMin = double(space.minBytes()), mSpan = std::max(1.0, double(space.budgetBytes) - mMin);
+    std::vector<std::vector<double>> X;
+    std::vector<double> yn(y.size());
+    for (size_t i = 0; i < done.size(); ++i) {
+        X.push_back(space.features(done[i]));
+        yn[i] = (y[i] - yMin) / ySpan;
+    }
+    GaussianProcess gp;
+    GpFitOptions fo;
+    fo.restarts = options.gpRestarts;
+    fo.maxIterations = options.gpIterations;
+    fo.seed = mix(options.seed, uint64_t(number), 3);
+    gp.fit(X, yn, fo);
+
+    const Scalarization s = options.parEgo ? parEgoScalarization(options.seed, number, options.parEgoDivisions)
+                                           : Scalarization{1.0, 0.0, 0.0};
+    double best = std::numeric_limits<double>::infinity();
+    for (size_t i = 0; i < done.size(); ++i)
+        best = std::min(best, s.value(yn[i], (m[i] - mMin) / mSpan));
+
+    std::vector<std::vector<double>> Xs;
+    Xs.reserve(pb.pool.size());
+    for (const Choice& c : pb.pool)
+        Xs.push_back(space.features(c));
+    const GpPrediction pred = gp.predict(Xs);
+    size_t arg = 0;
+    double bestEi = -1;
+    for (size_t i = 0; i < pb.pool.size(); ++i) {
+        const double mem = (double(space.bytes(pb.pool[i])) - mMin) / mSpan;
+        const double sd = std::sqrt(std::max(0.0, pred.variance[i]));
+        // Without ParEGO, plain EI below the best objective (the scalarisation max(y, 0) would clip every
+        // improvement below the normalised best, 0).
+        const double ei = options.parEgo ? scalarizedExpectedImprovement(s, pred.mean[i], sd, mem, best)
+                                         : expectedImprovement(pred.mean[i], sd, best);
+        if (ei > bestEi) {
+            bestEi = ei;
+            arg = i;
+        }
+    }
+    p.choice = pb.pool[arg];
+    p.source = "acquisition";
+    p.secondsSurrogate = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return p;
+}
+
+} // namespace
+
+Proposal propose(const std::vector<store::TrialRecord>& trials, const SearchProblem& problem,
+                 const SearchOptions& options, int number)
+{
+    std::unordered_set<std::string> held, active; // any trial's map; running/complete maps
+    std::unordered_set<int> retried;
+    for (const auto& t : trials) {
+        held.insert(t.encoding);
+        if (t.state != store::TrialState::Failed)
+            active.insert(t.encoding);
+        if (t.retryOf)
+            retried.insert(*t.retryOf);
+    }
+    for (const auto& t : trials)
+        if (t.state == store::TrialState::Failed && !t.retryOf && !retried.count(t.number) &&
+            !active.count(t.encoding)) {
+            Proposal p;
+            p.choice = problem.space.decode(t.encoding);
+            p.source = "retry";
+            p.retryOf = t.number;
+            return p;
+        }
+    for (const InitialPoint& ip : options.randomSearch ? std::vector<InitialPoint>{} : problem.initial) {
+        if (int(ip.choice.size()) != problem.space.units || !problem.space.feasible(ip.choice))
+            continue;
+        if (!held.count(problem.space.encode(ip.choice)))
+            return Proposal{ip.choice, ip.source, std::nullopt, 0, false};
+    }
+    return acquisitionProposal(trials, problem, options, number, held);
+}
+
+std::vector<size_t> trialFront(const std::vector<store::TrialRecord>& trials)
+{
+    std::vector<ObjectivePoint> points;
+    std::vector<size_t> index;
+    for (size_t i = 0; i < trials.size(); ++i)
+        if (isComplete(trials[i])) {
+            points.push_back({double(trials[i].memoryBytes), *trials[i].objective});
+            index.push_back(i);
+        }
+    std::vector<size_t> out;
+    for (size_t f : paretoFront(points))
+        out.push_back(index[f]);
+    return out;
+}
+
+SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem& problem,
+                        const EvaluatorFactory& evaluators, const SearchOptions& options,
+                        const ProgressSink& progress, const CancelToken* cancel)
+{
+    problem.space.validate();
+    if (options.trials < 1)
+        throw ConfigError("search: --trials must be at least 1");
+    if (options.workers < 1)
+        throw ConfigError("search: --workers must be at least 1");
+    store.run(runId); // exists
+
+    std::mutex mu; // guards the summary, the progress sink and the first error
+    SearchSummary summary;
+    std::exception_ptr firstError;
+    constexpr int kMaxConsecutiveFailures = 3;
+
+    auto worker = [&](int w) {
+        try {
+            Evaluator evaluate = evaluators(w);
+            int failuresInRow = 0;
+            for (;;) {
+                if (cancel)
+                    cancel->throwIfCancelled();
+                {
+                    std::lock_guard lock(mu);
+                    if (firstError)
+                        return;
+                }
+                const auto trials = store.trialSummaries(runId);
+                int active = 0, number = 0;
+                for (const auto& t : trials) {
+                    if (t.state != store::TrialState::Failed)
+                        ++active;
+                    number = std::max(number, t.number + 1);
+                }
+                if (active >= options.trials)
+                    return;
+                Proposal p = propose(trials, problem, options, number);
+                if (p.exhausted) {
+                    std::lock_guard lock(mu);
+                    summary.exhausted = true;
+                    return;
+                }
+                store::TrialRecord rec;
+                rec.encoding = problem.space.encode(p.choice);
+                rec.source = p.source;
+                rec.retryOf = p.retryOf;
+                rec.secondsSurrogate = p.secondsSurrogate;
+                rec.budgetedBytes = problem.space.bytes(p.choice);
+                if (problem.describe) {
+                    TrialDescription d = problem.describe(p.choice);
+                    rec.map = std::move(d.map);
+                    rec.memoryBytes = d.memoryBytes;
+                } else {
+                    rec.map = {{"encoding", rec.encoding}};
+                    rec.memoryBytes = rec.budgetedBytes;
+                }
+                auto claimed = store.claimTrial(runId, rec, options.trials);
+                if (!claimed) {
+                    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+                    continue;
+                }
+                try {
+                    EvaluationResult r = evaluate(p.choice, cancel);
+                    if (!std::isfinite(r.objective))
+                        throw Error("the objective is not finite (" + std::to_string(r.objective) + ")");
+                    claimed->objective = r.objective;
+                    claimed->metrics = std::move(r.metrics);
+                    claimed->secondsQuantize = r.secondsQuantize;
+                    claimed->secondsEvaluate = r.secondsEvaluate;
+                    store.completeTrial(*claimed);
+                    failuresInRow = 0;
+                } catch (const CancelledError&) {
+                    store.failTrial(claimed->id, "cancelled");
+                    throw;
+                } catch (const std::exception& e) {
+                    store.failTrial(claimed->id, e.what());
+                    if (++failuresInRow >= kMaxConsecutiveFailures)
+                        throw Error("search: " + std::to_string(failuresInRow) +
+                                    " trials failed in a row; the last: " + e.what());
+                }
+                std::lock_guard lock(mu);
+                ++summary.evaluatedHere;
+                if (progress) {
+                    int complete = 0;
+                    for (const auto& t : store.trialSummaries(runId))
+                        complete += isComplete(t) ? 1 : 0;
+                    progress(Progress{"search", complete, options.trials,
+                                      "trial " + std::to_string(claimed->number) + " (" + p.source + ")"});
+                }
+            }
+        } catch (...) {
+            std::lock_guard lock(mu);
+            if (!firstError)
+                firstError = std::current_exception();
+        }
+    };
+
+    if (options.workers == 1) {
+        worker(0);
+    } else {
+        std::vector<std::thread> threads;
+        for (int w = 0; w < options.workers; ++w)
+            threads.emplace_back(worker, w);
+        for (auto& t : threads)
+            t.join();
+    }
+    if (firstError)
+        std::rethrow_exception(firstError);
+
+    for (const auto& t : store.trialSummaries(runId)) {
+        if (t.state == store::TrialState::Running)
+            ++summary.trialsRunning;
+        else if (t.state == store::TrialState::Failed)
+            ++summary.trialsFailed;
+        else if (isComplete(t))
+            ++summary.trialsComplete;
+    }
+    return summary;
+}
+
+} // namespace qpruner::search

@@ -1,0 +1,136 @@
+#include "search/trial_evaluator.h"
+
+#include <chrono>
+#include <cmath>
+
+#include "eval/multiple_choice.h"
+#include "eval/perplexity.h"
+#include "qpruner/error.h"
+#include "quant/model_quantizer.h"
+
+namespace qpruner::search {
+
+SearchObjective parseSearchObjective(const std::string& name)
+{
+    if (name == "ppl")
+        return SearchObjective::Perplexity;
+    if (name == "kl")
+        return SearchObjective::Kl;
+    if (name == "accuracy")
+        return SearchObjective::Accuracy;
+    throw ConfigError("unknown search objective '" + name + "' (ppl, kl, accuracy)");
+}
+
+std::string searchObjectiveName(SearchObjective o)
+{
+    switch (o) {
+    case SearchObjective::Perplexity: return "ppl";
+    case SearchObjective::Kl: return "kl";
+    case SearchObjective::Accuracy: return "accuracy";
+    }
+    return "?";
+}
+
+namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// Log-probabilities at the positions that have a next token: [B*(T-1), V] fp32.
+at::Tensor predictedLogp(const model::LlamaModel& model, const at::Tensor& batch)
+{
+    const auto logits = model.forward(batch.narrow(1, 0, batch.size(1) - 1));
+    return at::log_softmax(logits.to(at::kFloat), -1).reshape({-1, logits.size(-1)});
+}
+
+} // namespace
+
+TrialEvaluator::TrialEvaluator(std::unique_ptr<model::LlamaModel> dense, const PrecisionMap& base,
+                               at::Tensor windows, TrialEvaluatorOptions options)
+    : model_(std::move(dense)), windows_(std::move(windows)), options_(std::move(options))
+{
+    if (options_.batchSize < 1)
+        throw ConfigError("search: the batch size must be at least 1");
+    if (options_.objective == SearchObjective::Accuracy) {
+        if (!options_.task || !options_.tokenizer || options_.task->items.empty())
+            throw ConfigError("search: the accuracy objective needs a task with items");
+    } else if (!windows_.defined() || windows_.dim() != 2 || windows_.size(0) < 1 || windows_.size(1) < 2) {
+        throw ConfigError("search: the validation slice needs at least one window of two tokens");
+    }
+    windows_ = windows_.to(model_->device(), at::kLong);
+    c10::NoGradGuard noGrad;
+    if (options_.objective == SearchObjective::Kl)
+        for (int64_t b0 = 0; b0 < windows_.size(0); b0 += options_.batchSize)
+            referenceLogp_.push_back(
+                predictedLogp(*model_, windows_.narrow(0, b0, std::min<int64_t>(options_.batchSize,
+                                                                                windows_.size(0) - b0))));
+    for (auto& L : model_->layers) {
+        std::array<model::LinearPtr, kLinearModuleCount> row;
+        for (LinearModule m : kLinearModules)
+            row[size_t(m)] = model::layerLinear(L, m);
+        dense_.push_back(row);
+    }
+    quant::quantizeModel(*model_, base); // embedding, head and compute dtype of the base map
+}
+
+EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelToken* cancel)
+{
+    EvaluationResult r;
+    c10::NoGradGuard noGrad;
+    auto t0 = std::chrono::steady_clock::now();
+    const ResolvedPrecision resolved = map.resolve(model_->config());
+    for (size_t l = 0; l < dense_.size(); ++l)
+        for (LinearModule m : kLinearModules) {
+            const QuantSpec& spec = resolved.layers[l][size_t(m)];
+            auto key = std::make_tuple(int(l), int(m), spec.name());
+            auto it = cache_.find(key);
+            if (it == cache_.end())
+                it = cache_.emplace(key, quant::convertLinear(*dense_[l][size_t(m)], spec)).first;
+            model::layerLinear(model_->layers[l], m) = it->second;
+        }
+    if (options_.recover) {
+        c10::AutoGradMode enable(true);
+        options_.recover(*model_, cancel);
+    }
+    r.secondsQuantize = secondsSince(t0);
+
+    t0 = std::chrono::steady_clock::now();
+    if (options_.objective == SearchObjective::Accuracy) {
+        eval::MultipleChoiceOptions mo;
+        mo.batchSize = options_.batchSize;
+        const auto tr = eval::evaluateTask(*model_, *options_.tokenizer, *options_.task, mo, {}, cancel);
+        r.objective = 1.0 - tr.acc;
+        r.metrics = {{"accuracy", tr.acc}, {"accuracy_norm", tr.accNorm}, {"items", tr.items}};
+    } else {
+        double nll = 0, kl = 0;
+        const int64_t N = windows_.size(0), T = windows_.size(1);
+        size_t batchIndex = 0;
+        for (int64_t b0 = 0; b0 < N; b0 += options_.batchSize, ++batchIndex) {
+            if (cancel)
+                cancel->throwIfCancelled();
+            const auto batch = windows_.narrow(0, b0, std::min<int64_t>(options_.batchSize, N - b0));
+            const auto logq = predictedLogp(*model_, batch);
+            const auto targets = batch.narrow(1, 1, T - 1).reshape({-1, 1});
+            nll -= logq.gather(-1, targets).to(at::kDouble).sum().item<double>();
+            if (options_.objective == SearchObjective::Kl) {
+                const auto& logp = referenceLogp_[batchIndex];
+                kl += (logp.exp() * (logp - logq)).to(at::kDouble).sum().item<double>();
+            }
+        }
+        const double tokens = double(N * (T - 1));
+        const double meanNll = nll / tokens;
+        r.metrics = {{"ppl", std::exp(meanNll)}, {"mean_nll", meanNll}, {"tokens", int64_t(tokens)}};
+        if (options_.objective == SearchObjective::Kl) {
+            r.metrics["kl"] = kl / tokens;
+            r.objective = kl / tokens;
+        } else {
+            r.objective = std::exp(meanNll);
+        }
+    }
+    r.secondsEvaluate = secondsSince(t0);
+    return r;
+}
+
+} // namespace qpruner::search

@@ -1,0 +1,61 @@
+// Evaluating one precision map during the search: the model for the map is assembled from per-linear quantized
+// weights cached across trials (each linear is quantized once per format), then scored on a fixed validation
+// slice. Not thread-safe: one evaluator per worker thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include <ATen/ATen.h>
+
+#include "eval/task_data.h"
+#include "model/llama_model.h"
+#include "qpruner/precision_map.h"
+#include "qpruner/tokenizer.h"
+#include "search/bayes_search.h"
+
+namespace qpruner::search {
+
+// ppl: perplexity of the validation windows; kl: mean KL(p_dense || p_map) per predicted token, in nats, against
+// the unquantized model; accuracy: 1 - accuracy on a task subset.
+enum class SearchObjective { Perplexity, Kl, Accuracy };
+SearchObjective parseSearchObjective(const std::string& name); // "ppl", "kl", "accuracy"; ConfigError otherwise
+std::string searchObjectiveName(SearchObjective o);
+
+struct TrialEvaluatorOptions {
+    SearchObjective objective = SearchObjective::Perplexity;
+    int batchSize = 4;                 // windows (ppl, kl) or sequences (accuracy) per forward pass
+    const eval::TaskSet* task = nullptr; // accuracy: the task subset (outlives the evaluator)
+    const Tokenizer* tokenizer = nullptr; // accuracy
+    // Short recovery fine-tune run on the assembled model before it is scored (the recovery stage plugs in
+    // here); empty: none.
+    std::function<void(model::LlamaModel&, const CancelToken*)> recover;
+};
+
+class TrialEvaluator {
+public:
+    // `dense`: the (pruned) model with dense weights; `base`: the formats of everything the search does not
+    // decide (embedding, head, unsearched layers); `windows`: [N, T] int64 token windows (ppl, kl).
+    TrialEvaluator(std::unique_ptr<model::LlamaModel> dense, const PrecisionMap& base, at::Tensor windows,
+                   TrialEvaluatorOptions options);
+
+    EvaluationResult evaluate(const PrecisionMap& map, const CancelToken* cancel = nullptr);
+
+    int64_t cachedLinears() const { return int64_t(cache_.size()); }
+    const model::LlamaModel& model() const { return *model_; }
+
+private:
+    std::unique_ptr<model::LlamaModel> model_;
+    std::vector<std::array<model::LinearPtr, kLinearModuleCount>> dense_;
+    std::map<std::tuple<int, int, std::string>, model::LinearPtr> cache_;
+    at::Tensor windows_;
+    std::vector<at::Tensor> referenceLogp_; // kl: per batch, [B*(T-1), V] fp32
+    TrialEvaluatorOptions options_;
+};
+
+} // namespace qpruner::search

@@ -1,0 +1,503 @@
+// The Bayesian search driver: proposals (retry, initial design, exhaustion), the optimiser against random search
+// on a known function over 12 binary layers, workers without duplicate or lost trials, kill -9 then resume, and
+// the trial evaluator on stories260K against the plain quantize-then-score path.
+#include <QtTest/QtTest>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <csignal>
+#include <fstream>
+#include <numeric>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "eval/perplexity.h"
+#include "model/checkpoint.h"
+#include "quant/model_quantizer.h"
+#include "qpruner/error.h"
+#include "qpruner/store.h"
+#include "search/bayes_search.h"
+#include "search/trial_evaluator.h"
+#include "test_data.h"
+
+using namespace qpruner;
+using namespace qpruner::search;
+
+namespace {
+
+// A known function over 12 binary layers: layer u at the cheap candidate (0) costs w_u, plus pairwise terms
+// c_uv when both are cheap; the expensive candidate costs (1 + u % 3) bytes more. Minimised under a byte budget.
+struct Synthetic {
+    int units = 12;
+    std::vector<double> w;
+    std::vector<std::vector<double>> c;
+    SearchSpace space;
+
+    explicit Synthetic(uint64_t seed)
+    {
+        std::mt19937_64 rng(seed);
+        std::uniform_real_distribution<double> U(0, 1);
+        w.resize(size_t(units));
+        for (auto& x : w)
+            x = std::pow(U(rng), 2) * 2;
+        c.assign(size_t(units), std::vector<double>(size_t(units), 0));
+        for (int a = 0; a < units; ++a)
+            for (int b = a + 1; b < units; ++b)
+                c[size_t(a)][size_t(b)] = U(rng) < 0.2 ? U(rng) * 0.5 : 0;
+        space.units = units;
+        space.candidates = {"lo", "hi"};
+        space.position = {0, 1};
+        for (int u = 0; u < units; ++u)
+            space.unitBytes.push_back({10, 10 + 1 + u % 3});
+        space.fixedBytes = 100;
+        space.budgetBytes = space.minBytes() + 12; // about half the layers can be "hi"
+        const double mx = *std::max_element(w.begin(), w.end());
+        for (double x : w)
+            space.importance.push_back(x / mx);
+    }
+    double value(const Choice& x) const
+    {
+        double f = 1;
+        for (int a = 0; a < units; ++a) {
+            if (x[size_t(a)] == 0)
+                f += w[size_t(a)];
+            for (int b = a + 1; b < units; ++b)
+                if (x[size_t(a)] == 0 && x[size_t(b)] == 0)
+                    f += c[size_t(a)][size_t(b)];
+        }
+        return f;
+    }
+    // The best feasible map by brute force, and how many maps are feasible.
+    std::pair<std::string, int> optimum() const
+    {
+        double best = 1e300;
+        std::string arg;
+        int feasible = 0;
+        for (int m = 0; m < (1 << units); ++m) {
+            Choice x(static_cast<size_t>(units));
+            for (int u = 0; u < units; ++u)
+                x[size_t(u)] = (m >> u) & 1;
+            if (!space.feasible(x))
+                continue;
+            ++feasible;
+            if (const double v = value(x); v < best) {
+                best = v;
+                arg = space.encode(x);
+            }
+        }
+        return {arg, feasible};
+    }
+};
+
+struct TempStore {
+    QTemporaryDir dir;
+    std::filesystem::path path() const { return std::filesystem::path(dir.path().toStdString()) / "study.db"; }
+};
+
+int64_t newRun(store::Store& st, uint64_t seed = 0)
+{
+    store::RunRecord r;
+    r.experimentId = st.experimentId("test");
+    r.kind = "search";
+    r.config = {{"seed", seed}};
+    return st.createRun(r);
+}
+
+SearchProblem problemOf(const Synthetic& s, std::vector<InitialPoint> initial = {})
+{
+    SearchProblem p;
+    p.space = s.space;
+    p.initial = std::move(initial);
+    return p;
+}
+
+EvaluatorFactory syntheticEvaluators(const Synthetic& s, int sleepMs = 0)
+{
+    return [&s, sleepMs](int) -> Evaluator {
+        return [&s, sleepMs](const Choice& c, const CancelToken*) {
+            if (sleepMs > 0)
+                std::this_thread::sleep_for(std::chrono::milliseconds(sleepMs));
+            EvaluationResult r;
+            r.objective = s.value(c);
+            return r;
+        };
+    };
+}
+
+// Trials until the optimum first appears (the trial count when it is never found).
+int trialsToFind(const std::vector<store::TrialRecord>& trials, const std::string& optimum)
+{
+    for (const auto& t : trials)
+        if (t.encoding == optimum)
+            return t.number + 1;
+    return int(trials.size());
+}
+
+SearchOptions quickOptions(int trials, uint64_t seed)
+{
+    SearchOptions o;
+    o.trials = trials;
+    o.seed = seed;
+    o.logObjective = false;
+    o.parEgo = false;
+    o.poolRandom = 32;
+    o.poolTwoEdits = 64;
+    return o;
+}
+
+int childSearch(int argc, char** argv)
+{
+    // --child-search DB RUN SEED: a synthetic search of 30 trials at 40 ms each (the parent kills it).
+    if (argc < 5)
+        return 2;
+    store::Store st(argv[2]);
+    const Synthetic s(std::stoull(argv[4]));
+    runSearch(st, std::stoll(argv[3]), problemOf(s), syntheticEvaluators(s, 40), quickOptions(30, 7));
+    return 0;
+}
+
+} // namespace
+
+class TestSearch : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void spaceEncodingAndFeatures()
+    {
+        Synthetic s(1);
+        const Choice x = {1, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+        QCOMPARE(s.space.encode(x), std::string("101000000001"));
+        QCOMPARE(s.space.decode("101000000001"), x);
+        QCOMPARE(s.space.bytes(x), int64_t(100 + 120 + 1 + 3 + 3));
+        VERIFY_THROWS(FormatError, s.space.decode("10100000000"), "11 units", "12");
+        VERIFY_THROWS(FormatError, s.space.decode("101000000002"), "unit 11");
+        const auto f = s.space.features(x);
+        QCOMPARE(f.size(), size_t(13));
+        QCOMPARE(f[0], 1.0);
+        QCOMPARE(f[1], 0.0);
+        const double cov = (s.space.importance[0] + s.space.importance[2] + s.space.importance[11]) / 12;
+        QCOMPARE(f[12], cov);
+        SearchSpace bad = s.space;
+        bad.budgetBytes = bad.minBytes() - 1;
+        VERIFY_THROWS(ConfigError, bad.validate(), "below the cheapest map");
+    }
+
+    void proposalPrecedence()
+    {
+        Synthetic s(2);
+        const Choice a(12, 0), b = {1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        const auto problem = problemOf(s, {{a, "initial:a"}, {b, "initial:b"}});
+        const SearchOptions o = quickOptions(10, 0);
+        std::vector<store::TrialRecord> trials;
+        Proposal p = propose(trials, problem, o, 0);
+        QCOMPARE(p.source, std::string("initial:a"));
+        QCOMPARE(p.choice, a);
+        // a failed: it is retried before the next initial point.
+        store::TrialRecord t;
+        t.number = 0;
+        t.encoding = s.space.encode(a);
+        t.state = store::TrialState::Failed;
+        trials.push_back(t);
+        p = propose(trials, problem, o, 1);
+        QCOMPARE(p.source, std::string("retry"));
+        QCOMPARE(p.retryOf, std::optional<int>(0));
+        QCOMPARE(p.choice, a);
+        // The retry failed as well: the map is given up, and b comes next.
+        t.number = 1;
+        t.retryOf = 0;
+        trials.push_back(t);
+        p = propose(trials, problem, o, 2);
+        QCOMPARE(p.source, std::string("initial:b"));
+        // b complete: the acquisition proposes a feasible map no trial holds.
+        t.number = 2;
+        t.retryOf.reset();
+        t.encoding = s.space.encode(b);
+        t.state = store::TrialState::Complete;
+        t.objective = s.value(b);
+        t.budgetedBytes = s.space.bytes(b);
+        trials.push_back(t);
+        p = propose(trials, problem, o, 3);
+        QCOMPARE(p.source, std::string("acquisition"));
+        QVERIFY(s.space.feasible(p.choice));
+        QVERIFY(s.space.encode(p.choice) != s.space.encode(a));
+        QVERIFY(s.space.encode(p.choice) != s.space.encode(b));
+        QVERIFY(p.secondsSurrogate > 0);
+        // Deterministic for (trials, seed, number).
+        QCOMPARE(propose(trials, problem, o, 3).choice, p.choice);
+    }
+
+    void exhaustsSmallSpace()
+    {
+        // 3 binary units, every map feasible: 8 maps, then the pool runs dry.
+        SearchSpace sp;
+        sp.units = 3;
+        sp.candidates = {"lo", "hi"};
+        sp.position = {0, 1};
+        sp.unitBytes = {{1, 2}, {1, 2}, {1, 2}};
+        sp.budgetBytes = 6;
+        sp.importance = {0, 0.5, 1};
+        SearchProblem problem;
+        problem.space = sp;
+        TempStore ts;
+        store::Store st(ts.path());
+        const int64_t run = newRun(st);
+        const SearchOptions o = quickOptions(20, 3);
+        const auto summary = runSearch(st, run, problem,
+                                       [](int) -> Evaluator {
+                                           return [](const Choice& c, const CancelToken*) {
+                                               return EvaluationResult{double(c[0] + 2 * c[1] + 4 * c[2] + 1)};
+                                           };
+                                       },
+                                       o);
+        QVERIFY(summary.exhausted);
+        QCOMPARE(summary.trialsComplete, 8);
+        std::set<std::string> seen;
+        for (const auto& t : st.trials(run))
+            seen.insert(t.encoding);
+        QCOMPARE(seen.size(), size_t(8));
+    }
+
+    void optimiserBeatsRandomSearch()
+    {
+        // Averaged over seeds: trials until the known optimum is evaluated, the search against uniform random
+        // search over the feasible maps (without replacement), both capped at 60 trials.
+        const int cap = 60;
+        double bo = 0, random = 0;
+        int found = 0;
+        const std::vector<uint64_t> seeds = {11, 12, 13, 14, 15};
+        for (uint64_t seed : seeds) {
+            const Synthetic s(seed);
+            const auto [optimum, feasible] = s.optimum();
+            TempStore ts;
+            store::Store st(ts.path());
+            const int64_t run = newRun(st, seed);
+            // Initial design: the cheapest map and two random feasible ones (no importance-aware start, so the
+            // surrogate has to do the work).
+            std::mt19937_64 rng(seed);
+            std::vector<InitialPoint> initial = {{Choice(12, 0), "initial:uniform:lo"}};
+            while (initial.size() < 3) {
+                Choice x(12);
+                for (auto& v : x)
+                    v = int(rng() & 1);
+                if (s.space.feasible(x))
+                    initial.push_back({x, "initial:random"});
+            }
+            runSearch(st, run, problemOf(s, initial), syntheticEvaluators(s), quickOptions(cap, seed));
+            const int n = trialsToFind(st.trialSummaries(run), optimum);
+            found += n < cap || st.trialSummaries(run)[size_t(n - 1)].encoding == optimum ? 1 : 0;
+            bo += n;
+            // Random search: a seeded permutation of the feasible maps.
+            std::vector<std::string> maps;
+            for (int m = 0; m < (1 << 12); ++m) {
+                Choice x(12);
+                for (int u = 0; u < 12; ++u)
+                    x[size_t(u)] = (m >> u) & 1;
+                if (s.space.feasible(x))
+                    maps.push_back(s.space.encode(x));
+            }
+            QCOMPARE(int(maps.size()), feasible);
+            std::shuffle(maps.begin(), maps.end(), rng);
+            const auto it = std::find(maps.begin(), maps.end(), optimum);
+            random += std::min<double>(cap, double(it - maps.begin() + 1));
+            qInfo("seed %llu: %d feasible maps; search found the optimum after %d trials, random after %lld",
+                  static_cast<unsigned long long>(seed), feasible, n,
+                  static_cast<long long>(it - maps.begin() + 1));
+        }
+        bo /= double(seeds.size());
+        random /= double(seeds.size());
+        qInfo("mean trials to the optimum: search %.1f, random search %.1f (cap %d)", bo, random, cap);
+        QVERIFY2(found >= 4, "the search found the optimum in fewer than 4 of 5 seeds");
+        QVERIFY(bo < random);
+        QVERIFY(bo < 0.6 * cap);
+    }
+
+    void deterministicForASeed()
+    {
+        const Synthetic s(21);
+        std::vector<std::vector<std::string>> runs;
+        for (int rep = 0; rep < 2; ++rep) {
+            TempStore ts;
+            store::Store st(ts.path());
+            const int64_t run = newRun(st);
+            runSearch(st, run, problemOf(s, {{Choice(12, 0), "initial:uniform:lo"}}), syntheticEvaluators(s),
+                      quickOptions(15, 5));
+            std::vector<std::string> enc;
+            for (const auto& t : st.trialSummaries(run))
+                enc.push_back(t.encoding);
+            runs.push_back(enc);
+        }
+        QCOMPARE(runs[0].size(), size_t(15));
+        QCOMPARE(runs[0], runs[1]);
+    }
+
+    void workersShareOneStudy()
+    {
+        // Three threads of this process plus a second Store (as another process would hold) on the same file:
+        // exactly `trials` complete trials, numbers 0..n-1, no map twice.
+        const Synthetic s(31);
+        TempStore ts;
+        store::Store st(ts.path());
+        const int64_t run = newRun(st);
+        SearchOptions o = quickOptions(40, 9);
+        o.workers = 3;
+        std::thread other([&] {
+            store::Store second(ts.path());
+            SearchOptions o2 = quickOptions(40, 9);
+            runSearch(second, run, problemOf(s), syntheticEvaluators(s, 2), o2);
+        });
+        runSearch(st, run, problemOf(s), syntheticEvaluators(s, 2), o);
+        other.join();
+        const auto trials = st.trials(run);
+        std::set<std::string> maps;
+        for (size_t i = 0; i < trials.size(); ++i) {
+            QCOMPARE(trials[i].number, int(i));
+            QCOMPARE(trials[i].state, store::TrialState::Complete);
+            maps.insert(trials[i].encoding);
+        }
+        QCOMPARE(trials.size(), size_t(40));
+        QCOMPARE(maps.size(), size_t(40));
+        QCOMPARE(st.integrityCheck(), std::string("ok"));
+    }
+
+    void killedSearchResumes()
+    {
+        const Synthetic s(41);
+        TempStore ts;
+        int64_t run = 0;
+        {
+            store::Store st(ts.path());
+            run = newRun(st);
+        }
+        QProcess child;
+        child.start(QCoreApplication::applicationFilePath(),
+                    {"--child-search", QString::fromStdString(ts.path().string()), QString::number(run), "41"});
+        QVERIFY(child.waitForStarted());
+        // Wait until the child has completed some trials and is inside one, then kill -9.
+        store::Store reader(ts.path());
+        bool inside = false;
+        for (int i = 0; i < 2000 && !inside; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            const auto t = reader.trialSummaries(run);
+            const auto complete = std::count_if(t.begin(), t.end(), [](const auto& x) {
+                return x.state == store::TrialState::Complete;
+            });
+            inside = complete >= 5 && !t.empty() && t.back().state == store::TrialState::Running;
+        }
+        QVERIFY2(inside, "the child never got 5 trials in");
+        ::kill(pid_t(child.processId()), SIGKILL);
+        QVERIFY(child.waitForFinished());
+        QCOMPARE(child.exitStatus(), QProcess::CrashExit);
+
+        store::Store st(ts.path());
+        const auto before = st.trialSummaries(run);
+        const int killedNumber = before.back().number;
+        QCOMPARE(before.back().state, store::TrialState::Running);
+        const auto reclaimed = st.reclaimTrials(run);
+        QCOMPARE(reclaimed, std::vector<int>{killedNumber});
+        runSearch(st, run, problemOf(s), syntheticEvaluators(s), quickOptions(30, 7));
+
+        const auto trials = st.trials(run);
+        int complete = 0, failed = 0;
+        std::set<int> numbers;
+        std::set<std::string> maps;
+        const store::TrialRecord* retry = nullptr;
+        for (const auto& t : trials) {
+            numbers.insert(t.number);
+            if (t.state == store::TrialState::Complete) {
+                ++complete;
+                QVERIFY2(maps.insert(t.encoding).second, "a map was evaluated twice");
+            }
+            if (t.state == store::TrialState::Failed) {
+                ++failed;
+                QCOMPARE(t.number, killedNumber);
+                QVERIFY(QString::fromStdString(t.error).contains("is gone"));
+            }
+            if (t.retryOf == killedNumber)
+                retry = &t;
+        }
+        QCOMPARE(complete, 30);
+        QCOMPARE(failed, 1);
+        QCOMPARE(numbers.size(), trials.size());
+        QCOMPARE(*numbers.rbegin(), int(trials.size()) - 1);
+        QVERIFY2(retry, "the killed trial was not re-proposed");
+        QCOMPARE(retry->encoding, before.back().encoding);
+        QCOMPARE(retry->state, store::TrialState::Complete);
+        QCOMPARE(st.integrityCheck(), std::string("ok"));
+    }
+
+    void failingEvaluationStopsAfterThree()
+    {
+        const Synthetic s(51);
+        TempStore ts;
+        store::Store st(ts.path());
+        const int64_t run = newRun(st);
+        auto failing = [](int) -> Evaluator {
+            return [](const Choice&, const CancelToken*) -> EvaluationResult {
+                throw Error("validation file vanished");
+            };
+        };
+        VERIFY_THROWS(Error, runSearch(st, run, problemOf(s), failing, quickOptions(10, 0)),
+                      "3 trials failed in a row", "validation file vanished");
+        const auto trials = st.trialSummaries(run);
+        QCOMPARE(trials.size(), size_t(3));
+        for (const auto& t : trials)
+            QCOMPARE(t.state, store::TrialState::Failed);
+        QCOMPARE(trials[1].retryOf, std::optional<int>(0)); // the first failure is retried once
+    }
+
+    void evaluatorMatchesQuantizeThenScore()
+    {
+        QPRUNER_SHARED_FILE(modelPath, "models/stories260K/stories260K.bin");
+        QPRUNER_SHARED_FILE(tokPath, "models/stories260K/tok512.model");
+        QPRUNER_SHARED_FILE(textPath, "text/tinystories/tinystories_valid_subset.txt");
+        const auto tok = loadTokenizer(tokPath);
+        std::ifstream in(textPath);
+        const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        const auto stream = tok->encode(text);
+        const int64_t N = 4, T = 128;
+        at::Tensor windows = at::empty({N, T}, at::kLong);
+        for (int64_t i = 0; i < N * T; ++i)
+            windows.data_ptr<int64_t>()[i] = stream[size_t(i)];
+
+        PrecisionMap base(QuantSpec{QuantKind::BF16, 0, false});
+        TrialEvaluatorOptions eo;
+        eo.objective = SearchObjective::Kl;
+        TrialEvaluator ev(model::loadModel(modelPath), base, windows, eo);
+        const int layers = ev.model().config().numLayers();
+        PrecisionMap mixed = base;
+        mixed.setLayer(0, parseQuantSpec("nf4"));
+        mixed.setLayer(layers - 1, parseQuantSpec("int8"));
+        const auto r1 = ev.evaluate(mixed);
+        QCOMPARE(ev.cachedLinears(), int64_t(7 * layers));
+        const auto r2 = ev.evaluate(PrecisionMap(parseQuantSpec("nf4")));
+        QCOMPARE(ev.cachedLinears(), int64_t(7 * layers + 7 * (layers - 1)));
+        const auto r3 = ev.evaluate(mixed); // all from the cache: the same numbers
+        QCOMPARE(ev.cachedLinears(), int64_t(7 * layers + 7 * (layers - 1)));
+        QCOMPARE(r3.objective, r1.objective);
+        QVERIFY(r1.objective > 0);
+        QVERIFY(r2.objective > r1.objective); // every layer nf4 moves further from the dense model
+
+        // The plain path: quantize a fresh model with the map and score the same windows.
+        auto fresh = model::loadModel(modelPath);
+        quant::quantizeModel(*fresh, mixed);
+        eval::PerplexityOptions po;
+        po.seqLen = int(T);
+        std::vector<int32_t> flat(stream.begin(), stream.begin() + N * T);
+        const auto ppl = eval::evaluatePerplexity(*fresh, flat, po);
+        QVERIFY(std::abs(r1.metrics["ppl"].get<double>() - ppl.ppl) < 1e-7 * ppl.ppl);
+        QCOMPARE(r1.metrics["tokens"].get<int64_t>(), N * (T - 1));
+    }
+};
+
+int main(int argc, char** argv)
+{
+    if (argc >= 2 && std::string(argv[1]) == "--child-search")
+        return childSearch(argc, argv);
+    QCoreApplication app(argc, argv);
+    TestSearch t;
+    return QTest::qExec(&t, argc, argv);
+}
+
+#include "test_search.moc"
