@@ -174,4 +174,15 @@ double ArgParser::getDouble(const std::string& name) const
     }
 }
 
+nlohmann::json ArgParser::values() const
+{
+    nlohmann::json j = nlohmann::json::object();
+    for (const auto& [name, value] : values_)
+        j[name] = value;
+    for (const auto& [name, set] : flags_)
+        if (set)
+            j[name] = true;
+    return j;
+}
+
 } // namespace qpruner::cli

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace qpruner::cli {
 
 // Thrown for bad command lines; main prints it with the usage hint and exits with status 2.
@@ -38,6 +40,9 @@ public:
     int getInt(const std::string& name) const;
     int64_t getInt64(const std::string& name) const;
     double getDouble(const std::string& name) const;
+    // Every option and positional with a value (given or defaulted) and every flag given: {"name": "value"
+    // or true}. With the command, it reproduces the invocation (what a run records as its config).
+    nlohmann::json values() const;
 
 private:
     struct Spec {

@@ -1,6 +1,7 @@
 #include "cli_context.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstdio>
 #include <iostream>
@@ -13,7 +14,7 @@
 #include "model/dtype.h"
 #include "prune/calibration.h"
 #include "qpruner/error.h"
-#include "tokenizer/utf8.h"
+#include "qpruner/store.h"
 
 namespace qpruner::cli {
 
@@ -47,33 +48,12 @@ std::unique_ptr<Tokenizer> loadTokenizerFromArgs(const ArgParser& p, const std::
     const auto m = p.find(modelArg);
     if (!m)
         throw UsageError("--tokenizer is required");
-    const std::filesystem::path model(*m);
-    const auto dir = std::filesystem::is_directory(model) ? model : model.parent_path();
-    for (const char* name : {"tokenizer.model", "tokenizer.json", "tokenizer.bin"})
-        if (std::filesystem::exists(dir / name))
-            return loadTokenizer(dir / name);
-    for (const char* ext : {".model", ".bin"}) {
-        std::error_code ec;
-        for (const auto& e : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
-            const auto fn = e.path().filename().string();
-            if (fn.rfind("tok", 0) == 0 && e.path().extension() == ext)
-                return loadTokenizer(e.path());
-        }
-    }
-    throw UsageError("no tokenizer found beside " + model.string() + "; pass --tokenizer");
+    return loadTokenizer(findTokenizerBeside(*m));
 }
 
 std::string readTextFile(const std::filesystem::path& path)
 {
-    std::string text = io::readFileBytes(path);
-    // The evaluation protocol reads text files as UTF-8: refuse anything else rather than score garbage.
-    for (size_t i = 0; i < text.size();) {
-        const Utf8Char c = decodeUtf8(std::string_view(text).substr(i));
-        if (!c.valid)
-            throw FormatError(path.string() + ": not valid UTF-8 at byte " + std::to_string(i));
-        i += c.length;
-    }
-    return text;
+    return io::readUtf8File(path);
 }
 
 std::filesystem::path sharedDataDir()
@@ -85,35 +65,7 @@ std::filesystem::path sharedDataDir()
 
 std::filesystem::path calibrationFile(const std::string& source)
 {
-    const std::pair<const char*, const char*> builtIn[] = {
-        {"tinystories", "text/tinystories/tinystories_valid_subset.txt"},
-        {"wikitext2", "text/wikitext-2/wiki.valid.tokens"},
-        {"alpaca", "finetune/alpaca_small_2000.json"}};
-    auto shared = [&](const std::filesystem::path& path) {
-        if (!std::filesystem::exists(path))
-            throw FileError("calibration source '" + source + "': " + path.string() +
-                            " not found (set QPRUNER_SHARED_DATA to the shared data directory, or pass a file)");
-        return path;
-    };
-    for (const auto& [name, rel] : builtIn)
-        if (source == name)
-            return shared(sharedDataDir() / rel);
-    for (const auto& task : eval::knownTasks())
-        if (source == task)
-            return shared(eval::taskFile(task, sharedDataDir() / "eval"));
-    return source;
-}
-
-static prune::CalibrationFormat calibrationFormat(const std::string& source, const std::string& format)
-{
-    if (format != "auto")
-        return prune::parseCalibrationFormat(format);
-    if (source == "alpaca")
-        return prune::CalibrationFormat::Alpaca;
-    for (const auto& task : eval::knownTasks())
-        if (source == task)
-            return prune::CalibrationFormat::Task;
-    return prune::CalibrationFormat::Text;
+    return prune::calibrationSourceFile(source, sharedDataDir());
 }
 
 void addPrecisionMapOptions(ArgParser& p)
@@ -156,21 +108,7 @@ at::Tensor calibrationFromArgs(const ArgParser& p, const Tokenizer& tok, Calibra
     co.samples = p.getInt("samples");
     co.seqLen = p.getInt("seq-len");
     co.seed = static_cast<uint64_t>(p.getInt64("seed"));
-    const std::string source = p.get("calib");
-    const auto format = calibrationFormat(source, p.get("calib-format"));
-    const auto file = calibrationFile(source);
-    const std::string text = format == prune::CalibrationFormat::Text ? readTextFile(file)
-                                                                      : prune::calibrationText(file, format);
-    auto windows = prune::sampleCalibration(tok.encode(text), co);
-    if (info) {
-        info->source = source;
-        info->format = prune::calibrationFormatName(format);
-        info->samples = co.samples;
-        info->seqLen = co.seqLen;
-        info->seed = co.seed;
-        info->tokens = windows.numel();
-    }
-    return windows;
+    return prune::calibrationWindows(p.get("calib"), p.get("calib-format"), co, tok, sharedDataDir(), info);
 }
 
 int64_t peakRssBytes()
@@ -231,6 +169,76 @@ std::string humanBytes(int64_t bytes)
     char buf[64];
     std::snprintf(buf, sizeof(buf), u == 0 ? "%.0f %s" : "%.2f %s", v, units[u]);
     return buf;
+}
+
+void addStoreOptions(ArgParser& p)
+{
+    p.option("db", "FILE", "record this command (config, status, timing, result, artifacts) in an experiment store");
+    p.option("experiment", "NAME", "experiment the recorded run belongs to", "default");
+}
+
+namespace {
+
+class NullSink : public StageSink {
+public:
+    void artifact(const std::string&, const std::filesystem::path&) override {}
+};
+
+class StoreSink : public StageSink {
+public:
+    StoreSink(store::Store& s, int64_t run, int64_t stage) : store_(s), run_(run), stage_(stage) {}
+    void artifact(const std::string& kind, const std::filesystem::path& path) override
+    {
+        artifacts_.emplace_back(kind, std::filesystem::absolute(path));
+    }
+    // Artifacts are hashed once the command has finished writing them.
+    void commit()
+    {
+        for (const auto& [kind, path] : artifacts_)
+            store_.addArtifact(run_, stage_, kind, path);
+    }
+
+private:
+    store::Store& store_;
+    int64_t run_, stage_;
+    std::vector<std::pair<std::string, std::filesystem::path>> artifacts_;
+};
+
+} // namespace
+
+nlohmann::json recordStage(const ArgParser& p, const std::string& kind,
+                           const std::function<nlohmann::json(StageSink&)>& body)
+{
+    const auto db = p.find("db");
+    if (!db) {
+        NullSink sink;
+        return body(sink);
+    }
+    store::Store st(*db);
+    store::RunRecord rec;
+    rec.experimentId = st.experimentId(p.get("experiment"));
+    rec.kind = kind;
+    rec.baseModel = p.find("MODEL").value_or("");
+    rec.config = p.values();
+    rec.config["command"] = kind;
+    const int64_t run = st.createRun(rec);
+    const int64_t stage = st.beginStage(run, kind, rec.config);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto seconds = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    try {
+        StoreSink sink(st, run, stage);
+        nlohmann::json result = body(sink);
+        sink.commit();
+        st.finishStage(stage, store::RunStatus::Done, result, seconds());
+        st.setRunStatus(run, store::RunStatus::Done);
+        return result;
+    } catch (const std::exception& e) {
+        const auto status = dynamic_cast<const CancelledError*>(&e) ? store::RunStatus::Cancelled
+                                                                     : store::RunStatus::Failed;
+        st.finishStage(stage, status, nlohmann::json::object(), seconds(), e.what());
+        st.setRunStatus(run, status, e.what());
+        throw;
+    }
 }
 
 } // namespace qpruner::cli

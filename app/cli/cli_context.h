@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -62,6 +63,23 @@ std::pair<int, int> parseLayerSpan(const std::string& text, const std::string& e
 std::vector<std::string> splitList(const std::string& text);
 
 void printJson(const nlohmann::json& j);
+
+// Adds --db FILE and --experiment NAME: record this command in an experiment store.
+void addStoreOptions(ArgParser& p);
+
+// What a recorded command adds to its stage.
+class StageSink {
+public:
+    virtual ~StageSink() = default;
+    // Records a file or directory the command wrote (sha256 and size are taken now); no-op without --db.
+    virtual void artifact(const std::string& kind, const std::filesystem::path& path) = 0;
+};
+
+// Runs `body`. With --db, the command is recorded as a run of kind `kind` (config: the command's options,
+// p.values(), plus "command") holding one stage of the same name: status, timing, the result `body` returns,
+// and the artifacts it names; a failure is recorded as such (and rethrown).
+nlohmann::json recordStage(const ArgParser& p, const std::string& kind,
+                           const std::function<nlohmann::json(StageSink&)>& body);
 
 // Human-readable sizes: "1.23 MiB", "260,032".
 std::string humanBytes(int64_t bytes);

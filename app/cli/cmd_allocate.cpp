@@ -82,129 +82,136 @@ int runAllocate(const Args& args)
     p.flag("json", "print the allocation result as one JSON object");
     p.example("qpruner allocate ../shared/data/models/stories260K/stories260K.bin --scores scores.json --metric mi "
               "--budget 6bpw --method probabilistic --samples 32 --out map.json --samples-out samples.json");
+    addStoreOptions(p);
     if (!p.parse(args))
         return 0;
+    recordStage(p, "allocate", [&](StageSink& sink) -> nlohmann::json {
 
-    const std::filesystem::path out = p.get("out");
-    const std::filesystem::path scoresPath = p.get("scores");
-    AllocationProblem problem;
-    problem.budget = parseBudget(p.get("budget"));
-    AllocationOptions options;
-    options.method = parseAllocationMethod(p.get("method"));
-    options.samples = p.getInt("samples");
-    options.temperature = p.getDouble("temperature");
-    options.repairSlack = p.getDouble("repair-slack");
-    options.epsilon = p.getDouble("epsilon");
-    const int64_t seed = p.getInt64("seed");
-    if (seed < 0)
-        throw UsageError("--seed must be >= 0, got " + std::to_string(seed));
-    options.seed = static_cast<uint64_t>(seed);
-    options.uniformFormat = parseQuantSpec(p.get("uniform-format"));
-    const auto candidates = splitList(p.get("candidates"));
-    if (candidates.empty())
-        throw UsageError("--candidates is empty (give formats like nf4,int8,bf16)");
-    for (const std::string& c : candidates)
-        problem.candidates.push_back(parseQuantSpec(c));
-    problem.layers = parseLayers(p);
-    const auto samplesOut = p.find("samples-out");
-    const bool sampled =
-        options.method == AllocationMethod::Probabilistic || options.method == AllocationMethod::Random;
-    if (samplesOut && !sampled)
-        throw UsageError("--samples-out needs --method probabilistic or random (" +
-                         allocationMethodName(options.method) + " draws no samples)");
-    if (samplesOut && std::filesystem::path(*samplesOut).lexically_normal() == out.lexically_normal())
-        throw UsageError("--samples-out and --out name the same file");
-    if (p.find("base-map") && p.find("base-format"))
-        throw UsageError("give --base-map or --base-format, not both");
+        const std::filesystem::path out = p.get("out");
+        const std::filesystem::path scoresPath = p.get("scores");
+        AllocationProblem problem;
+        problem.budget = parseBudget(p.get("budget"));
+        AllocationOptions options;
+        options.method = parseAllocationMethod(p.get("method"));
+        options.samples = p.getInt("samples");
+        options.temperature = p.getDouble("temperature");
+        options.repairSlack = p.getDouble("repair-slack");
+        options.epsilon = p.getDouble("epsilon");
+        const int64_t seed = p.getInt64("seed");
+        if (seed < 0)
+            throw UsageError("--seed must be >= 0, got " + std::to_string(seed));
+        options.seed = static_cast<uint64_t>(seed);
+        options.uniformFormat = parseQuantSpec(p.get("uniform-format"));
+        const auto candidates = splitList(p.get("candidates"));
+        if (candidates.empty())
+            throw UsageError("--candidates is empty (give formats like nf4,int8,bf16)");
+        for (const std::string& c : candidates)
+            problem.candidates.push_back(parseQuantSpec(c));
+        problem.layers = parseLayers(p);
+        const auto samplesOut = p.find("samples-out");
+        const bool sampled =
+            options.method == AllocationMethod::Probabilistic || options.method == AllocationMethod::Random;
+        if (samplesOut && !sampled)
+            throw UsageError("--samples-out needs --method probabilistic or random (" +
+                             allocationMethodName(options.method) + " draws no samples)");
+        if (samplesOut && std::filesystem::path(*samplesOut).lexically_normal() == out.lexically_normal())
+            throw UsageError("--samples-out and --out name the same file");
+        if (p.find("base-map") && p.find("base-format"))
+            throw UsageError("give --base-map or --base-format, not both");
 
-    const ModelSummary summary = inspectModel(p.get("MODEL"));
-    problem.config = summary.config;
-    if (const auto m = p.find("base-map"))
-        problem.base = PrecisionMap::load(*m);
-    else if (const auto f = p.find("base-format"))
-        problem.base = PrecisionMap(parseQuantSpec(*f));
+        const ModelSummary summary = inspectModel(p.get("MODEL"));
+        problem.config = summary.config;
+        if (const auto m = p.find("base-map"))
+            problem.base = PrecisionMap::load(*m);
+        else if (const auto f = p.find("base-format"))
+            problem.base = PrecisionMap(parseQuantSpec(*f));
 
-    const ImportanceScores scores = ImportanceScores::load(scoresPath);
-    std::string metric;
-    if (const auto m = p.find("metric"))
-        metric = *m;
-    else if (scores.metrics.size() == 1)
-        metric = scores.metrics.begin()->first;
-    else
-        throw UsageError("the scores file has several metrics (" + scores.metricList() +
-                         "); choose one with --metric");
-    const MetricScores& ms = scores.metric(metric);
-    if (scores.numLayers != problem.config.numLayers())
-        throw ConfigError("the scores in " + scoresPath.string() + " have " + std::to_string(scores.numLayers) +
-                          " layers, the model has " + std::to_string(problem.config.numLayers()));
-    problem.importance = ms.normalized;
+        const ImportanceScores scores = ImportanceScores::load(scoresPath);
+        std::string metric;
+        if (const auto m = p.find("metric"))
+            metric = *m;
+        else if (scores.metrics.size() == 1)
+            metric = scores.metrics.begin()->first;
+        else
+            throw UsageError("the scores file has several metrics (" + scores.metricList() +
+                             "); choose one with --metric");
+        const MetricScores& ms = scores.metric(metric);
+        if (scores.numLayers != problem.config.numLayers())
+            throw ConfigError("the scores in " + scoresPath.string() + " have " + std::to_string(scores.numLayers) +
+                              " layers, the model has " + std::to_string(problem.config.numLayers()));
+        problem.importance = ms.normalized;
 
-    const AllocationResult r = allocate(problem, options);
+        const AllocationResult r = allocate(problem, options);
 
-    // Everything computed; now the files (directories checked first so that a bad path writes nothing).
-    checkOutputDir(out, "out");
-    if (samplesOut)
-        checkOutputDir(*samplesOut, "samples-out");
-    if (samplesOut) {
-        nlohmann::ordered_json maps = nlohmann::ordered_json::array();
-        for (const Allocation& a : r.samples)
-            maps.push_back(a.map.toJson());
-        const bool existed = std::filesystem::exists(*samplesOut);
-        io::writeFileAtomic(*samplesOut, maps.dump(2) + "\n");
-        try {
-            r.best.map.save(out);
-        } catch (...) {
-            if (!existed) {
-                std::error_code ec;
-                std::filesystem::remove(*samplesOut, ec);
+        // Everything computed; now the files (directories checked first so that a bad path writes nothing).
+        checkOutputDir(out, "out");
+        sink.artifact("precision-map", out);
+        if (samplesOut)
+            sink.artifact("precision-map-samples", *samplesOut);
+        if (samplesOut)
+            checkOutputDir(*samplesOut, "samples-out");
+        if (samplesOut) {
+            nlohmann::ordered_json maps = nlohmann::ordered_json::array();
+            for (const Allocation& a : r.samples)
+                maps.push_back(a.map.toJson());
+            const bool existed = std::filesystem::exists(*samplesOut);
+            io::writeFileAtomic(*samplesOut, maps.dump(2) + "\n");
+            try {
+                r.best.map.save(out);
+            } catch (...) {
+                if (!existed) {
+                    std::error_code ec;
+                    std::filesystem::remove(*samplesOut, ec);
+                }
+                throw;
             }
-            throw;
+        } else {
+            r.best.map.save(out);
         }
-    } else {
-        r.best.map.save(out);
-    }
 
-    if (p.isSet("json")) {
-        std::printf("%s\n", r.toJson().dump(2).c_str());
-        return 0;
-    }
-    const bool bpw = problem.budget.unit == BudgetUnit::BitsPerWeight;
-    const char* quantity = bpw ? "linear bytes" : "total bytes";
-    std::printf("model %s: %d layers; importance '%s' from %s\n", p.get("MODEL").c_str(), problem.config.numLayers(),
-                metric.c_str(), scoresPath.string().c_str());
-    std::printf("method %s, budget %s = %s %s (feasible %s .. %s)\n", allocationMethodName(r.method).c_str(),
-                r.budget.text().c_str(), withThousands(r.budgetBytes).c_str(), quantity,
-                withThousands(r.minFeasibleBytes).c_str(), withThousands(r.maxBytes).c_str());
-    const std::set<int> searched(r.layers.begin(), r.layers.end());
-    std::printf("layer  importance  format\n");
-    for (int l = 0; l < problem.config.numLayers(); ++l)
-        std::printf("%5d  %10.4f  %s%s\n", l, problem.importance[static_cast<size_t>(l)],
-                    r.best.layerSpecs[static_cast<size_t>(l)].name().c_str(),
-                    searched.count(l) ? "" : "  (not searched)");
-    std::printf("best: %s %s of %s (%.2f%%), %.4f bits per linear weight, total %s bytes (%s), objective %.4f\n",
-                withThousands(r.best.budgetedBytes).c_str(), quantity, withThousands(r.budgetBytes).c_str(),
-                100.0 * double(r.best.budgetedBytes) / double(r.budgetBytes), r.best.linearBitsPerWeight,
-                withThousands(r.best.totalBytes).c_str(), humanBytes(r.best.totalBytes).c_str(), r.best.objective);
-    if (r.method == AllocationMethod::Probabilistic) {
-        int repaired = 0;
-        for (const Allocation& a : r.samples)
-            repaired += a.repaired;
-        const std::string bestWhat = r.best.draw < 0 ? "the mode" : "draw " + std::to_string(r.best.draw);
-        std::printf("shift %+.4f, expected %s %s; mode %s%s; %d samples: %zu feasible (%d repaired), %d rejected;"
-                    " best: %s (log P %.3f)\n",
-                    r.shift, withThousands(static_cast<int64_t>(r.expectedBytes)).c_str(), quantity,
-                    r.mode.repaired ? "repaired to " : "", withThousands(r.mode.budgetedBytes).c_str(),
-                    options.samples, r.samples.size(), repaired, r.rejected,
-                    bestWhat.c_str(),
-                    r.best.logProbability);
-    } else if (r.method == AllocationMethod::Random) {
-        std::printf("%d samples: %zu feasible, %d rejected; best: draw %d\n", options.samples, r.samples.size(),
-                    r.rejected, r.best.draw);
-    }
-    std::printf("wrote %s", out.string().c_str());
-    if (samplesOut)
-        std::printf(" and %s (%zu maps)", samplesOut->c_str(), r.samples.size());
-    std::printf("\n");
+        if (p.isSet("json")) {
+            std::printf("%s\n", r.toJson().dump(2).c_str());
+            return r.toJson();
+        }
+        const bool bpw = problem.budget.unit == BudgetUnit::BitsPerWeight;
+        const char* quantity = bpw ? "linear bytes" : "total bytes";
+        std::printf("model %s: %d layers; importance '%s' from %s\n", p.get("MODEL").c_str(), problem.config.numLayers(),
+                    metric.c_str(), scoresPath.string().c_str());
+        std::printf("method %s, budget %s = %s %s (feasible %s .. %s)\n", allocationMethodName(r.method).c_str(),
+                    r.budget.text().c_str(), withThousands(r.budgetBytes).c_str(), quantity,
+                    withThousands(r.minFeasibleBytes).c_str(), withThousands(r.maxBytes).c_str());
+        const std::set<int> searched(r.layers.begin(), r.layers.end());
+        std::printf("layer  importance  format\n");
+        for (int l = 0; l < problem.config.numLayers(); ++l)
+            std::printf("%5d  %10.4f  %s%s\n", l, problem.importance[static_cast<size_t>(l)],
+                        r.best.layerSpecs[static_cast<size_t>(l)].name().c_str(),
+                        searched.count(l) ? "" : "  (not searched)");
+        std::printf("best: %s %s of %s (%.2f%%), %.4f bits per linear weight, total %s bytes (%s), objective %.4f\n",
+                    withThousands(r.best.budgetedBytes).c_str(), quantity, withThousands(r.budgetBytes).c_str(),
+                    100.0 * double(r.best.budgetedBytes) / double(r.budgetBytes), r.best.linearBitsPerWeight,
+                    withThousands(r.best.totalBytes).c_str(), humanBytes(r.best.totalBytes).c_str(), r.best.objective);
+        if (r.method == AllocationMethod::Probabilistic) {
+            int repaired = 0;
+            for (const Allocation& a : r.samples)
+                repaired += a.repaired;
+            const std::string bestWhat = r.best.draw < 0 ? "the mode" : "draw " + std::to_string(r.best.draw);
+            std::printf("shift %+.4f, expected %s %s; mode %s%s; %d samples: %zu feasible (%d repaired), %d rejected;"
+                        " best: %s (log P %.3f)\n",
+                        r.shift, withThousands(static_cast<int64_t>(r.expectedBytes)).c_str(), quantity,
+                        r.mode.repaired ? "repaired to " : "", withThousands(r.mode.budgetedBytes).c_str(),
+                        options.samples, r.samples.size(), repaired, r.rejected,
+                        bestWhat.c_str(),
+                        r.best.logProbability);
+        } else if (r.method == AllocationMethod::Random) {
+            std::printf("%d samples: %zu feasible, %d rejected; best: draw %d\n", options.samples, r.samples.size(),
+                        r.rejected, r.best.draw);
+        }
+        std::printf("wrote %s", out.string().c_str());
+        if (samplesOut)
+            std::printf(" and %s (%zu maps)", samplesOut->c_str(), r.samples.size());
+        std::printf("\n");
+        return r.toJson();
+    });
     return 0;
 }
 

@@ -31,53 +31,58 @@ int runEvalPpl(const Args& args)
     p.example("qpruner eval-ppl ../shared/data/models/stories260K/stories260K.bin "
               "--tokenizer ../shared/data/models/stories260K/tok512.model "
               "--file ../shared/data/text/tinystories/tinystories_valid_subset.txt --seq-len 256");
+    addStoreOptions(p);
     if (!p.parse(args))
         return 0;
-    const std::string file = p.get("file");
-    eval::PerplexityOptions o;
-    const int seqLen = p.find("seq-len") ? p.getInt("seq-len") : 0;
-    o.bos = p.isSet("bos");
-    o.maxWindows = p.getInt64("max-windows");
-    o.batchSize = p.getInt("batch-size");
+    recordStage(p, "eval-ppl", [&](StageSink&) -> nlohmann::json {
+        const std::string file = p.get("file");
+        eval::PerplexityOptions o;
+        const int seqLen = p.find("seq-len") ? p.getInt("seq-len") : 0;
+        o.bos = p.isSet("bos");
+        o.maxWindows = p.getInt64("max-windows");
+        o.batchSize = p.getInt("batch-size");
 
-    const auto model = loadModelFromArgs(p);
-    std::optional<MemoryReport> memory;
-    if (p.find("map") || p.find("format")) {
-        const PrecisionMap map = precisionMapFromArgs(p);
-        memory = memoryReport(model->config(), map);
-        quant::quantizeModel(*model, map);
-    }
-    const auto tok = loadTokenizerFromArgs(p);
-    const std::string text = readTextFile(file);
-    const auto stream = tok->encode(text);
-    o.seqLen = seqLen > 0 ? seqLen : model->config().maxSeqLen;
-    o.bosId = tok->bosId() >= 0 ? tok->bosId() : model->config().bosId;
-    const bool json = p.isSet("json");
-    const auto r = eval::evaluatePerplexity(*model, stream, o, [&](const Progress& pr) {
-        if (!json)
-            std::fprintf(stderr, "\r  window %lld / %lld", static_cast<long long>(pr.done),
-                         static_cast<long long>(pr.total));
-    });
-    if (json) {
+        const auto model = loadModelFromArgs(p);
+        std::optional<MemoryReport> memory;
+        if (p.find("map") || p.find("format")) {
+            const PrecisionMap map = precisionMapFromArgs(p);
+            memory = memoryReport(model->config(), map);
+            quant::quantizeModel(*model, map);
+        }
+        const auto tok = loadTokenizerFromArgs(p);
+        const std::string text = readTextFile(file);
+        const auto stream = tok->encode(text);
+        o.seqLen = seqLen > 0 ? seqLen : model->config().maxSeqLen;
+        o.bosId = tok->bosId() >= 0 ? tok->bosId() : model->config().bosId;
+        const bool json = p.isSet("json");
+        const auto r = eval::evaluatePerplexity(*model, stream, o, [&](const Progress& pr) {
+            if (!json)
+                std::fprintf(stderr, "\r  window %lld / %lld", static_cast<long long>(pr.done),
+                             static_cast<long long>(pr.total));
+        });
         nlohmann::json j = {{"model", p.get("MODEL")}, {"file", file}, {"ppl", r.ppl}, {"mean_nll", r.meanNll},
                             {"seq_len", o.seqLen}, {"bos", o.bos}, {"stream_tokens", r.streamTokens},
-                            {"windows", r.windows}, {"predicted_tokens", r.predictedTokens}, {"seconds", r.seconds},
-                            {"tokens_per_second", r.tokensPerSecond}, {"window_nll", r.windowNll}};
+                            {"windows", r.windows}, {"predicted_tokens", r.predictedTokens},
+                            {"seconds", r.seconds}, {"tokens_per_second", r.tokensPerSecond},
+                            {"window_nll", r.windowNll}};
         if (memory)
             j["memory"] = {{"total_bytes", memory->totalBytes},
                            {"linear_bytes", memory->linearBytes},
                            {"linear_bits_per_weight", memory->linearBitsPerWeight},
                            {"bits_per_weight", memory->bitsPerWeight}};
-        printJson(j);
-    } else {
-        std::fprintf(stderr, "\n");
-        std::printf("ppl %.6f  (mean NLL %.6f over %lld tokens, %lld windows of %d%s; %.1f tok/s)\n", r.ppl,
-                    r.meanNll, static_cast<long long>(r.predictedTokens), static_cast<long long>(r.windows),
-                    o.seqLen, o.bos ? " with BOS" : "", r.tokensPerSecond);
-        if (memory)
-            std::printf("precision map: %s, %.3f bits per decoder-linear weight\n",
-                        humanBytes(memory->totalBytes).c_str(), memory->linearBitsPerWeight);
-    }
+        if (json) {
+            printJson(j);
+        } else {
+            std::fprintf(stderr, "\n");
+            std::printf("ppl %.6f  (mean NLL %.6f over %lld tokens, %lld windows of %d%s; %.1f tok/s)\n", r.ppl,
+                        r.meanNll, static_cast<long long>(r.predictedTokens), static_cast<long long>(r.windows),
+                        o.seqLen, o.bos ? " with BOS" : "", r.tokensPerSecond);
+            if (memory)
+                std::printf("precision map: %s, %.3f bits per decoder-linear weight\n",
+                            humanBytes(memory->totalBytes).c_str(), memory->linearBitsPerWeight);
+        }
+        return j;
+    });
     return 0;
 }
 

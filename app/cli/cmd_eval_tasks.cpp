@@ -29,73 +29,77 @@ int runEvalTasks(const Args& args)
     p.flag("json", "print one JSON object");
     p.example("qpruner eval-tasks ../shared/data/models/stories260K/stories260K.bin "
               "--tokenizer ../shared/data/models/stories260K/tok512.model --tasks piqa,arc_easy --limit 200");
+    addStoreOptions(p);
     if (!p.parse(args))
         return 0;
-    const int64_t limit = p.getInt64("limit");
-    const int batchSize = p.getInt("batch-size");
-    std::vector<std::string> tasks;
-    if (p.get("tasks") == "all") {
-        tasks = eval::knownTasks();
-    } else {
-        std::stringstream ss(p.get("tasks"));
-        std::string t;
-        while (std::getline(ss, t, ','))
-            if (!t.empty())
-                tasks.push_back(t);
-    }
-    if (p.find("task-file") && tasks.size() != 1)
-        throw UsageError("--task-file needs exactly one task name in --tasks");
-    const std::filesystem::path evalDir = p.find("eval-dir") ? std::filesystem::path(p.get("eval-dir"))
-                                                             : sharedDataDir() / "eval";
-    // Resolve and read every task before loading the model, so a typo fails fast.
-    std::vector<eval::TaskSet> sets;
-    for (const auto& t : tasks) {
-        const auto file = p.find("task-file") ? std::filesystem::path(p.get("task-file")) : eval::taskFile(t, evalDir);
-        sets.push_back(eval::loadTaskSet(t, file, limit));
-    }
-    const auto model = loadModelFromArgs(p);
-    const auto tok = loadTokenizerFromArgs(p);
-    eval::MultipleChoiceOptions o;
-    o.batchSize = batchSize;
-    const bool json = p.isSet("json");
-    nlohmann::json out = {{"model", p.get("MODEL")}, {"limit", p.getInt64("limit")}, {"tasks", nlohmann::json::object()}};
-    double sumAcc = 0, sumNorm = 0;
-    for (const auto& set : sets) {
-        const auto r = eval::evaluateTask(*model, *tok, set, o, [&](const Progress& pr) {
-            if (!json)
-                std::fprintf(stderr, "\r  %-14s %lld / %lld", set.name.c_str(), static_cast<long long>(pr.done),
-                             static_cast<long long>(pr.total));
-        });
-        sumAcc += r.acc;
-        sumNorm += r.accNorm;
-        nlohmann::json tj = {{"items", r.items}, {"acc", r.acc}, {"acc_stderr", r.accStderr},
-                             {"acc_norm", r.accNorm}, {"acc_norm_stderr", r.accNormStderr}, {"seconds", r.seconds},
-                             {"file", set.file.string()}};
-        if (p.isSet("per-item")) {
-            nlohmann::json items = nlohmann::json::array();
-            for (const auto& it : r.perItem) {
-                nlohmann::json scores = nlohmann::json::array();
-                for (const auto& c : it.choices)
-                    scores.push_back({{"logprob", c.logprob}, {"context_tokens", c.contextTokens},
-                                      {"continuation_tokens", c.continuationTokens}, {"truncated", c.truncated}});
-                items.push_back({{"gold", it.gold}, {"pred", it.predicted}, {"pred_norm", it.predictedNorm},
-                                 {"choices", scores}});
-            }
-            tj["per_item"] = items;
+    recordStage(p, "eval-tasks", [&](StageSink&) -> nlohmann::json {
+        const int64_t limit = p.getInt64("limit");
+        const int batchSize = p.getInt("batch-size");
+        std::vector<std::string> tasks;
+        if (p.get("tasks") == "all") {
+            tasks = eval::knownTasks();
+        } else {
+            std::stringstream ss(p.get("tasks"));
+            std::string t;
+            while (std::getline(ss, t, ','))
+                if (!t.empty())
+                    tasks.push_back(t);
         }
-        out["tasks"][set.name] = tj;
-        if (!json)
-            std::fprintf(stderr, "\r%*s\r", 40, "");
-        if (!json)
-            std::printf("%-14s n=%-5lld acc %.4f ± %.4f   acc_norm %.4f ± %.4f   (%.1f s)\n", set.name.c_str(),
-                        static_cast<long long>(r.items), r.acc, r.accStderr, r.accNorm, r.accNormStderr, r.seconds);
-    }
-    const double n = static_cast<double>(sets.size());
-    out["average"] = {{"acc", sumAcc / n}, {"acc_norm", sumNorm / n}};
-    if (json)
-        printJson(out);
-    else
-        std::printf("%-14s         acc %.4f            acc_norm %.4f\n", "average", sumAcc / n, sumNorm / n);
+        if (p.find("task-file") && tasks.size() != 1)
+            throw UsageError("--task-file needs exactly one task name in --tasks");
+        const std::filesystem::path evalDir = p.find("eval-dir") ? std::filesystem::path(p.get("eval-dir"))
+                                                                 : sharedDataDir() / "eval";
+        // Resolve and read every task before loading the model, so a typo fails fast.
+        std::vector<eval::TaskSet> sets;
+        for (const auto& t : tasks) {
+            const auto file = p.find("task-file") ? std::filesystem::path(p.get("task-file")) : eval::taskFile(t, evalDir);
+            sets.push_back(eval::loadTaskSet(t, file, limit));
+        }
+        const auto model = loadModelFromArgs(p);
+        const auto tok = loadTokenizerFromArgs(p);
+        eval::MultipleChoiceOptions o;
+        o.batchSize = batchSize;
+        const bool json = p.isSet("json");
+        nlohmann::json out = {{"model", p.get("MODEL")}, {"limit", p.getInt64("limit")}, {"tasks", nlohmann::json::object()}};
+        double sumAcc = 0, sumNorm = 0;
+        for (const auto& set : sets) {
+            const auto r = eval::evaluateTask(*model, *tok, set, o, [&](const Progress& pr) {
+                if (!json)
+                    std::fprintf(stderr, "\r  %-14s %lld / %lld", set.name.c_str(), static_cast<long long>(pr.done),
+                                 static_cast<long long>(pr.total));
+            });
+            sumAcc += r.acc;
+            sumNorm += r.accNorm;
+            nlohmann::json tj = {{"items", r.items}, {"acc", r.acc}, {"acc_stderr", r.accStderr},
+                                 {"acc_norm", r.accNorm}, {"acc_norm_stderr", r.accNormStderr}, {"seconds", r.seconds},
+                                 {"file", set.file.string()}};
+            if (p.isSet("per-item")) {
+                nlohmann::json items = nlohmann::json::array();
+                for (const auto& it : r.perItem) {
+                    nlohmann::json scores = nlohmann::json::array();
+                    for (const auto& c : it.choices)
+                        scores.push_back({{"logprob", c.logprob}, {"context_tokens", c.contextTokens},
+                                          {"continuation_tokens", c.continuationTokens}, {"truncated", c.truncated}});
+                    items.push_back({{"gold", it.gold}, {"pred", it.predicted}, {"pred_norm", it.predictedNorm},
+                                     {"choices", scores}});
+                }
+                tj["per_item"] = items;
+            }
+            out["tasks"][set.name] = tj;
+            if (!json)
+                std::fprintf(stderr, "\r%*s\r", 40, "");
+            if (!json)
+                std::printf("%-14s n=%-5lld acc %.4f ± %.4f   acc_norm %.4f ± %.4f   (%.1f s)\n", set.name.c_str(),
+                            static_cast<long long>(r.items), r.acc, r.accStderr, r.accNorm, r.accNormStderr, r.seconds);
+        }
+        const double n = static_cast<double>(sets.size());
+        out["average"] = {{"acc", sumAcc / n}, {"acc_norm", sumNorm / n}};
+        if (json)
+            printJson(out);
+        else
+            std::printf("%-14s         acc %.4f            acc_norm %.4f\n", "average", sumAcc / n, sumNorm / n);
+        return out;
+    });
     return 0;
 }
 

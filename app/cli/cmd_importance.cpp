@@ -37,90 +37,96 @@ int runImportance(const Args& args)
     p.option("out", "FILE", "write the scores (JSON, atomically)");
     p.flag("json", "print the scores file's JSON");
     p.example("qpruner importance ../shared/data/models/stories260K/stories260K.bin --metrics mi,bi --out scores.json");
+    addStoreOptions(p);
     if (!p.parse(args))
         return 0;
+    recordStage(p, "importance", [&](StageSink& sink) -> nlohmann::json {
 
-    importance::ImportanceOptions o;
-    o.metrics = importance::parseMetrics(splitList(p.get("metrics")));
-    o.mi.dims = p.getInt("mi-dims");
-    o.mi.bins = p.getInt("mi-bins");
-    const std::string target = p.get("mi-target");
-    if (target != "predicted" && target != "gold")
-        throw UsageError("--mi-target must be predicted or gold, got '" + target + "'");
-    o.mi.goldTarget = target == "gold";
-    o.mi.seed = static_cast<uint64_t>(p.getInt64("mi-seed"));
-    o.mi.millerMadow = !p.isSet("mi-plugin");
-    o.klFormat = parseQuantSpec(p.get("kl-format"));
-    o.klModules = !p.isSet("kl-layers-only");
-    o.microBatch = p.getInt("micro-batch");
+        importance::ImportanceOptions o;
+        o.metrics = importance::parseMetrics(splitList(p.get("metrics")));
+        o.mi.dims = p.getInt("mi-dims");
+        o.mi.bins = p.getInt("mi-bins");
+        const std::string target = p.get("mi-target");
+        if (target != "predicted" && target != "gold")
+            throw UsageError("--mi-target must be predicted or gold, got '" + target + "'");
+        o.mi.goldTarget = target == "gold";
+        o.mi.seed = static_cast<uint64_t>(p.getInt64("mi-seed"));
+        o.mi.millerMadow = !p.isSet("mi-plugin");
+        o.klFormat = parseQuantSpec(p.get("kl-format"));
+        o.klModules = !p.isSet("kl-layers-only");
+        o.microBatch = p.getInt("micro-batch");
 
-    const auto model = loadModelFromArgs(p);
-    const auto tok = loadTokenizerFromArgs(p);
-    ImportanceScores scores;
-    const auto calib = calibrationFromArgs(p, *tok, &scores.calibration);
-    scores.model = p.get("MODEL");
-    scores.numLayers = model->config().numLayers();
-    const bool json = p.isSet("json");
-    scores.metrics = importance::layerImportance(*model, calib, o, [&](const Progress& pr) {
+        const auto model = loadModelFromArgs(p);
+        const auto tok = loadTokenizerFromArgs(p);
+        ImportanceScores scores;
+        const auto calib = calibrationFromArgs(p, *tok, &scores.calibration);
+        scores.model = p.get("MODEL");
+        scores.numLayers = model->config().numLayers();
+        const bool json = p.isSet("json");
+        scores.metrics = importance::layerImportance(*model, calib, o, [&](const Progress& pr) {
+            if (!json)
+                std::fprintf(stderr, "\r  %s: %lld / %lld %s      ", pr.stage.c_str(), static_cast<long long>(pr.done),
+                             static_cast<long long>(pr.total), pr.message.c_str());
+        });
         if (!json)
-            std::fprintf(stderr, "\r  %s: %lld / %lld %s      ", pr.stage.c_str(), static_cast<long long>(pr.done),
-                         static_cast<long long>(pr.total), pr.message.c_str());
-    });
-    if (!json)
-        std::fprintf(stderr, "\n");
-    if (auto out = p.find("out"))
-        scores.save(*out);
-    if (json) {
-        printJson(scores.toJson());
-        return 0;
-    }
-
-    std::printf("%s: %d layers, %lld calibration tokens (%s, %d x %d, seed %llu)\n", scores.model.c_str(),
-                scores.numLayers, static_cast<long long>(scores.calibration.tokens),
-                scores.calibration.source.c_str(), scores.calibration.samples, scores.calibration.seqLen,
-                static_cast<unsigned long long>(scores.calibration.seed));
-    std::printf("layer");
-    for (const auto& [name, s] : scores.metrics)
-        std::printf("  %22s", (name + " (norm)").c_str());
-    std::printf("\n");
-    for (int l = 0; l < scores.numLayers; ++l) {
-        std::printf("%5d", l);
-        for (const auto& [name, s] : scores.metrics)
-            std::printf("  %13.6g (%5.3f)", s.layers[size_t(l)], s.normalized[size_t(l)]);
-        std::printf("\n");
-    }
-    std::printf("seconds");
-    for (const auto& [name, s] : scores.metrics)
-        std::printf("  %s %.2f", name.c_str(), s.seconds);
-    std::printf("\n");
-    if (scores.metrics.size() > 1 && scores.numLayers > 1) {
-        std::printf("Spearman rank correlation of the layer scores:\n%10s", "");
-        for (const auto& [name, s] : scores.metrics)
-            std::printf(" %9s", name.c_str());
-        std::printf("\n");
-        for (const auto& [a, sa] : scores.metrics) {
-            std::printf("%10s", a.c_str());
-            for (const auto& [b, sb] : scores.metrics)
-                std::printf(" %9.3f", importance::spearman(sa.layers, sb.layers));
-            std::printf("\n");
+            std::fprintf(stderr, "\n");
+        if (auto out = p.find("out")) {
+            scores.save(*out);
+            sink.artifact("scores", *out);
         }
-    }
-    for (const auto& [name, s] : scores.metrics) {
-        if (s.modules.empty())
-            continue;
-        std::printf("%s per module (raw):\nlayer", name.c_str());
-        for (LinearModule m : kLinearModules)
-            std::printf(" %10s", linearModuleName(m));
+        if (json) {
+            printJson(scores.toJson());
+            return scores.toJson();
+        }
+
+        std::printf("%s: %d layers, %lld calibration tokens (%s, %d x %d, seed %llu)\n", scores.model.c_str(),
+                    scores.numLayers, static_cast<long long>(scores.calibration.tokens),
+                    scores.calibration.source.c_str(), scores.calibration.samples, scores.calibration.seqLen,
+                    static_cast<unsigned long long>(scores.calibration.seed));
+        std::printf("layer");
+        for (const auto& [name, s] : scores.metrics)
+            std::printf("  %22s", (name + " (norm)").c_str());
         std::printf("\n");
         for (int l = 0; l < scores.numLayers; ++l) {
             std::printf("%5d", l);
-            for (double v : s.modules[size_t(l)])
-                std::printf(" %10.4g", v);
+            for (const auto& [name, s] : scores.metrics)
+                std::printf("  %13.6g (%5.3f)", s.layers[size_t(l)], s.normalized[size_t(l)]);
             std::printf("\n");
         }
-    }
-    if (auto out = p.find("out"))
-        std::printf("wrote %s\n", out->c_str());
+        std::printf("seconds");
+        for (const auto& [name, s] : scores.metrics)
+            std::printf("  %s %.2f", name.c_str(), s.seconds);
+        std::printf("\n");
+        if (scores.metrics.size() > 1 && scores.numLayers > 1) {
+            std::printf("Spearman rank correlation of the layer scores:\n%10s", "");
+            for (const auto& [name, s] : scores.metrics)
+                std::printf(" %9s", name.c_str());
+            std::printf("\n");
+            for (const auto& [a, sa] : scores.metrics) {
+                std::printf("%10s", a.c_str());
+                for (const auto& [b, sb] : scores.metrics)
+                    std::printf(" %9.3f", importance::spearman(sa.layers, sb.layers));
+                std::printf("\n");
+            }
+        }
+        for (const auto& [name, s] : scores.metrics) {
+            if (s.modules.empty())
+                continue;
+            std::printf("%s per module (raw):\nlayer", name.c_str());
+            for (LinearModule m : kLinearModules)
+                std::printf(" %10s", linearModuleName(m));
+            std::printf("\n");
+            for (int l = 0; l < scores.numLayers; ++l) {
+                std::printf("%5d", l);
+                for (double v : s.modules[size_t(l)])
+                    std::printf(" %10.4g", v);
+                std::printf("\n");
+            }
+        }
+        if (auto out = p.find("out"))
+            std::printf("wrote %s\n", out->c_str());
+        return scores.toJson();
+    });
     return 0;
 }
 

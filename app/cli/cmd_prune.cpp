@@ -81,100 +81,105 @@ int runPrune(const Args& args)
     p.option("report", "FILE", "also write the full JSON report to FILE");
     p.flag("json", "print the full JSON report (per-layer scores, kept and removed units)");
     p.example("qpruner prune ../shared/data/models/stories260K/stories260K.bin --ratio 0.25 --out /tmp/pruned");
+    addStoreOptions(p);
     if (!p.parse(args))
         return 0;
+    recordStage(p, "prune", [&](StageSink& sink) -> nlohmann::json {
 
-    const std::string modelPath = p.get("MODEL");
-    const std::string out = p.get("out");
-    prune::PruneOptions o;
-    o.ratio = p.getDouble("ratio");
-    if (auto lr = p.find("layer-ratios"))
-        o.layerRatios = parseRatios(*lr);
-    o.attentionLayers = parseRange(p, "attn-layers");
-    o.mlpLayers = parseRange(p, "mlp-layers");
-    o.criterion = prune::parseCriterion(p.get("criterion"));
-    o.aggregation = prune::parseAggregation(p.get("aggregation"));
-    o.channelMultiple = p.getInt("channel-multiple");
-    o.microBatch = p.getInt("micro-batch");
-    o.seed = static_cast<uint64_t>(p.getInt64("seed"));
+        const std::string modelPath = p.get("MODEL");
+        const std::string out = p.get("out");
+        prune::PruneOptions o;
+        o.ratio = p.getDouble("ratio");
+        if (auto lr = p.find("layer-ratios"))
+            o.layerRatios = parseRatios(*lr);
+        o.attentionLayers = parseRange(p, "attn-layers");
+        o.mlpLayers = parseRange(p, "mlp-layers");
+        o.criterion = prune::parseCriterion(p.get("criterion"));
+        o.aggregation = prune::parseAggregation(p.get("aggregation"));
+        o.channelMultiple = p.getInt("channel-multiple");
+        o.microBatch = p.getInt("micro-batch");
+        o.seed = static_cast<uint64_t>(p.getInt64("seed"));
 
-    const auto t0 = std::chrono::steady_clock::now();
-    const ModelSummary summary = inspectModel(modelPath);
-    const auto outDtype = model::parseDtype(p.find("out-dtype").value_or(
-        summary.dtype == "mixed" ? std::string("float32") : summary.dtype));
-    model::setIntraOpThreads(p.getInt("threads"));
-    model::LoadOptions lo;
-    lo.dtype = model::parseDtype(p.get("dtype"));
-    lo.device = model::parseDevice(p.get("device"));
-    const auto model = model::loadModel(modelPath, lo);
-    const ModelConfig before = model->config();
-    prune::resolveRatios(before, o); // option errors before the slow part
+        const auto t0 = std::chrono::steady_clock::now();
+        const ModelSummary summary = inspectModel(modelPath);
+        const auto outDtype = model::parseDtype(p.find("out-dtype").value_or(
+            summary.dtype == "mixed" ? std::string("float32") : summary.dtype));
+        model::setIntraOpThreads(p.getInt("threads"));
+        model::LoadOptions lo;
+        lo.dtype = model::parseDtype(p.get("dtype"));
+        lo.device = model::parseDevice(p.get("device"));
+        const auto model = model::loadModel(modelPath, lo);
+        const ModelConfig before = model->config();
+        prune::resolveRatios(before, o); // option errors before the slow part
 
-    const auto tok = loadTokenizerFromArgs(p);
-    const auto calib = calibrationFromArgs(p, *tok);
-    const double loadSeconds = secondsSince(t0);
+        const auto tok = loadTokenizerFromArgs(p);
+        const auto calib = calibrationFromArgs(p, *tok);
+        const double loadSeconds = secondsSince(t0);
 
-    const bool json = p.isSet("json");
-    const auto t1 = std::chrono::steady_clock::now();
-    const auto scores = prune::estimateImportance(*model, calib, o, [&](const Progress& pr) {
-        if (!json)
-            std::fprintf(stderr, "\r  importance: %lld / %lld %s", static_cast<long long>(pr.done),
-                         static_cast<long long>(pr.total), pr.message.c_str());
+        const bool json = p.isSet("json");
+        const auto t1 = std::chrono::steady_clock::now();
+        const auto scores = prune::estimateImportance(*model, calib, o, [&](const Progress& pr) {
+            if (!json)
+                std::fprintf(stderr, "\r  importance: %lld / %lld %s", static_cast<long long>(pr.done),
+                             static_cast<long long>(pr.total), pr.message.c_str());
+        });
+        if (!json && prune::needsGradients(o.criterion))
+            std::fprintf(stderr, "\n");
+        const double importanceSeconds = secondsSince(t1);
+        const auto t2 = std::chrono::steady_clock::now();
+        const auto plan = prune::planPruning(before, scores, o);
+        prune::applyPruning(*model, plan);
+        const double pruneSeconds = secondsSince(t2);
+        if (model->weightDtype() != outDtype)
+            model->to(outDtype, model->device());
+
+        const ModelConfig& after = model->config();
+        const nlohmann::json settings = {
+            {"criterion", prune::criterionName(o.criterion)},
+            {"aggregation", prune::aggregationName(o.aggregation)},
+            {"ratio", o.ratio},
+            {"layer_ratios", o.layerRatios},
+            {"channel_multiple", o.channelMultiple},
+            {"calibration",
+             {{"source", p.get("calib")}, {"samples", calib.size(0)}, {"seq_len", calib.size(1)}, {"seed", o.seed}}}};
+        const auto t3 = std::chrono::steady_clock::now();
+        model::saveNativeModel(*model, out, {{"source", modelPath}, {"pruning", settings}});
+        sink.artifact("checkpoint", out);
+        const double saveSeconds = secondsSince(t3);
+
+        nlohmann::json report = {
+            {"model", modelPath},
+            {"out", out},
+            {"settings", settings},
+            {"before", sizes(before, summary.weightBytes)},
+            {"after", sizes(after, model->weightBytes())},
+            {"seconds",
+             {{"load", loadSeconds}, {"importance", importanceSeconds}, {"prune", pruneSeconds}, {"save", saveSeconds}}},
+            {"peak_rss_bytes", peakRssBytes()},
+            {"layers", prune::layerReportJson(before, after, scores, plan)}};
+        if (auto file = p.find("report"))
+            io::writeFileAtomic(*file, report.dump(2) + "\n");
+        if (json) {
+            printJson(report);
+            return report;
+        }
+        std::printf("layer  heads       kv heads    MLP channels\n");
+        for (int l = 0; l < after.numLayers(); ++l) {
+            const auto &b = before.layers[size_t(l)], &a = after.layers[size_t(l)];
+            std::printf("%5d  %4d -> %-4d %4d -> %-4d %6d -> %d\n", l, b.numHeads, a.numHeads, b.numKvHeads,
+                        a.numKvHeads, b.ffnDim, a.ffnDim);
+        }
+        std::printf("parameters   %s -> %s (%.1f%% removed)\n", withThousands(before.parameterCount()).c_str(),
+                    withThousands(after.parameterCount()).c_str(),
+                    100.0 * double(before.parameterCount() - after.parameterCount()) / double(before.parameterCount()));
+        std::printf("MACs/token   %s -> %s\n", withThousands(before.macsPerToken()).c_str(),
+                    withThousands(after.macsPerToken()).c_str());
+        std::printf("weights      %s -> %s (%s)\n", humanBytes(summary.weightBytes).c_str(),
+                    humanBytes(model->weightBytes()).c_str(), model::dtypeName(outDtype).c_str());
+        std::printf("time         importance %.2f s, pruning %.2f s; peak RSS %s\nwrote %s\n", importanceSeconds,
+                    pruneSeconds, humanBytes(peakRssBytes()).c_str(), out.c_str());
+        return report;
     });
-    if (!json && prune::needsGradients(o.criterion))
-        std::fprintf(stderr, "\n");
-    const double importanceSeconds = secondsSince(t1);
-    const auto t2 = std::chrono::steady_clock::now();
-    const auto plan = prune::planPruning(before, scores, o);
-    prune::applyPruning(*model, plan);
-    const double pruneSeconds = secondsSince(t2);
-    if (model->weightDtype() != outDtype)
-        model->to(outDtype, model->device());
-
-    const ModelConfig& after = model->config();
-    const nlohmann::json settings = {
-        {"criterion", prune::criterionName(o.criterion)},
-        {"aggregation", prune::aggregationName(o.aggregation)},
-        {"ratio", o.ratio},
-        {"layer_ratios", o.layerRatios},
-        {"channel_multiple", o.channelMultiple},
-        {"calibration",
-         {{"source", p.get("calib")}, {"samples", calib.size(0)}, {"seq_len", calib.size(1)}, {"seed", o.seed}}}};
-    const auto t3 = std::chrono::steady_clock::now();
-    model::saveNativeModel(*model, out, {{"source", modelPath}, {"pruning", settings}});
-    const double saveSeconds = secondsSince(t3);
-
-    nlohmann::json report = {
-        {"model", modelPath},
-        {"out", out},
-        {"settings", settings},
-        {"before", sizes(before, summary.weightBytes)},
-        {"after", sizes(after, model->weightBytes())},
-        {"seconds",
-         {{"load", loadSeconds}, {"importance", importanceSeconds}, {"prune", pruneSeconds}, {"save", saveSeconds}}},
-        {"peak_rss_bytes", peakRssBytes()},
-        {"layers", prune::layerReportJson(before, after, scores, plan)}};
-    if (auto file = p.find("report"))
-        io::writeFileAtomic(*file, report.dump(2) + "\n");
-    if (json) {
-        printJson(report);
-        return 0;
-    }
-    std::printf("layer  heads       kv heads    MLP channels\n");
-    for (int l = 0; l < after.numLayers(); ++l) {
-        const auto &b = before.layers[size_t(l)], &a = after.layers[size_t(l)];
-        std::printf("%5d  %4d -> %-4d %4d -> %-4d %6d -> %d\n", l, b.numHeads, a.numHeads, b.numKvHeads,
-                    a.numKvHeads, b.ffnDim, a.ffnDim);
-    }
-    std::printf("parameters   %s -> %s (%.1f%% removed)\n", withThousands(before.parameterCount()).c_str(),
-                withThousands(after.parameterCount()).c_str(),
-                100.0 * double(before.parameterCount() - after.parameterCount()) / double(before.parameterCount()));
-    std::printf("MACs/token   %s -> %s\n", withThousands(before.macsPerToken()).c_str(),
-                withThousands(after.macsPerToken()).c_str());
-    std::printf("weights      %s -> %s (%s)\n", humanBytes(summary.weightBytes).c_str(),
-                humanBytes(model->weightBytes()).c_str(), model::dtypeName(outDtype).c_str());
-    std::printf("time         importance %.2f s, pruning %.2f s; peak RSS %s\nwrote %s\n", importanceSeconds,
-                pruneSeconds, humanBytes(peakRssBytes()).c_str(), out.c_str());
     return 0;
 }
 

@@ -23,48 +23,54 @@ int runQuantize(const Args& args)
     p.option("out", "DIR", "output directory (replaced atomically if it exists)");
     p.flag("json", "print one JSON object (memory per layer, bytes, timings)");
     p.example("qpruner quantize ../shared/data/models/stories260K/stories260K.bin --format nf4 --out /tmp/q4");
+    addStoreOptions(p);
     if (!p.parse(args))
         return 0;
-    const std::string out = p.get("out");
-    const PrecisionMap map = precisionMapFromArgs(p);
-    const auto t0 = std::chrono::steady_clock::now();
-    const auto model = loadModelFromArgs(p);
-    const ModelConfig& config = model->config();
-    const MemoryReport analytic = memoryReport(config, map); // validates the map against the model
-    const int64_t denseBytes = model->weightBytes();
-    const auto t1 = std::chrono::steady_clock::now();
-    quant::quantizeModel(*model, map);
-    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
-    const int64_t held = model->weightBytes();
-    if (held != analytic.totalBytes)
-        throw Error("quantize: the model holds " + std::to_string(held) + " bytes, the memory model says " +
-                    std::to_string(analytic.totalBytes) + " (please report this)");
-    model::saveNativeModel(*model, out, {{"source", p.get("MODEL")}});
-    const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    recordStage(p, "quantize", [&](StageSink& sink) -> nlohmann::json {
+        const std::string out = p.get("out");
+        const PrecisionMap map = precisionMapFromArgs(p);
+        const auto t0 = std::chrono::steady_clock::now();
+        const auto model = loadModelFromArgs(p);
+        const ModelConfig& config = model->config();
+        const MemoryReport analytic = memoryReport(config, map); // validates the map against the model
+        const int64_t denseBytes = model->weightBytes();
+        const auto t1 = std::chrono::steady_clock::now();
+        quant::quantizeModel(*model, map);
+        const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
+        const int64_t held = model->weightBytes();
+        if (held != analytic.totalBytes)
+            throw Error("quantize: the model holds " + std::to_string(held) + " bytes, the memory model says " +
+                        std::to_string(analytic.totalBytes) + " (please report this)");
+        model::saveNativeModel(*model, out, {{"source", p.get("MODEL")}});
+        sink.artifact("checkpoint", out);
+        const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 
-    if (p.isSet("json")) {
         auto mem = analytic.toJson();
         mem.erase("tensors");
-        printJson({{"model", p.get("MODEL")},
-                   {"out", out},
-                   {"map", map.toJson()},
-                   {"dense_bytes", denseBytes},
-                   {"held_bytes", held},
-                   {"memory", mem},
-                   {"seconds", {{"quantize", seconds}, {"total", total}}},
-                   {"peak_rss_bytes", peakRssBytes()}});
-        return 0;
-    }
-    std::printf("layer  q       k       v       o       gate    up      down     bytes\n");
-    for (const auto& l : analytic.layers) {
-        std::printf("%5d", l.layer);
-        for (const auto& s : l.specs)
-            std::printf("  %-6s", s.name().c_str());
-        std::printf("  %s\n", humanBytes(l.bytes).c_str());
-    }
-    std::printf("weights   %s -> %s (%.2f bits per linear weight, %.2f overall)\n", humanBytes(denseBytes).c_str(),
-                humanBytes(held).c_str(), analytic.linearBitsPerWeight, analytic.bitsPerWeight);
-    std::printf("time      quantize %.2f s, total %.2f s\nwrote %s\n", seconds, total, out.c_str());
+        const nlohmann::json report = {{"model", p.get("MODEL")},
+                                       {"out", out},
+                                       {"map", map.toJson()},
+                                       {"dense_bytes", denseBytes},
+                                       {"held_bytes", held},
+                                       {"memory", mem},
+                                       {"seconds", {{"quantize", seconds}, {"total", total}}},
+                                       {"peak_rss_bytes", peakRssBytes()}};
+        if (p.isSet("json")) {
+            printJson(report);
+            return report;
+        }
+        std::printf("layer  q       k       v       o       gate    up      down     bytes\n");
+        for (const auto& l : analytic.layers) {
+            std::printf("%5d", l.layer);
+            for (const auto& s : l.specs)
+                std::printf("  %-6s", s.name().c_str());
+            std::printf("  %s\n", humanBytes(l.bytes).c_str());
+        }
+        std::printf("weights   %s -> %s (%.2f bits per linear weight, %.2f overall)\n", humanBytes(denseBytes).c_str(),
+                    humanBytes(held).c_str(), analytic.linearBitsPerWeight, analytic.bitsPerWeight);
+        std::printf("time      quantize %.2f s, total %.2f s\nwrote %s\n", seconds, total, out.c_str());
+        return report;
+    });
     return 0;
 }
 

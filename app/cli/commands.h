@@ -20,5 +20,9 @@ int runMemory(const Args& args);
 int runQuantError(const Args& args);
 int runImportance(const Args& args);
 int runAllocate(const Args& args);
+int runSearch(const Args& args);
+int runRun(const Args& args);
+int runRuns(const Args& args);
+int runPareto(const Args& args);
 
 } // namespace qpruner::cli

@@ -28,6 +28,10 @@ const Command kCommands[] = {
     {"quant-error", qpruner::cli::runQuantError, "per-layer weight/output error of a quantization format"},
     {"importance", qpruner::cli::runImportance, "per-layer importance (mi, bi, quant-kl, taylor) on calibration data"},
     {"allocate", qpruner::cli::runAllocate, "importance-aware precision map under a memory budget (greedy, probabilistic, ...)"},
+    {"search", qpruner::cli::runSearch, "Bayesian search of precision maps (GP + ParEGO EI), trials in an experiment store"},
+    {"run", qpruner::cli::runRun, "the whole pipeline from a config file (prune, importance, allocate, search, evaluate)"},
+    {"runs", qpruner::cli::runRuns, "list the runs of an experiment store"},
+    {"pareto", qpruner::cli::runPareto, "a search run's Pareto front, hypervolume and chosen map"},
     {"make-random", qpruner::cli::runMakeRandom, "write a randomly initialised model of a standard LLaMA shape"},
 };
 

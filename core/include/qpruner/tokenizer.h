@@ -34,4 +34,8 @@ public:
 // Throws FileError / FormatError naming the file and the problem.
 std::unique_ptr<Tokenizer> loadTokenizer(const std::filesystem::path& path);
 
+// The tokenizer file beside a model (in its directory, or the file's directory): tokenizer.model / .json / .bin,
+// else tok*.model, else tok*.bin. Throws ConfigError when there is none.
+std::filesystem::path findTokenizerBeside(const std::filesystem::path& model);
+
 } // namespace qpruner

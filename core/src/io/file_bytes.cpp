@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "qpruner/error.h"
+#include "tokenizer/utf8.h"
 
 namespace qpruner::io {
 
@@ -23,6 +24,19 @@ std::string readFileBytes(const std::filesystem::path& path)
     if (in.bad())
         throw FileError(path.string() + ": read error");
     return bytes;
+}
+
+std::string readUtf8File(const std::filesystem::path& path)
+{
+    std::string text = readFileBytes(path);
+    // The evaluation protocol reads text files as UTF-8: refuse anything else rather than score garbage.
+    for (size_t i = 0; i < text.size();) {
+        const Utf8Char c = decodeUtf8(std::string_view(text).substr(i));
+        if (!c.valid)
+            throw FormatError(path.string() + ": not valid UTF-8 at byte " + std::to_string(i));
+        i += c.length;
+    }
+    return text;
 }
 
 } // namespace qpruner::io

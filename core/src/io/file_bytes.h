@@ -10,4 +10,7 @@ namespace qpruner::io {
 // The bytes of `path`. Throws FileError naming the file when it is missing, a directory or unreadable.
 std::string readFileBytes(const std::filesystem::path& path);
 
+// The file's bytes, checked to be valid UTF-8 (FormatError naming the byte offset).
+std::string readUtf8File(const std::filesystem::path& path);
+
 } // namespace qpruner::io

@@ -110,4 +110,60 @@ std::string calibrationText(const std::filesystem::path& file, CalibrationFormat
     return text;
 }
 
+std::filesystem::path calibrationSourceFile(const std::string& source, const std::filesystem::path& dataDir)
+{
+    const std::pair<const char*, const char*> builtIn[] = {
+        {"tinystories", "text/tinystories/tinystories_valid_subset.txt"},
+        {"wikitext2", "text/wikitext-2/wiki.valid.tokens"},
+        {"alpaca", "finetune/alpaca_small_2000.json"}};
+    auto shared = [&](const std::filesystem::path& path) {
+        if (!std::filesystem::exists(path))
+            throw FileError("calibration source '" + source + "': " + path.string() +
+                            " not found (set QPRUNER_SHARED_DATA to the shared data directory, or pass a file)");
+        return path;
+    };
+    for (const auto& [name, rel] : builtIn)
+        if (source == name)
+            return shared(dataDir / rel);
+    for (const auto& task : eval::knownTasks())
+        if (source == task)
+            return shared(eval::taskFile(task, dataDir / "eval"));
+    return source;
+}
+
+CalibrationFormat calibrationSourceFormat(const std::string& source, const std::string& format)
+{
+    if (format != "auto")
+        return parseCalibrationFormat(format);
+    if (source == "alpaca")
+        return CalibrationFormat::Alpaca;
+    for (const auto& task : eval::knownTasks())
+        if (source == task)
+            return CalibrationFormat::Task;
+    return CalibrationFormat::Text;
+}
+
+std::string calibrationSourceText(const std::string& source, const std::string& format,
+                                  const std::filesystem::path& dataDir)
+{
+    const auto f = calibrationSourceFormat(source, format);
+    const auto file = calibrationSourceFile(source, dataDir);
+    return f == CalibrationFormat::Text ? io::readUtf8File(file) : calibrationText(file, f);
+}
+
+at::Tensor calibrationWindows(const std::string& source, const std::string& format, const CalibrationOptions& options,
+                              const Tokenizer& tokenizer, const std::filesystem::path& dataDir, CalibrationInfo* info)
+{
+    auto windows = sampleCalibration(tokenizer.encode(calibrationSourceText(source, format, dataDir)), options);
+    if (info) {
+        info->source = source;
+        info->format = calibrationFormatName(calibrationSourceFormat(source, format));
+        info->samples = options.samples;
+        info->seqLen = options.seqLen;
+        info->seed = options.seed;
+        info->tokens = windows.numel();
+    }
+    return windows;
+}
+
 } // namespace qpruner::prune

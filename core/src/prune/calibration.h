@@ -9,6 +9,9 @@
 
 #include <ATen/ATen.h>
 
+#include "qpruner/importance_scores.h"
+#include "qpruner/tokenizer.h"
+
 namespace qpruner::prune {
 
 struct CalibrationOptions {
@@ -39,5 +42,19 @@ std::string alpacaPrompt(const std::string& instruction, const std::string& inpu
 // The text of a calibration file in `format`. FileError when it cannot be read, FormatError naming the file and
 // record when a record is malformed or the file holds no records.
 std::string calibrationText(const std::filesystem::path& file, CalibrationFormat format);
+
+// A calibration source: "tinystories" (the TinyStories validation subset), "wikitext2" (WikiText-2 validation
+// split), "alpaca" (the Alpaca subset) or a task name (its evaluation file), under `dataDir` (FileError when
+// absent there), or else a path.
+std::filesystem::path calibrationSourceFile(const std::string& source, const std::filesystem::path& dataDir);
+// `format` ("auto", "text", "task", "alpaca"); auto: alpaca for "alpaca", task for a task name, text otherwise.
+CalibrationFormat calibrationSourceFormat(const std::string& source, const std::string& format);
+// The text of a source in a format (UTF-8 checked for text).
+std::string calibrationSourceText(const std::string& source, const std::string& format,
+                                  const std::filesystem::path& dataDir);
+// Seeded windows [samples, seq_len] drawn from the encoded source; `info` (optional) receives what they came from.
+at::Tensor calibrationWindows(const std::string& source, const std::string& format, const CalibrationOptions& options,
+                              const Tokenizer& tokenizer, const std::filesystem::path& dataDir,
+                              CalibrationInfo* info = nullptr);
 
 } // namespace qpruner::prune

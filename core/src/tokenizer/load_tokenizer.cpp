@@ -71,4 +71,21 @@ std::unique_ptr<Tokenizer> loadTokenizer(const std::filesystem::path& path)
     throw FormatError("tokenizer file " + path.string() + ": unknown format");
 }
 
+std::filesystem::path findTokenizerBeside(const std::filesystem::path& model)
+{
+    const auto dir = std::filesystem::is_directory(model) ? model : model.parent_path();
+    for (const char* name : {"tokenizer.model", "tokenizer.json", "tokenizer.bin"})
+        if (std::filesystem::exists(dir / name))
+            return dir / name;
+    for (const char* ext : {".model", ".bin"}) {
+        std::error_code ec;
+        for (const auto& e : std::filesystem::directory_iterator(dir.empty() ? "." : dir, ec)) {
+            const auto fn = e.path().filename().string();
+            if (fn.rfind("tok", 0) == 0 && e.path().extension() == ext)
+                return e.path();
+        }
+    }
+    throw ConfigError("no tokenizer found beside " + model.string() + "; pass --tokenizer");
+}
+
 } // namespace qpruner

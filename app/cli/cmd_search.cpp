@@ -1,0 +1,174 @@
+// qpruner search MODEL --db study.db --budget B --trials N: Bayesian search of precision maps (importance ->
+// allocate -> search), every trial in the store; qpruner run CONFIG.json --db study.db: the whole pipeline from a
+// config file. Both resume with --resume RUN.
+#include <cstdio>
+#include <filesystem>
+
+#include "cli_context.h"
+#include "commands.h"
+#include "io/json_file.h"
+#include "qpruner/pipeline.h"
+
+namespace qpruner::cli {
+
+namespace {
+
+void addRunOptions(ArgParser& p)
+{
+    p.option("db", "FILE", "experiment store (SQLite; created when absent)");
+    p.option("resume", "RUN", "continue run RUN of --db from its stored config (also: add workers to a running search)");
+    p.option("workers", "N", "search workers in this process (overrides the config)");
+    p.option("threads", "N", "intra-op threads per process (default: all cores)", "0");
+    p.flag("json", "print the run's stage results as one JSON object");
+}
+
+int execute(const ArgParser& p, const std::string& kind, const std::function<nlohmann::json()>& makeConfig)
+{
+    store::Store st(p.get("db"));
+    pipeline::RunOptions ro;
+    ro.kind = kind;
+    ro.workers = p.find("workers") ? p.getInt("workers") : 0;
+    ro.threads = p.getInt("threads");
+    const bool json = p.isSet("json");
+    auto progress = [&](const Progress& pr) {
+        if (!json)
+            std::fprintf(stderr, "  %s %lld/%lld %s\n", pr.stage.c_str(), static_cast<long long>(pr.done),
+                         static_cast<long long>(pr.total), pr.message.c_str());
+    };
+    const pipeline::RunOutcome out = p.find("resume")
+                                         ? pipeline::resumeRun(st, p.getInt64("resume"), ro, progress)
+                                         : pipeline::startRun(st, makeConfig(), ro, progress);
+    if (json) {
+        printJson({{"run", out.runId}, {"db", p.get("db")}, {"stages", out.result}});
+        return 0;
+    }
+    std::printf("run %lld done in %s\n", static_cast<long long>(out.runId), p.get("db").c_str());
+    if (out.result.contains("search")) {
+        const auto& s = out.result["search"];
+        std::printf("search: %d complete, %d failed trials; budget %s\n", s["trials_complete"].get<int>(),
+                    s["trials_failed"].get<int>(), s["budget"].get<std::string>().c_str());
+        if (s["exhausted"].get<bool>())
+            std::printf("search: every feasible map was tried before the trial count was reached\n");
+        if (!s["chosen"].is_null())
+            std::printf("chosen: trial %d, objective %.6g, %s\n", s["chosen"]["trial"].get<int>(),
+                        s["chosen"]["objective"].get<double>(),
+                        humanBytes(s["chosen"]["memory_bytes"].get<int64_t>()).c_str());
+    }
+    if (out.result.contains("evaluate"))
+        for (const auto& e : out.result["evaluate"]["ppl"])
+            std::printf("evaluate: ppl %.4f on %s (%lld windows)\n", e["ppl"].get<double>(),
+                        e["source"].get<std::string>().c_str(), static_cast<long long>(e["windows"].get<int64_t>()));
+    std::printf("see: qpruner pareto --db %s --run %lld\n", p.get("db").c_str(), static_cast<long long>(out.runId));
+    return 0;
+}
+
+} // namespace
+
+int runSearch(const Args& args)
+{
+    ArgParser p("search",
+                "Bayesian optimisation of a precision map under a memory budget: layer importance, the importance-\n"
+                "aware initial map and its samples, then GP + ParEGO expected improvement over budget-feasible maps.\n"
+                "Every trial is stored in --db; --resume RUN continues a killed search (or adds workers to it).");
+    p.positional("MODEL", "checkpoint file or directory (dense; e.g. a pruned model)", false);
+    p.option("tokenizer", "PATH", "tokenizer (default: found beside the model)");
+    p.option("dtype", "DTYPE", "dtype to load the model in", "fp32");
+    addRunOptions(p);
+    p.option("experiment", "NAME", "experiment the run belongs to", "default");
+    p.option("name", "TEXT", "a name for the run");
+    p.option("budget", "B", "memory budget: bytes (350KiB), bits per weight (4.5bpw) or a fraction of bf16 (0.4x)",
+             "4.5bpw");
+    p.option("trials", "N", "trials to run (running + complete)", "40");
+    p.option("objective", "O", "ppl | kl (to the unquantized model) | accuracy (needs --task)", "ppl");
+    p.option("val", "SOURCE", "validation text: tinystories, wikitext2, ptb or a file", "tinystories");
+    p.option("val-windows", "N", "validation windows", "16");
+    p.option("val-seq-len", "N", "validation window length", "256");
+    p.option("val-skip", "N", "skip this many windows first (keep the search off the evaluation slice)", "0");
+    p.option("task", "NAME", "task for --objective accuracy");
+    p.option("task-limit", "N", "task items for --objective accuracy", "64");
+    p.option("scores", "FILE", "importance scores (qpruner importance --out); default: computed here");
+    p.option("metric", "M", "importance metric that ranks layers", "quant-kl");
+    p.option("calib", "SOURCE", "calibration data for the importance", "tinystories");
+    p.option("calib-samples", "N", "calibration windows", "32");
+    p.option("calib-seq-len", "N", "calibration window length", "128");
+    p.option("method", "M", "allocation of the initial map: greedy | probabilistic", "probabilistic");
+    p.option("candidates", "LIST", "candidate formats", "nf4,int8,bf16");
+    p.option("layers", "LIST", "searched layers (default: all)");
+    p.option("base-format", "F", "format of everything not searched", "bf16");
+    p.option("initial-samples", "N", "allocator samples in the initial design", "4");
+    p.flag("no-uniform", "leave the uniform maps out of the initial design");
+    p.flag("no-par-ego", "EI of the objective alone (memory only as the constraint)");
+    p.option("granularity", "G", "search unit: layer | group (a layer's attention and MLP linears apart)", "layer");
+    p.option("strategy", "S", "bayes | random (the baseline: random feasible maps)", "bayes");
+    p.option("seed", "N", "seed of everything random", "0");
+    p.example("qpruner search ../shared/data/models/stories260K/stories260K.bin --db study.db --budget 5bpw "
+              "--trials 24");
+    if (!p.parse(args))
+        return 0;
+    return execute(p, "search", [&] {
+        if (!p.find("MODEL"))
+            throw UsageError("MODEL is required (or --resume RUN)");
+        nlohmann::json layers = nlohmann::json::array();
+        if (auto l = p.find("layers"))
+            for (const auto& s : splitList(*l))
+                layers.push_back(parseLayerIndex(s, "--layers: expected layer indices, got '" + s + "'"));
+        const int64_t seed = p.getInt64("seed");
+        nlohmann::json config = {
+            {"version", 1},
+            {"experiment", p.get("experiment")},
+            {"name", p.find("name").value_or("")},
+            {"model", p.get("MODEL")},
+            {"tokenizer", p.find("tokenizer").value_or("")},
+            {"dtype", p.get("dtype")},
+            {"seed", seed},
+            {"prune", nullptr},
+            {"importance",
+             {{"metric", p.get("metric")},
+              {"scores", p.find("scores").value_or("")},
+              {"calibration",
+               {{"source", p.get("calib")}, {"samples", p.getInt("calib-samples")},
+                {"seq_len", p.getInt("calib-seq-len")}, {"seed", seed}}}}},
+            {"allocate",
+             {{"budget", p.get("budget")},
+              {"method", p.get("method")},
+              {"candidates", splitList(p.get("candidates"))},
+              {"layers", layers},
+              {"base_format", p.get("base-format")}}},
+            {"search",
+             {{"trials", p.getInt("trials")},
+              {"objective", p.get("objective")},
+              {"validation",
+               {{"source", p.get("val")}, {"windows", p.getInt("val-windows")},
+                {"seq_len", p.getInt("val-seq-len")}, {"skip", p.getInt("val-skip")}}},
+              {"task", p.find("task").value_or("")},
+              {"task_limit", p.getInt("task-limit")},
+              {"initial_samples", p.getInt("initial-samples")},
+              {"uniform", !p.isSet("no-uniform")},
+              {"par_ego", !p.isSet("no-par-ego")},
+              {"granularity", p.get("granularity")},
+              {"strategy", p.get("strategy")}}},
+            {"evaluate", nullptr}};
+        return pipeline::normalizeConfig(config, std::filesystem::current_path(), sharedDataDir());
+    });
+}
+
+int runRun(const Args& args)
+{
+    ArgParser p("run",
+                "Run the whole pipeline (prune -> importance -> allocate -> search -> evaluate) from a config file\n"
+                "(README: Run configs), recording every stage, trial and artifact in --db.");
+    p.positional("CONFIG", "run config JSON (e.g. resources/configs/stories260k-quick.json)", false);
+    addRunOptions(p);
+    p.example("qpruner run resources/configs/stories260k-quick.json --db study.db");
+    if (!p.parse(args))
+        return 0;
+    return execute(p, "pipeline", [&] {
+        if (!p.find("CONFIG"))
+            throw UsageError("CONFIG is required (or --resume RUN)");
+        const std::filesystem::path file = p.get("CONFIG");
+        return pipeline::normalizeConfig(io::readJsonFile(file), std::filesystem::absolute(file).parent_path(),
+                                         sharedDataDir());
+    });
+}
+
+} // namespace qpruner::cli

@@ -1,0 +1,83 @@
+// The whole pipeline so far, from one config document: prune -> importance -> allocate -> search -> evaluate,
+// every stage recorded in the experiment store (config, status, timings, results, artifacts with sha256).
+// Torch-free header: the GUI starts and resumes runs through it.
+//
+// Config (JSON, version 1). Paths may start with "${data}/" (the shared data directory); relative paths are
+// taken relative to `baseDir`. normalizeConfig() fills every default and resolves every path, and the
+// normalised document is what the run stores, so it reproduces the run on its own.
+// {
+//   "version": 1,
+//   "experiment": "default",              name of the experiment the run belongs to
+//   "name": "",                           free text
+//   "model": PATH, "tokenizer": PATH,     tokenizer: empty = found beside the model
+//   "dtype": "fp32", "seed": 0,
+//   "workdir": "",                        artifacts; empty = "<db dir>/<db stem>-runs/run-<id>"
+//   "data_dir": "",                       the shared data directory; empty = the one given to normalizeConfig
+//   "prune": null | {"ratio": 0.25, "attention_layers": "B:E"|"", "mlp_layers": "B:E"|"", "criterion":
+//             "taylor-first", "calibration": CALIB},
+//   "importance": {"metric": "quant-kl", "metrics": [...], "scores": PATH|"", "calibration": CALIB,
+//                  "kl_format": "nf4"},     scores: use a score file instead of computing (metrics ignored)
+//   "allocate": {"budget": "4.5bpw", "method": "probabilistic", "candidates": ["nf4", "int8", "bf16"],
+//                "layers": [] (all) | [i, ...], "base_format": "bf16", "samples": 16, "temperature": 0.1,
+//                "epsilon": 0.001},
+//   "search": null | {"trials": 40, "strategy": "bayes"|"random", "granularity": "layer"|"group",
+//                     "objective": "ppl"|"kl"|"accuracy",
+//                     "validation": {"source": "tinystories", "windows": 16, "seq_len": 256, "skip": 0},
+//                     "task": "", "task_limit": 64,  (accuracy)
+//                     "initial_samples": 4, "uniform": true, "workers": 1, "batch_size": 4,
+//                     "par_ego": true, "gp_restarts": 2, "pool_samples": 64, "pool_random": 64,
+//                     "pool_two_edits": 256},
+//   "evaluate": null | {"ppl": [{"source": "tinystories", "windows": 40, "seq_len": 256, "skip": 0}],
+//                       "tasks": ["boolq", ...], "task_limit": 100}
+// }
+// granularity "group" searches each layer's attention (q, k, v, o) and MLP (gate, up, down) linears separately;
+// strategy "random" is the baseline (uniform random feasible maps, no initial design, no surrogate).
+// CALIB = {"source": "tinystories", "format": "auto", "samples": 32, "seq_len": 128, "seed": 0}.
+// Validation and evaluation text sources are tinystories / wikitext2 (its test split for evaluation) / ptb /
+// a path; windows are consecutive, non-overlapping, after skipping `skip` windows.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "qpruner/progress.h"
+#include "qpruner/store.h"
+
+namespace qpruner::pipeline {
+
+// Fills defaults, resolves paths, checks every key (ConfigError naming the key path, e.g.
+// "search.validation.windows: expected a positive integer"; unknown keys are refused too).
+nlohmann::json normalizeConfig(const nlohmann::json& config, const std::filesystem::path& baseDir,
+                               const std::filesystem::path& dataDir);
+
+struct RunOptions {
+    std::string kind = "pipeline";          // the run's kind ("pipeline", "search")
+    int workers = 0;                        // > 0 overrides search.workers
+    int threads = 0;                        // intra-op threads per worker (0: hardware / workers)
+};
+
+struct RunOutcome {
+    int64_t runId = 0;
+    nlohmann::json result;                  // per stage: its result document (as stored)
+};
+
+// Creates a run for a normalised config and executes it.
+RunOutcome startRun(store::Store& store, const nlohmann::json& normalizedConfig, const RunOptions& options,
+                    const ProgressSink& progress = {}, const CancelToken* cancel = nullptr);
+
+// Continues a run from its stored config: running trials of dead workers are marked failed and re-proposed,
+// finished stages are reused (their stored results and artifacts, checked by sha256), unfinished ones rerun.
+// A second process may resume a running run to add workers to its search.
+RunOutcome resumeRun(store::Store& store, int64_t runId, const RunOptions& options,
+                     const ProgressSink& progress = {}, const CancelToken* cancel = nullptr);
+
+// The best complete trial of a search run (lowest objective; ties: less memory) within a budget (allocation.h
+// syntax: bytes of the whole model, bpw over the decoder linears, or a fraction of bf16; empty: the run's own):
+// {"trial", "objective", "memory_bytes", "budget", "metrics", "map"}; null when no trial fits.
+nlohmann::json chosenMap(const store::Store& store, int64_t runId, const std::string& budget = {});
+
+} // namespace qpruner::pipeline

@@ -1,0 +1,881 @@
+#include "qpruner/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <set>
+#include <thread>
+
+#include "eval/multiple_choice.h"
+#include "eval/perplexity.h"
+#include "eval/task_data.h"
+#include "importance/layer_importance.h"
+#include "io/file_bytes.h"
+#include "io/sha256.h"
+#include "model/checkpoint.h"
+#include "model/dtype.h"
+#include "prune/calibration.h"
+#include "prune/pruner.h"
+#include "qpruner/allocation.h"
+#include "qpruner/error.h"
+#include "qpruner/importance_scores.h"
+#include "qpruner/memory_model.h"
+#include "qpruner/pareto.h"
+#include "quant/model_quantizer.h"
+#include "search/bayes_search.h"
+#include "search/trial_evaluator.h"
+
+namespace qpruner::pipeline {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// ---------------------------------------------------------------------------------------------------------------
+// Config checking: every key is read through a Node that knows its path, so errors name "search.trials" etc.
+
+struct Node {
+    json* node;
+    std::string path;
+
+    std::string at(const std::string& key) const { return path.empty() ? key : path + "." + key; }
+
+    void allowOnly(std::initializer_list<const char*> keys) const
+    {
+        if (!node->is_object())
+            throw ConfigError((path.empty() ? std::string("config") : path) + ": expected an object");
+        for (auto it = node->begin(); it != node->end(); ++it)
+            if (std::none_of(keys.begin(), keys.end(), [&](const char* k) { return it.key() == k; }))
+                throw ConfigError(at(it.key()) + ": unknown key");
+    }
+    json& slot(const std::string& key, const json& def) const
+    {
+        if (!node->contains(key))
+            (*node)[key] = def;
+        return (*node)[key];
+    }
+    std::string str(const std::string& key, const std::string& def) const
+    {
+        json& v = slot(key, def);
+        if (!v.is_string())
+            throw ConfigError(at(key) + ": expected a string");
+        return v.get<std::string>();
+    }
+    int64_t integer(const std::string& key, int64_t def, int64_t min) const
+    {
+        json& v = slot(key, def);
+        if (!v.is_number_integer() || v.get<int64_t>() < min)
+            throw ConfigError(at(key) + ": expected an integer >= " + std::to_string(min));
+        return v.get<int64_t>();
+    }
+    double number(const std::string& key, double def, double min, bool strict) const
+    {
+        json& v = slot(key, def);
+        if (!v.is_number() || !std::isfinite(v.get<double>()) || v.get<double>() < min ||
+            (strict && v.get<double>() == min))
+            throw ConfigError(at(key) + ": expected a number " + (strict ? "> " : ">= ") + std::to_string(min));
+        return v.get<double>();
+    }
+    bool boolean(const std::string& key, bool def) const
+    {
+        json& v = slot(key, def);
+        if (!v.is_boolean())
+            throw ConfigError(at(key) + ": expected true or false");
+        return v.get<bool>();
+    }
+    // A child object; `def` (an object or null) when absent. Returns false for null.
+    bool child(const std::string& key, const json& def, Node* out) const
+    {
+        json& v = slot(key, def);
+        if (v.is_null())
+            return false;
+        if (!v.is_object())
+            throw ConfigError(at(key) + ": expected an object or null");
+        *out = Node{&v, at(key)};
+        return true;
+    }
+};
+
+std::string resolvePath(const std::string& p, const fs::path& baseDir, const fs::path& dataDir)
+{
+    if (p.empty())
+        return p;
+    const std::string prefix = "${data}/";
+    fs::path r = p.rfind(prefix, 0) == 0 ? dataDir / p.substr(prefix.size()) : fs::path(p);
+    if (r.is_relative())
+        r = baseDir / r;
+    return fs::weakly_canonical(r).string();
+}
+
+bool isBuiltInSource(const std::string& s)
+{
+    static const std::set<std::string> names = {"tinystories", "wikitext2", "ptb", "alpaca"};
+    if (names.count(s))
+        return true;
+    const auto& tasks = eval::knownTasks();
+    return std::find(tasks.begin(), tasks.end(), s) != tasks.end();
+}
+
+void normalizeCalibration(Node parent, const std::string& key, const fs::path& baseDir, const fs::path& dataDir)
+{
+    Node c{parent.node, ""};
+    parent.child(key, json::object(), &c);
+    c.allowOnly({"source", "format", "samples", "seq_len", "seed"});
+    const std::string src = c.str("source", "tinystories");
+    if (!isBuiltInSource(src))
+        (*c.node)["source"] = resolvePath(src, baseDir, dataDir);
+    prune::parseCalibrationFormat(c.str("format", "auto") == "auto" ? "text" : (*c.node)["format"].get<std::string>());
+    c.integer("samples", 32, 1);
+    c.integer("seq_len", 128, 2);
+    c.integer("seed", 0, 0);
+}
+
+void normalizeTextSlice(Node n, int64_t windows, const fs::path& baseDir, const fs::path& dataDir)
+{
+    n.allowOnly({"source", "windows", "seq_len", "skip"});
+    const std::string src = n.str("source", "tinystories");
+    if (!isBuiltInSource(src))
+        (*n.node)["source"] = resolvePath(src, baseDir, dataDir);
+    n.integer("windows", windows, 1);
+    n.integer("seq_len", 256, 2);
+    n.integer("skip", 0, 0);
+}
+
+} // namespace
+
+json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path& dataDirArg)
+{
+    const fs::path dataDir = fs::absolute(dataDirArg);
+    json c = config;
+    Node root{&c, ""};
+    root.allowOnly({"version", "experiment", "name", "model", "tokenizer", "dtype", "seed", "workdir", "data_dir",
+                    "prune", "importance", "allocate", "search", "evaluate"});
+    if (root.integer("version", 1, 1) != 1)
+        throw ConfigError("version: this build reads config version 1");
+    if (root.str("experiment", "default").empty())
+        throw ConfigError("experiment: must not be empty");
+    root.str("name", "");
+    const std::string model = root.str("model", "");
+    if (model.empty())
+        throw ConfigError("model: required (a checkpoint file or directory)");
+    c["model"] = resolvePath(model, baseDir, dataDir);
+    if (!fs::exists(c["model"].get<std::string>()))
+        throw FileError("model: " + c["model"].get<std::string>() + " not found");
+    std::string tok = root.str("tokenizer", "");
+    c["tokenizer"] = tok.empty() ? findTokenizerBeside(c["model"].get<std::string>()).string()
+                                 : resolvePath(tok, baseDir, dataDir);
+    model::parseDtype(root.str("dtype", "fp32"));
+    root.integer("seed", 0, 0);
+    const std::string dataDirText = root.str("data_dir", "");
+    c["data_dir"] = dataDirText.empty() ? fs::weakly_canonical(dataDir).string()
+                                        : resolvePath(dataDirText, baseDir, dataDir);
+    const std::string workdir = root.str("workdir", "");
+    c["workdir"] = workdir.empty() ? "" : resolvePath(workdir, baseDir, dataDir);
+
+    Node n{&c, ""};
+    if (root.child("prune", nullptr, &n)) {
+        n.allowOnly({"ratio", "attention_layers", "mlp_layers", "criterion", "calibration"});
+        const double r = n.number("ratio", 0.25, 0, true);
+        if (r >= 1)
+            throw ConfigError(n.at("ratio") + ": expected a fraction below 1");
+        n.str("attention_layers", "");
+        n.str("mlp_layers", "");
+        prune::parseCriterion(n.str("criterion", "taylor-first"));
+        normalizeCalibration(n, "calibration", baseDir, dataDir);
+    }
+    root.child("importance", json::object(), &n);
+    n.allowOnly({"metric", "metrics", "scores", "calibration", "kl_format"});
+    const std::string metric = n.str("metric", "quant-kl");
+    importance::parseMetric(metric);
+    json& metrics = n.slot("metrics", json::array({metric}));
+    if (!metrics.is_array() || metrics.empty())
+        throw ConfigError(n.at("metrics") + ": expected a non-empty list of metric names");
+    std::vector<std::string> names;
+    for (const auto& m : metrics) {
+        if (!m.is_string())
+            throw ConfigError(n.at("metrics") + ": expected metric names");
+        names.push_back(m.get<std::string>());
+    }
+    importance::parseMetrics(names);
+    if (std::find(names.begin(), names.end(), metric) == names.end())
+        throw ConfigError(n.at("metric") + ": '" + metric + "' is not among importance.metrics");
+    const std::string scores = n.str("scores", "");
+    (*n.node)["scores"] = resolvePath(scores, baseDir, dataDir);
+    parseQuantSpec(n.str("kl_format", "nf4"));
+    normalizeCalibration(n, "calibration", baseDir, dataDir);
+
+    root.child("allocate", json::object(), &n);
+    n.allowOnly({"budget", "method", "candidates", "layers", "base_format", "samples", "temperature", "epsilon"});
+    parseBudget(n.str("budget", "4.5bpw"));
+    parseAllocationMethod(n.str("method", "probabilistic"));
+    json& cands = n.slot("candidates", json::array({"nf4", "int8", "bf16"}));
+    if (!cands.is_array() || cands.size() < 2)
+        throw ConfigError(n.at("candidates") + ": expected a list of at least two formats");
+    for (const auto& f : cands) {
+        if (!f.is_string())
+            throw ConfigError(n.at("candidates") + ": expected format names");
+        parseQuantSpec(f.get<std::string>());
+    }
+    json& layers = n.slot("layers", json::array());
+    if (!layers.is_array())
+        throw ConfigError(n.at("layers") + ": expected a list of layer indices");
+    for (const auto& l : layers)
+        if (!l.is_number_integer() || l.get<int64_t>() < 0)
+            throw ConfigError(n.at("layers") + ": expected non-negative layer indices");
+    parseQuantSpec(n.str("base_format", "bf16"));
+    n.integer("samples", 16, 0);
+    n.number("temperature", 0.1, 0, true);
+    n.number("epsilon", 1e-3, 0, false);
+
+    if (root.child("search", json::object(), &n)) {
+        n.allowOnly({"trials", "strategy", "granularity", "objective", "validation", "task", "task_limit",
+                     "initial_samples", "uniform", "workers", "batch_size", "par_ego", "gp_restarts", "pool_samples",
+                     "pool_random", "pool_two_edits"});
+        n.integer("trials", 40, 1);
+        const std::string strategy = n.str("strategy", "bayes");
+        if (strategy != "bayes" && strategy != "random")
+            throw ConfigError(n.at("strategy") + ": expected bayes or random, got '" + strategy + "'");
+        const std::string granularity = n.str("granularity", "layer");
+        if (granularity != "layer" && granularity != "group")
+            throw ConfigError(n.at("granularity") + ": expected layer or group, got '" + granularity + "'");
+        const auto objective = search::parseSearchObjective(n.str("objective", "ppl"));
+        Node v{&c, ""};
+        n.child("validation", json::object(), &v);
+        normalizeTextSlice(v, 16, baseDir, dataDir);
+        const std::string task = n.str("task", "");
+        if (objective == search::SearchObjective::Accuracy) {
+            const auto& tasks = eval::knownTasks();
+            if (std::find(tasks.begin(), tasks.end(), task) == tasks.end())
+                throw ConfigError(n.at("task") + ": the accuracy objective needs a task (boolq, piqa, ...)");
+        }
+        n.integer("task_limit", 64, 1);
+        n.integer("initial_samples", 4, 0);
+        n.boolean("uniform", true);
+        n.integer("workers", 1, 1);
+        n.integer("batch_size", 4, 1);
+        n.boolean("par_ego", true);
+        n.integer("gp_restarts", 2, 0);
+        n.integer("pool_samples", 64, 0);
+        n.integer("pool_random", 64, 0);
+        n.integer("pool_two_edits", 256, 0);
+    }
+    if (root.child("evaluate", json::object(), &n)) {
+        n.allowOnly({"ppl", "tasks", "task_limit"});
+        json& ppl = n.slot("ppl", json::array({json::object()}));
+        if (!ppl.is_array())
+            throw ConfigError(n.at("ppl") + ": expected a list of text slices");
+        for (size_t i = 0; i < ppl.size(); ++i) {
+            if (!ppl[i].is_object())
+                throw ConfigError(n.at("ppl") + "[" + std::to_string(i) + "]: expected an object");
+            normalizeTextSlice(Node{&ppl[i], n.at("ppl") + "[" + std::to_string(i) + "]"}, 40, baseDir, dataDir);
+        }
+        json& tasks = n.slot("tasks", json::array());
+        if (!tasks.is_array())
+            throw ConfigError(n.at("tasks") + ": expected a list of task names");
+        for (const auto& t : tasks) {
+            const auto& known = eval::knownTasks();
+            if (!t.is_string() || std::find(known.begin(), known.end(), t.get<std::string>()) == known.end())
+                throw ConfigError(n.at("tasks") + ": unknown task " + t.dump());
+        }
+        n.integer("task_limit", 100, 1);
+    }
+    return c;
+}
+
+namespace {
+
+double secondsSince(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+fs::path textSourceFile(const std::string& source, bool evaluation, const fs::path& dataDir)
+{
+    if (source == "tinystories")
+        return dataDir / "text/tinystories/tinystories_valid_subset.txt";
+    if (source == "wikitext2")
+        return dataDir / (evaluation ? "text/wikitext-2-raw/wiki.test.raw" : "text/wikitext-2/wiki.valid.tokens");
+    if (source == "ptb")
+        return dataDir / (evaluation ? "text/ptb/ptb.test.txt" : "text/ptb/ptb.valid.txt");
+    return source;
+}
+
+// `windows` consecutive windows of seq_len tokens after skipping `skip` windows: [N, T] int64.
+at::Tensor textWindows(const json& slice, bool evaluation, const Tokenizer& tok, const fs::path& dataDir)
+{
+    const fs::path file = textSourceFile(slice["source"], evaluation, dataDir);
+    const auto stream = tok.encode(io::readUtf8File(file));
+    const int64_t T = slice["seq_len"], N = slice["windows"], skip = slice["skip"];
+    const int64_t available = int64_t(stream.size()) / T - skip;
+    if (available < N)
+        throw ConfigError(file.string() + ": " + std::to_string(stream.size()) + " tokens hold " +
+                          std::to_string(std::max<int64_t>(available, 0)) + " windows of " + std::to_string(T) +
+                          " after skipping " + std::to_string(skip) + ", " + std::to_string(N) + " asked for");
+    at::Tensor t = at::empty({N, T}, at::kLong);
+    auto* d = t.data_ptr<int64_t>();
+    for (int64_t i = 0; i < N * T; ++i)
+        d[i] = stream[size_t(skip * T + i)];
+    return t;
+}
+
+std::string sha256Of(const fs::path& p)
+{
+    if (!fs::is_directory(p))
+        return io::sha256FileHex(p);
+    std::vector<fs::path> files;
+    for (const auto& e : fs::recursive_directory_iterator(p))
+        if (e.is_regular_file())
+            files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    std::string lines;
+    for (const auto& f : files)
+        lines += io::sha256FileHex(f) + "  " + fs::relative(f, p).string() + "\n";
+    return io::sha256Hex(lines);
+}
+
+struct Context {
+    store::Store& store;
+    int64_t runId;
+    json config;
+    fs::path workdir;
+    fs::path dataDir;
+    RunOptions options;
+    ProgressSink progress;
+    const CancelToken* cancel;
+    std::vector<store::StageRecord> previous; // stages of an earlier attempt (resume)
+    json results = json::object();
+};
+
+// A finished stage of an earlier attempt whose artifacts are all unchanged (by sha256).
+const store::StageRecord* reusable(Context& cx, const std::string& name)
+{
+    for (const auto& s : cx.previous)
+        if (s.name == name && s.status == store::RunStatus::Done) {
+            for (const auto& a : cx.store.artifacts(cx.runId))
+                if (a.stageId == s.id && (!fs::exists(a.path) || sha256Of(a.path) != a.sha256))
+                    return nullptr;
+            return &s;
+        }
+    return nullptr;
+}
+
+template <typename F>
+json runStage(Context& cx, const std::string& name, const json& config, F&& body)
+{
+    if (const auto* done = reusable(cx, name)) {
+        cx.results[name] = done->result;
+        return done->result;
+    }
+    const int64_t id = cx.store.beginStage(cx.runId, name, config);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+        json r = body(id);
+        cx.store.finishStage(id, store::RunStatus::Done, r, secondsSince(t0));
+        cx.results[name] = r;
+        return r;
+    } catch (const CancelledError&) {
+        cx.store.finishStage(id, store::RunStatus::Cancelled, json::object(), secondsSince(t0), "cancelled");
+        throw;
+    } catch (const std::exception& e) {
+        cx.store.finishStage(id, store::RunStatus::Failed, json::object(), secondsSince(t0), e.what());
+        throw;
+    }
+}
+
+std::unique_ptr<model::LlamaModel> loadFor(const Context& cx, const std::string& path)
+{
+    model::LoadOptions lo;
+    lo.dtype = model::parseDtype(cx.config["dtype"]);
+    return model::loadModel(path, lo);
+}
+
+std::pair<int, int> parseSpan(const std::string& text, const std::string& key)
+{
+    if (text.empty())
+        return {-1, -1};
+    const auto colon = text.find(':');
+    try {
+        if (colon == std::string::npos)
+            throw std::invalid_argument(text);
+        return {std::stoi(text.substr(0, colon)), std::stoi(text.substr(colon + 1))};
+    } catch (const std::exception&) {
+        throw ConfigError(key + ": expected BEGIN:END, got '" + text + "'");
+    }
+}
+
+std::string pruneStage(Context& cx, const Tokenizer& tok)
+{
+    const json& pc = cx.config["prune"];
+    const json r = runStage(cx, "prune", pc, [&](int64_t stageId) {
+        auto m = loadFor(cx, cx.config["model"]);
+        prune::PruneOptions o;
+        o.ratio = pc["ratio"];
+        const auto a = parseSpan(pc["attention_layers"], "prune.attention_layers");
+        const auto b = parseSpan(pc["mlp_layers"], "prune.mlp_layers");
+        o.attentionLayers = {a.first, a.second};
+        o.mlpLayers = {b.first, b.second};
+        o.criterion = prune::parseCriterion(pc["criterion"]);
+        o.seed = cx.config["seed"];
+        const json& cc = pc["calibration"];
+        prune::CalibrationOptions co{int(cc["samples"]), int(cc["seq_len"]), uint64_t(cc["seed"])};
+        const auto calib = prune::calibrationWindows(cc["source"], cc["format"], co, tok, cx.dataDir);
+        const ModelConfig before = m->config();
+        const auto scores = prune::estimateImportance(*m, calib, o, cx.progress, cx.cancel);
+        const auto plan = prune::planPruning(before, scores, o);
+        prune::applyPruning(*m, plan);
+        const fs::path out = cx.workdir / "pruned";
+        model::saveNativeModel(*m, out, {{"source", cx.config["model"]}, {"pruning", pc}});
+        cx.store.addArtifact(cx.runId, stageId, "checkpoint", out);
+        return json{{"checkpoint", out.string()},
+                    {"parameters_before", before.parameterCount()},
+                    {"parameters_after", m->config().parameterCount()}};
+    });
+    return r["checkpoint"];
+}
+
+ImportanceScores importanceStage(Context& cx, const std::string& modelPath, const Tokenizer& tok)
+{
+    const json& ic = cx.config["importance"];
+    const json r = runStage(cx, "importance", ic, [&](int64_t stageId) {
+        ImportanceScores s;
+        if (!ic["scores"].get<std::string>().empty()) {
+            s = ImportanceScores::load(ic["scores"].get<std::string>());
+        } else {
+            auto m = loadFor(cx, modelPath);
+            importance::ImportanceOptions o;
+            std::vector<std::string> names = ic["metrics"];
+            o.metrics = importance::parseMetrics(names);
+            o.klFormat = parseQuantSpec(ic["kl_format"].get<std::string>());
+            const json& cc = ic["calibration"];
+            prune::CalibrationOptions co{int(cc["samples"]), int(cc["seq_len"]), uint64_t(cc["seed"])};
+            const auto calib =
+                prune::calibrationWindows(cc["source"], cc["format"], co, tok, cx.dataDir, &s.calibration);
+            s.model = modelPath;
+            s.numLayers = m->config().numLayers();
+            s.metrics = importance::layerImportance(*m, calib, o, cx.progress, cx.cancel);
+        }
+        const fs::path out = cx.workdir / "scores.json";
+        s.save(out);
+        std::vector<store::LayerScoreRow> rows;
+        for (const auto& [name, ms] : s.metrics)
+            for (size_t l = 0; l < ms.layers.size(); ++l) {
+                rows.push_back({name, int(l), "", ms.layers[l], ms.normalized[l]});
+                if (l < ms.modules.size())
+                    for (LinearModule mod : kLinearModules)
+                        rows.push_back({name, int(l), linearModuleName(mod), ms.modules[l][size_t(mod)],
+                                        ms.modulesNormalized[l][size_t(mod)]});
+            }
+        cx.store.addLayerScores(cx.runId, stageId, rows);
+        cx.store.addArtifact(cx.runId, stageId, "scores", out);
+        return json{{"scores", out.string()}, {"metrics", s.metricList()}};
+    });
+    return ImportanceScores::load(r["scores"].get<std::string>());
+}
+
+AllocationProblem allocationProblem(const Context& cx, const ModelConfig& config, const ImportanceScores& scores)
+{
+    const json& ac = cx.config["allocate"];
+    AllocationProblem pr;
+    pr.config = config;
+    pr.base = PrecisionMap(parseQuantSpec(ac["base_format"].get<std::string>()));
+    pr.layers = ac["layers"].get<std::vector<int>>();
+    for (const auto& f : ac["candidates"])
+        pr.candidates.push_back(parseQuantSpec(f.get<std::string>()));
+    const auto& ms = scores.metric(cx.config["importance"]["metric"]);
+    pr.importance = ms.normalized;
+    if (int(pr.importance.size()) != config.numLayers())
+        throw ConfigError("importance: the scores cover " + std::to_string(pr.importance.size()) +
+                          " layers, the model has " + std::to_string(config.numLayers()));
+    pr.budget = parseBudget(ac["budget"].get<std::string>());
+    return pr;
+}
+
+AllocationOptions allocationOptions(const Context& cx)
+{
+    const json& ac = cx.config["allocate"];
+    AllocationOptions o;
+    o.method = parseAllocationMethod(ac["method"]);
+    o.samples = ac["samples"];
+    o.temperature = ac["temperature"];
+    o.epsilon = ac["epsilon"];
+    o.seed = cx.config["seed"];
+    return o;
+}
+
+// The budgeted quantity of a map, as allocation.h defines it.
+int64_t budgeted(const MemoryReport& r, BudgetUnit unit)
+{
+    return unit == BudgetUnit::BitsPerWeight ? r.linearBytes : r.totalBytes;
+}
+
+// The search space over the allocation's layers: one unit per layer ("layer" granularity) or two, its attention
+// (q, k, v, o) and MLP (gate, up, down) linears ("group"); unit bytes from the exact memory model.
+struct SpaceBuilder {
+    struct Unit {
+        int layer = 0;
+        std::vector<LinearModule> modules;
+    };
+    AllocationProblem problem;
+    AllocationResult allocation;
+    bool groups = false;
+    std::vector<Unit> units;
+    search::SearchSpace space;
+    int64_t bf16Total = 0;
+
+    int candidateIndex(const QuantSpec& s) const
+    {
+        for (size_t k = 0; k < allocation.candidates.size(); ++k)
+            if (allocation.candidates[k] == s)
+                return int(k);
+        return -1;
+    }
+    search::Choice choiceOf(const Allocation& a) const
+    {
+        search::Choice c;
+        for (const Unit& u : units)
+            c.push_back(candidateIndex(a.layerSpecs[size_t(u.layer)]));
+        return c;
+    }
+    PrecisionMap mapOf(const search::Choice& c) const
+    {
+        PrecisionMap m = problem.base;
+        for (size_t i = 0; i < c.size(); ++i) {
+            const Unit& u = units[i];
+            const QuantSpec& spec = allocation.candidates[size_t(c[i])];
+            if (!groups) {
+                for (LinearModule mod : kLinearModules)
+                    m.setLayerModule(u.layer, mod, std::nullopt);
+                m.setLayer(u.layer, spec);
+            } else {
+                for (LinearModule mod : u.modules)
+                    m.setLayerModule(u.layer, mod, spec);
+            }
+        }
+        return m;
+    }
+    int64_t budgetedBytes(const search::Choice& c) const
+    {
+        return budgeted(memoryReport(problem.config, mapOf(c)), problem.budget.unit);
+    }
+
+    SpaceBuilder(AllocationProblem p, const AllocationResult& a, const std::string& granularity,
+                 const ImportanceScores& scores, const std::string& metric)
+        : problem(std::move(p)), allocation(a), groups(granularity == "group")
+    {
+        const std::vector<LinearModule> attention = {LinearModule::Q, LinearModule::K, LinearModule::V,
+                                                     LinearModule::O};
+        const std::vector<LinearModule> mlp = {LinearModule::Gate, LinearModule::Up, LinearModule::Down};
+        const MetricScores& ms = scores.metric(metric);
+        for (int l : allocation.layers) {
+            if (!groups) {
+                units.push_back({l, {kLinearModules.begin(), kLinearModules.end()}});
+                space.importance.push_back(problem.importance[size_t(l)]);
+                continue;
+            }
+            for (const auto* mods : {&attention, &mlp}) {
+                units.push_back({l, *mods});
+                double v = problem.importance[size_t(l)];
+                if (size_t(l) < ms.modulesNormalized.size()) { // the group's mean module score when scored
+                    v = 0;
+                    for (LinearModule mod : *mods)
+                        v += ms.modulesNormalized[size_t(l)][size_t(mod)];
+                    v /= double(mods->size());
+                }
+                space.importance.push_back(v);
+            }
+        }
+        const auto& cands = allocation.candidates;
+        space.units = int(units.size());
+        double lo = 1e9, hi = -1e9;
+        for (const auto& c : cands) {
+            space.candidates.push_back(c.name());
+            lo = std::min(lo, std::log2(double(c.codeBits())));
+            hi = std::max(hi, std::log2(double(c.codeBits())));
+        }
+        for (const auto& c : cands)
+            space.position.push_back(hi > lo ? (std::log2(double(c.codeBits())) - lo) / (hi - lo) : 1.0);
+        const bool countBias = problem.budget.unit != BudgetUnit::BitsPerWeight;
+        space.unitBytes.assign(units.size(), std::vector<int64_t>(cands.size()));
+        for (size_t k = 0; k < cands.size(); ++k) {
+            const search::Choice all(units.size(), int(k));
+            const auto rep = memoryReport(problem.config, mapOf(all));
+            for (size_t i = 0; i < units.size(); ++i) {
+                const auto& L = rep.layers[size_t(units[i].layer)];
+                int64_t b = 0;
+                for (LinearModule mod : units[i].modules)
+                    b += L.moduleBytes[size_t(mod)];
+                if (countBias && units[i].modules.front() == LinearModule::Q) // biases sit on q/k/v
+                    b += L.biasBytes;
+                space.unitBytes[i][k] = b;
+            }
+            if (k == 0) {
+                int64_t sum = 0;
+                for (size_t i = 0; i < units.size(); ++i)
+                    sum += space.unitBytes[i][0];
+                space.fixedBytes = budgeted(rep, problem.budget.unit) - sum;
+            }
+        }
+        space.budgetBytes = allocation.budgetBytes;
+        // The unit costs must add up exactly (they do unless a module outside the q/k/v group has a bias).
+        search::Choice mixed(units.size());
+        for (size_t i = 0; i < units.size(); ++i)
+            mixed[i] = int(i % cands.size());
+        if (space.bytes(mixed) != budgetedBytes(mixed))
+            throw Error("search: per-unit memory is not additive for this model (" +
+                        std::to_string(space.bytes(mixed)) + " vs " + std::to_string(budgetedBytes(mixed)) +
+                        " bytes); use granularity \"layer\"");
+        PrecisionMap bf16(QuantSpec{QuantKind::BF16, 0, false});
+        bf16Total = memoryReport(problem.config, bf16).totalBytes;
+    }
+};
+
+json memoryJson(const MemoryReport& r, int64_t bf16Total)
+{
+    return {{"total_bytes", r.totalBytes},
+            {"linear_bytes", r.linearBytes},
+            {"linear_bits_per_weight", r.linearBitsPerWeight},
+            {"bf16_fraction", double(r.totalBytes) / double(bf16Total)}};
+}
+
+json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok, const SpaceBuilder& sb)
+{
+    const json& sc = cx.config["search"];
+    return runStage(cx, "search", sc, [&](int64_t stageId) {
+        search::SearchProblem problem;
+        problem.space = sb.space;
+        auto addInitial = [&](const search::Choice& c, const std::string& source) {
+            if (std::find(c.begin(), c.end(), -1) == c.end())
+                problem.initial.push_back({c, source});
+        };
+        addInitial(sb.choiceOf(sb.allocation.best), "initial:importance");
+        AllocationOptions ao = allocationOptions(cx);
+        ao.method = AllocationMethod::Probabilistic;
+        ao.samples = std::max<int>(1, sc["initial_samples"]);
+        const auto prob = allocate(sb.problem, ao);
+        addInitial(sb.choiceOf(prob.best), "initial:importance-mode");
+        for (int i = 0; i < int(prob.samples.size()) && i < int(sc["initial_samples"]); ++i)
+            addInitial(sb.choiceOf(prob.samples[size_t(i)]), "initial:sample");
+        if (sc["uniform"].get<bool>())
+            for (int k = 0; k < int(sb.space.candidates.size()); ++k)
+                addInitial(search::Choice(size_t(sb.space.units), k), "initial:uniform:" + sb.space.candidates[size_t(k)]);
+        problem.sampler = [&sb, ao](uint64_t seed, int count) {
+            AllocationOptions o = ao;
+            o.seed = seed;
+            o.samples = count;
+            std::vector<search::Choice> out;
+            for (const auto& a : allocate(sb.problem, o).samples)
+                out.push_back(sb.choiceOf(a));
+            return out;
+        };
+        problem.describe = [&sb](const search::Choice& c) {
+            const PrecisionMap m = sb.mapOf(c);
+            return search::TrialDescription{m.toJson(), memoryReport(sb.problem.config, m).totalBytes};
+        };
+
+        const auto objective = search::parseSearchObjective(sc["objective"]);
+        const at::Tensor windows =
+            objective == search::SearchObjective::Accuracy ? at::Tensor() : textWindows(sc["validation"], false, tok, cx.dataDir);
+        std::optional<eval::TaskSet> task;
+        if (objective == search::SearchObjective::Accuracy) {
+            const std::string name = sc["task"];
+            task = eval::loadTaskSet(name, eval::taskFile(name, cx.dataDir / "eval"), sc["task_limit"].get<int64_t>());
+        }
+        search::TrialEvaluatorOptions eo;
+        eo.objective = objective;
+        eo.batchSize = sc["batch_size"];
+        eo.task = task ? &*task : nullptr;
+        eo.tokenizer = &tok;
+
+        search::SearchOptions so;
+        so.trials = sc["trials"];
+        so.randomSearch = sc["strategy"] == "random";
+        so.seed = cx.config["seed"];
+        so.logObjective = objective == search::SearchObjective::Perplexity;
+        so.parEgo = sc["par_ego"];
+        so.gpRestarts = sc["gp_restarts"];
+        so.poolSamples = sc["pool_samples"];
+        so.poolRandom = sc["pool_random"];
+        so.poolTwoEdits = sc["pool_two_edits"];
+        so.workers = cx.options.workers > 0 ? cx.options.workers : int(sc["workers"]);
+
+        const PrecisionMap base = sb.problem.base;
+        auto factory = [&](int) -> search::Evaluator {
+            auto ev = std::make_shared<search::TrialEvaluator>(loadFor(cx, modelPath), base, windows, eo);
+            return [ev, &sb](const search::Choice& c, const CancelToken* cancel) {
+                const PrecisionMap m = sb.mapOf(c);
+                search::EvaluationResult r = ev->evaluate(m, cancel);
+                r.metrics["memory"] = memoryJson(memoryReport(sb.problem.config, m), sb.bf16Total);
+                return r;
+            };
+        };
+        const auto summary = search::runSearch(cx.store, cx.runId, problem, factory, so, cx.progress, cx.cancel);
+
+        json out = {{"budget", sb.allocation.budget.text()},
+                    {"budget_bytes", sb.allocation.budgetBytes},
+                    {"trials_complete", summary.trialsComplete},
+                    {"trials_failed", summary.trialsFailed},
+                    {"exhausted", summary.exhausted}};
+        const json chosen = chosenMap(cx.store, cx.runId);
+        out["chosen"] = chosen;
+        if (!chosen.is_null()) {
+            const fs::path file = cx.workdir / "chosen-map.json";
+            PrecisionMap::fromJson(chosen["map"]).save(file);
+            cx.store.addArtifact(cx.runId, stageId, "precision-map", file);
+        }
+        return out;
+    });
+}
+
+json evaluateStage(Context& cx, const std::string& modelPath, const Tokenizer& tok, const PrecisionMap& map)
+{
+    const json& ec = cx.config["evaluate"];
+    return runStage(cx, "evaluate", ec, [&](int64_t) {
+        auto m = loadFor(cx, modelPath);
+        const auto memory = memoryReport(m->config(), map);
+        quant::quantizeModel(*m, map);
+        json out = {{"map", map.toJson()}, {"memory", {{"total_bytes", memory.totalBytes},
+                                                        {"linear_bits_per_weight", memory.linearBitsPerWeight}}}};
+        out["ppl"] = json::array();
+        for (const auto& slice : ec["ppl"]) {
+            const at::Tensor w = textWindows(slice, true, tok, cx.dataDir);
+            eval::PerplexityOptions po;
+            po.seqLen = slice["seq_len"];
+            std::vector<int32_t> stream(w.data_ptr<int64_t>(), w.data_ptr<int64_t>() + w.numel());
+            const auto r = eval::evaluatePerplexity(*m, stream, po, {}, cx.cancel);
+            out["ppl"].push_back({{"source", slice["source"]}, {"windows", r.windows}, {"ppl", r.ppl},
+                                  {"mean_nll", r.meanNll}});
+        }
+        out["tasks"] = json::array();
+        for (const auto& t : ec["tasks"]) {
+            const std::string name = t;
+            const auto set = eval::loadTaskSet(name, eval::taskFile(name, cx.dataDir / "eval"),
+                                               ec["task_limit"].get<int64_t>());
+            const auto r = eval::evaluateTask(*m, tok, set, {}, {}, cx.cancel);
+            out["tasks"].push_back({{"task", name}, {"items", r.items}, {"acc", r.acc}, {"acc_norm", r.accNorm}});
+        }
+        return out;
+    });
+}
+
+RunOutcome execute(Context& cx)
+{
+    model::setIntraOpThreads(cx.options.threads);
+    try {
+        fs::create_directories(cx.workdir);
+        const auto tok = loadTokenizer(cx.config["tokenizer"].get<std::string>());
+        std::string modelPath = cx.config["model"];
+        if (!cx.config["prune"].is_null())
+            modelPath = pruneStage(cx, *tok);
+        const ImportanceScores scores = importanceStage(cx, modelPath, *tok);
+        const ModelConfig config = loadFor(cx, modelPath)->config();
+        const AllocationProblem problem = allocationProblem(cx, config, scores);
+        const AllocationOptions ao = allocationOptions(cx);
+        const AllocationResult allocation = allocate(problem, ao);
+        runStage(cx, "allocate", cx.config["allocate"], [&](int64_t stageId) {
+            const fs::path file = cx.workdir / "initial-map.json";
+            allocation.best.map.save(file);
+            cx.store.addArtifact(cx.runId, stageId, "precision-map", file);
+            json r = allocation.toJson();
+            r.erase("samples");
+            return r;
+        });
+        PrecisionMap chosen = allocation.best.map;
+        if (!cx.config["search"].is_null()) {
+            const SpaceBuilder sb(problem, allocation, cx.config["search"]["granularity"], scores,
+                                  cx.config["importance"]["metric"]);
+            const json r = searchStage(cx, modelPath, *tok, sb);
+            if (!r["chosen"].is_null())
+                chosen = PrecisionMap::fromJson(r["chosen"]["map"]);
+        }
+        if (!cx.config["evaluate"].is_null())
+            evaluateStage(cx, modelPath, *tok, chosen);
+        cx.store.setRunStatus(cx.runId, store::RunStatus::Done);
+    } catch (const CancelledError&) {
+        cx.store.setRunStatus(cx.runId, store::RunStatus::Cancelled, "cancelled");
+        throw;
+    } catch (const std::exception& e) {
+        cx.store.setRunStatus(cx.runId, store::RunStatus::Failed, e.what());
+        throw;
+    }
+    return RunOutcome{cx.runId, cx.results};
+}
+
+fs::path defaultWorkdir(const store::Store& store, int64_t runId)
+{
+    const fs::path db = fs::absolute(store.path());
+    return db.parent_path() / (db.stem().string() + "-runs") / ("run-" + std::to_string(runId));
+}
+
+} // namespace
+
+RunOutcome startRun(store::Store& store, const json& config, const RunOptions& options,
+                    const ProgressSink& progress, const CancelToken* cancel)
+{
+    store::RunRecord rec;
+    rec.experimentId = store.experimentId(config["experiment"]);
+    rec.kind = options.kind;
+    rec.name = config["name"];
+    rec.baseModel = config["model"];
+    rec.config = config;
+    const int64_t id = store.createRun(rec);
+    if (config["workdir"].get<std::string>().empty()) {
+        json c = config;
+        c["workdir"] = defaultWorkdir(store, id).string();
+        store.setRunConfig(id, c);
+    }
+    const store::RunRecord run = store.run(id);
+    Context cx{store, id, run.config, run.config["workdir"].get<std::string>(), fs::path(), options, progress,
+               cancel, {}};
+    cx.dataDir = run.config["data_dir"].get<std::string>();
+    return execute(cx);
+}
+
+RunOutcome resumeRun(store::Store& store, int64_t runId, const RunOptions& options, const ProgressSink& progress,
+                     const CancelToken* cancel)
+{
+    const store::RunRecord run = store.run(runId);
+    store.reclaimTrials(runId);
+    auto stages = store.stages(runId);
+    for (const auto& s : stages)
+        if (s.status == store::RunStatus::Running)
+            store.finishStage(s.id, store::RunStatus::Failed, json::object(), s.seconds, "interrupted");
+    store.setRunStatus(runId, store::RunStatus::Running);
+    Context cx{store, runId, run.config, run.config["workdir"].get<std::string>(), fs::path(), options, progress,
+               cancel, store.stages(runId)};
+    cx.dataDir = run.config["data_dir"].get<std::string>();
+    return execute(cx);
+}
+
+json chosenMap(const store::Store& store, int64_t runId, const std::string& budgetText)
+{
+    const store::RunRecord run = store.run(runId);
+    const std::string text = budgetText.empty() ? run.config["allocate"]["budget"].get<std::string>() : budgetText;
+    const MemoryBudget budget = parseBudget(text);
+    const auto trials = store.trials(runId);
+    const store::TrialRecord* best = nullptr;
+    for (const auto& t : trials) {
+        if (t.state != store::TrialState::Complete || !t.objective)
+            continue;
+        const json& mem = t.metrics.contains("memory") ? t.metrics["memory"] : json::object();
+        bool fits = false;
+        switch (budget.unit) {
+        case BudgetUnit::Bytes: fits = double(t.memoryBytes) <= budget.value; break;
+        case BudgetUnit::BitsPerWeight:
+            fits = mem.contains("linear_bits_per_weight") && mem["linear_bits_per_weight"].get<double>() <= budget.value + 1e-12;
+            break;
+        case BudgetUnit::Fraction:
+            fits = mem.contains("bf16_fraction") && mem["bf16_fraction"].get<double>() <= budget.value + 1e-12;
+            break;
+        }
+        if (fits && (!best || *t.objective < *best->objective ||
+                     (*t.objective == *best->objective && t.memoryBytes < best->memoryBytes)))
+            best = &t;
+    }
+    if (!best)
+        return nullptr;
+    return {{"trial", best->number}, {"objective", *best->objective}, {"memory_bytes", best->memoryBytes},
+            {"budget", budget.text()}, {"metrics", best->metrics}, {"map", best->map}};
+}
+
+} // namespace qpruner::pipeline
