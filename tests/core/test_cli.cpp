@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "io/sha256.h"
+#include "qpruner/store.h"
 #include "test_data.h"
 
 namespace {
@@ -313,6 +315,148 @@ private Q_SLOTS:
         QCOMPARE(r.exitCode, 2);
     }
 
+    void searchRunsParetoAndRecordedStages()
+    {
+        QPRUNER_SHARED_FILE(modelFile, "models/stories260K/stories260K.bin");
+        const QString model = shared("models/stories260K/stories260K.bin");
+        const QString tok = shared("models/stories260K/tok512.model");
+        QTemporaryDir tmp;
+        const QString db = tmp.path() + "/study.db";
+        auto r = runCli({"search", model, "--tokenizer", tok, "--db", db, "--budget", "6.5bpw", "--trials", "6",
+                         "--granularity", "group", "--val-windows", "4", "--calib-samples", "8", "--threads", "1",
+                         "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto j = r.json();
+        QCOMPARE(j["run"].get<int>(), 1);
+        QCOMPARE(j["stages"]["search"]["trials_complete"].get<int>(), 6);
+        for (const char* stage : {"importance", "allocate", "search"})
+            QVERIFY2(j["stages"].contains(stage), stage);
+
+        r = runCli({"runs", "--db", db, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto runs = r.json();
+        QCOMPARE(runs.size(), size_t(1));
+        QCOMPARE(runs[0]["kind"].get<std::string>(), std::string("search"));
+        QCOMPARE(runs[0]["status"].get<std::string>(), std::string("done"));
+        QCOMPARE(runs[0]["trials_complete"].get<int>(), 6);
+
+        r = runCli({"pareto", "--db", db, "--run", "1", "--json", "--all"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto pj = r.json();
+        QCOMPARE(pj["complete"].get<int>(), 6);
+        QCOMPARE(pj["hypervolume_trace"].size(), size_t(6));
+        QVERIFY(!pj["front"].empty());
+        QCOMPARE(pj["hypervolume"].get<double>(), pj["hypervolume_trace"].back().get<double>());
+        // The chosen map is the best complete trial within the budget: no listed trial beats it.
+        const double best = pj["chosen"]["objective"].get<double>();
+        for (const auto& t : pj["all"]) {
+            QVERIFY(t["metrics"]["memory"]["linear_bits_per_weight"].get<double>() <= 6.5);
+            QVERIFY(t["objective"].get<double>() >= best);
+        }
+        QCOMPARE(pj["all"][0]["source"].get<std::string>(), std::string("initial:importance"));
+        r = runCli({"pareto", "--db", db, "--run", "1", "--csv"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto lines = r.out.trimmed().split('\n');
+        QCOMPARE(lines[0], QByteArray("number,state,source,memory_bytes,objective,on_front,encoding"));
+        QCOMPARE(lines.size(), qsizetype(pj["front"].size() + 1));
+
+        // Resuming a finished search adds nothing; a run that does not exist is named.
+        r = runCli({"search", "--db", db, "--resume", "1", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(qpruner::store::Store(db.toStdString()).trials(1).size(), size_t(6));
+        r = runCli({"pareto", "--db", db, "--run", "99"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("run 99"), r.err.constData());
+
+        // --db records a stage command with its artifact's sha256.
+        const QString map = tmp.path() + "/map.json";
+        const QString scores = QString::fromStdString(
+            qpruner::store::Store(db.toStdString()).artifacts(1).front().path); // the search's scores.json
+        r = runCli({"allocate", model, "--scores", scores, "--budget", "6bpw", "--out", map, "--db", db,
+                    "--experiment", "manual"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        qpruner::store::Store st(db.toStdString());
+        const auto rec = st.run(2);
+        QCOMPARE(rec.kind, std::string("allocate"));
+        QCOMPARE(rec.experiment, std::string("manual"));
+        QCOMPARE(rec.config["budget"].get<std::string>(), std::string("6bpw"));
+        QCOMPARE(rec.status, qpruner::store::RunStatus::Done);
+        const auto arts = st.artifacts(2);
+        QCOMPARE(arts.size(), size_t(1));
+        QCOMPARE(arts[0].sha256, qpruner::io::sha256FileHex(map.toStdString()));
+        QCOMPARE(arts[0].bytes, int64_t(QFileInfo(map).size()));
+        // A failing recorded command is recorded as failed, with its message.
+        r = runCli({"allocate", model, "--scores", scores, "--budget", "3bpw", "--out", map, "--db", db});
+        QCOMPARE(r.exitCode, 1);
+        const auto failed = qpruner::store::Store(db.toStdString()).run(3);
+        QCOMPARE(failed.status, qpruner::store::RunStatus::Failed);
+        QVERIFY2(QString::fromStdString(failed.error).contains("smallest feasible"), failed.error.c_str());
+    }
+
+    void runConfigRecordsEveryStage()
+    {
+        QPRUNER_SHARED_FILE(modelFile, "models/stories260K/stories260K.bin");
+        QTemporaryDir tmp;
+        const QString db = tmp.path() + "/study.db", config = tmp.path() + "/run.json";
+        nlohmann::json c = {
+            {"version", 1},
+            {"experiment", "cli-test"},
+            {"model", "${data}/models/stories260K/stories260K.bin"},
+            {"importance", {{"metric", "bi"}, {"calibration", {{"samples", 4}, {"seq_len", 64}}}}},
+            {"allocate", {{"budget", "7bpw"}}},
+            {"search", {{"trials", 4}, {"validation", {{"windows", 2}}}}},
+            {"evaluate", {{"ppl", {{{"windows", 2}, {"skip", 2}}}}}}};
+        auto write = [&](const nlohmann::json& j) {
+            std::ofstream(config.toStdString()) << j.dump(2);
+        };
+        write(c);
+        auto r = runCli({"run", config, "--db", db, "--threads", "1", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        qpruner::store::Store st(db.toStdString());
+        const auto run = st.run(1);
+        QCOMPARE(run.kind, std::string("pipeline"));
+        QCOMPARE(run.status, qpruner::store::RunStatus::Done);
+        // The stored config is normalised: paths resolved, defaults filled.
+        QVERIFY(std::filesystem::path(run.config["model"].get<std::string>()).is_absolute());
+        QCOMPARE(run.config["search"]["objective"].get<std::string>(), std::string("ppl"));
+        QCOMPARE(run.config["allocate"]["method"].get<std::string>(), std::string("probabilistic"));
+        std::vector<std::string> names;
+        for (const auto& s : st.stages(1)) {
+            names.push_back(s.name);
+            QCOMPARE(s.status, qpruner::store::RunStatus::Done);
+        }
+        QCOMPARE(names, (std::vector<std::string>{"importance", "allocate", "search", "evaluate"}));
+        QCOMPARE(st.layerScores(1, "bi").size(), size_t(5));
+        std::vector<std::string> kinds;
+        for (const auto& a : st.artifacts(1)) {
+            kinds.push_back(a.kind);
+            QCOMPARE(a.sha256, qpruner::io::sha256FileHex(a.path));
+        }
+        QCOMPARE(kinds, (std::vector<std::string>{"scores", "precision-map", "precision-map"}));
+        QCOMPARE(st.trials(1).size(), size_t(4));
+        const auto result = r.json()["stages"];
+        QCOMPARE(result["evaluate"]["ppl"][0]["windows"].get<int>(), 2);
+        QCOMPARE(result["evaluate"]["map"], result["search"]["chosen"]["map"]);
+
+        // Bad configs name the key; nothing is recorded for a config that does not parse.
+        c["search"]["trails"] = 3;
+        write(c);
+        r = runCli({"run", config, "--db", db});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("search.trails: unknown key"), r.err.constData());
+        c["search"].erase("trails");
+        c["search"]["validation"]["windows"] = 0;
+        write(c);
+        r = runCli({"run", config, "--db", db});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("search.validation.windows: expected an integer >= 1"), r.err.constData());
+        std::ofstream(config.toStdString()) << "{\"version\": 1,";
+        r = runCli({"run", config, "--db", db});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("run.json"), r.err.constData());
+        QCOMPARE(qpruner::store::Store(db.toStdString()).runs().size(), size_t(1));
+    }
+
     void errorsHaveExitCodesAndMessages()
     {
         auto r = runCli({"info", "/nonexistent/model.bin"});
@@ -342,8 +486,9 @@ private Q_SLOTS:
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.err.contains("UTF-8"), r.err.constData());
         // --help prints usage and succeeds for every command.
-        for (const char* c : {"info", "tokenize", "generate", "eval-ppl", "eval-tasks", "make-random", "prune", "quantize", "memory", "quant-error",
-                              "importance", "allocate"}) {
+        for (const char* c : {"info", "tokenize", "generate", "eval-ppl", "eval-tasks", "make-random", "prune",
+                              "quantize", "memory", "quant-error", "importance", "allocate", "search", "run", "runs",
+                              "pareto"}) {
             r = runCli({c, "--help"});
             QCOMPARE(r.exitCode, 0);
             QVERIFY(r.out.contains("usage: qpruner"));
