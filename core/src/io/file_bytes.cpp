@@ -10,7 +10,7 @@
 
 namespace qpruner::io {
 
-std::string readFileBytes(const std::filesystem::path& path)
+std::ifstream openForReading(const std::filesystem::path& path)
 {
     std::error_code ec;
     if (!std::filesystem::exists(path, ec))
@@ -20,6 +20,12 @@ std::string readFileBytes(const std::filesystem::path& path)
     std::ifstream in(path, std::ios::binary);
     if (!in)
         throw FileError(path.string() + ": cannot open for reading: " + std::strerror(errno));
+    return in;
+}
+
+std::string readFileBytes(const std::filesystem::path& path)
+{
+    std::ifstream in = openForReading(path);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     if (in.bad())
         throw FileError(path.string() + ": read error");

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <vector>
 
+#include "io/file_bytes.h"
 #include "qpruner/error.h"
 
 namespace qpruner::io {
@@ -122,14 +123,7 @@ std::string sha256Hex(std::string_view bytes)
 
 std::string sha256FileHex(const std::filesystem::path& path)
 {
-    std::error_code ec;
-    if (!std::filesystem::exists(path, ec))
-        throw FileError(path.string() + ": file not found");
-    if (std::filesystem::is_directory(path, ec))
-        throw FileError(path.string() + ": is a directory, expected a file");
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw FileError(path.string() + ": cannot open for reading: " + std::strerror(errno));
+    std::ifstream in = openForReading(path);
     Sha256 hash;
     std::vector<char> chunk(size_t(1) << 20);
     while (in) {
@@ -139,6 +133,37 @@ std::string sha256FileHex(const std::filesystem::path& path)
     if (in.bad())
         throw FileError(path.string() + ": read error");
     return hash.hexDigest();
+}
+
+PathDigest sha256Path(const std::filesystem::path& path)
+{
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (!fs::exists(path, ec))
+        throw FileError(path.string() + ": does not exist");
+    PathDigest d;
+    if (fs::is_regular_file(path, ec)) {
+        d.sha256 = sha256FileHex(path);
+        d.bytes = int64_t(fs::file_size(path));
+        return d;
+    }
+    if (!fs::is_directory(path, ec))
+        throw FileError(path.string() + ": neither a regular file nor a directory");
+    std::vector<std::pair<std::string, fs::path>> files;
+    for (auto it = fs::recursive_directory_iterator(path, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
+        if (it->is_regular_file())
+            files.emplace_back(it->path().lexically_relative(path).generic_string(), it->path());
+    if (ec)
+        throw FileError(path.string() + ": cannot list the directory: " + ec.message());
+    std::sort(files.begin(), files.end());
+    Sha256 hash;
+    for (const auto& [relative, file] : files) {
+        hash.update(sha256FileHex(file) + "  " + relative + "\n");
+        d.bytes += int64_t(fs::file_size(file));
+    }
+    d.sha256 = hash.hexDigest();
+    return d;
 }
 
 } // namespace qpruner::io

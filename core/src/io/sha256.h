@@ -30,4 +30,13 @@ std::string sha256Hex(std::string_view bytes);
 // Hashes the file in 1 MiB chunks. Throws FileError naming the path when it is missing, a directory or unreadable.
 std::string sha256FileHex(const std::filesystem::path& path);
 
+// A file's sha256 and size, or a directory's: the sha256 of the lines "<sha256 of file>  <relative path>\n" over
+// its regular files (recursively, sorted by relative path, '/' separators) and the sum of their sizes.
+// FileError naming the path when it is missing, unreadable or neither a file nor a directory.
+struct PathDigest {
+    std::string sha256;
+    int64_t bytes = 0;
+};
+PathDigest sha256Path(const std::filesystem::path& path);
+
 } // namespace qpruner::io

@@ -319,21 +319,6 @@ at::Tensor textWindows(const json& slice, bool evaluation, const Tokenizer& tok,
     return t;
 }
 
-std::string sha256Of(const fs::path& p)
-{
-    if (!fs::is_directory(p))
-        return io::sha256FileHex(p);
-    std::vector<fs::path> files;
-    for (const auto& e : fs::recursive_directory_iterator(p))
-        if (e.is_regular_file())
-            files.push_back(e.path());
-    std::sort(files.begin(), files.end());
-    std::string lines;
-    for (const auto& f : files)
-        lines += io::sha256FileHex(f) + "  " + fs::relative(f, p).string() + "\n";
-    return io::sha256Hex(lines);
-}
-
 struct Context {
     store::Store& store;
     int64_t runId;
@@ -353,7 +338,7 @@ const store::StageRecord* reusable(Context& cx, const std::string& name)
     for (const auto& s : cx.previous)
         if (s.name == name && s.status == store::RunStatus::Done) {
             for (const auto& a : cx.store.artifacts(cx.runId))
-                if (a.stageId == s.id && (!fs::exists(a.path) || sha256Of(a.path) != a.sha256))
+                if (a.stageId == s.id && (!fs::exists(a.path) || io::sha256Path(a.path).sha256 != a.sha256))
                     return nullptr;
             return &s;
         }
@@ -760,7 +745,14 @@ json evaluateStage(Context& cx, const std::string& modelPath, const Tokenizer& t
 
 RunOutcome execute(Context& cx)
 {
-    model::setIntraOpThreads(cx.options.threads);
+    // Workers share the cores: without --threads, each gets hardware / workers intra-op threads.
+    int threads = cx.options.threads;
+    const int workers = cx.options.workers > 0 ? cx.options.workers
+                        : cx.config["search"].is_null() ? 1
+                                                        : cx.config["search"]["workers"].get<int>();
+    if (threads <= 0 && workers > 1)
+        threads = std::max(1, int(std::thread::hardware_concurrency()) / workers);
+    model::setIntraOpThreads(threads);
     try {
         fs::create_directories(cx.workdir);
         const auto tok = loadTokenizer(cx.config["tokenizer"].get<std::string>());

@@ -124,6 +124,7 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
                              const SearchOptions& options, int number,
                              const std::unordered_set<std::string>& held)
 {
+    const auto t0 = std::chrono::steady_clock::now(); // the surrogate's cost: pool, fit and acquisition
     const SearchSpace& space = problem.space;
     std::vector<Choice> done;
     std::vector<double> y, m;
@@ -200,7 +201,6 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
         return p;
     }
 
-    const auto t0 = std::chrono::steady_clock::now();
     const double yMin = *std::min_element(y.begin(), y.end()), yMax = *std::max_element(y.begin(), y.end());
     const double ySpan = yMax > yMin ? yMax - yMin : 1.0;
     const double mMin = double(space.minBytes()), mSpan = std::max(1.0, double(space.budgetBytes) - mMin);

@@ -574,27 +574,9 @@ ArtifactRecord Store::addArtifact(int64_t runId, std::optional<int64_t> stageId,
     a.kind = kind;
     a.path = absolute.string();
     // Hashing (possibly gigabytes) happens before taking the lock.
-    if (fs::is_directory(absolute, ec)) {
-        std::vector<std::pair<std::string, fs::path>> files;
-        for (auto it = fs::recursive_directory_iterator(absolute, ec); !ec && it != fs::recursive_directory_iterator();
-             it.increment(ec))
-            if (it->is_regular_file())
-                files.emplace_back(it->path().lexically_relative(absolute).generic_string(), it->path());
-        if (ec)
-            throw FileError(path.string() + ": cannot list the artifact directory: " + ec.message());
-        std::sort(files.begin(), files.end());
-        io::Sha256 hash;
-        for (const auto& [relative, file] : files) {
-            hash.update(io::sha256FileHex(file) + "  " + relative + "\n");
-            a.bytes += int64_t(fs::file_size(file));
-        }
-        a.sha256 = hash.hexDigest();
-    } else if (fs::is_regular_file(absolute, ec)) {
-        a.sha256 = io::sha256FileHex(absolute);
-        a.bytes = int64_t(fs::file_size(absolute));
-    } else {
-        throw FileError(path.string() + ": artifact is neither a regular file nor a directory");
-    }
+    const io::PathDigest digest = io::sha256Path(absolute);
+    a.sha256 = digest.sha256;
+    a.bytes = digest.bytes;
     a.createdAt = nowTimestamp();
 
     std::lock_guard lock(impl_->mutex);
