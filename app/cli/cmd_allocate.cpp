@@ -175,7 +175,8 @@ int runAllocate(const Args& args)
         }
         const bool bpw = problem.budget.unit == BudgetUnit::BitsPerWeight;
         const char* quantity = bpw ? "linear bytes" : "total bytes";
-        std::printf("model %s: %d layers; importance '%s' from %s\n", p.get("MODEL").c_str(), problem.config.numLayers(),
+        std::printf("model %s: %d layers; importance '%s' from %s\n", p.get("MODEL").c_str(),
+                    problem.config.numLayers(),
                     metric.c_str(), scoresPath.string().c_str());
         std::printf("method %s, budget %s = %s %s (feasible %s .. %s)\n", allocationMethodName(r.method).c_str(),
                     r.budget.text().c_str(), withThousands(r.budgetBytes).c_str(), quantity,

@@ -52,7 +52,8 @@ int runEvalTasks(const Args& args)
         // Resolve and read every task before loading the model, so a typo fails fast.
         std::vector<eval::TaskSet> sets;
         for (const auto& t : tasks) {
-            const auto file = p.find("task-file") ? std::filesystem::path(p.get("task-file")) : eval::taskFile(t, evalDir);
+            const auto file =
+                p.find("task-file") ? std::filesystem::path(p.get("task-file")) : eval::taskFile(t, evalDir);
             sets.push_back(eval::loadTaskSet(t, file, limit));
         }
         const auto model = loadModelFromArgs(p);
@@ -60,7 +61,8 @@ int runEvalTasks(const Args& args)
         eval::MultipleChoiceOptions o;
         o.batchSize = batchSize;
         const bool json = p.isSet("json");
-        nlohmann::json out = {{"model", p.get("MODEL")}, {"limit", p.getInt64("limit")}, {"tasks", nlohmann::json::object()}};
+        nlohmann::json out = {
+            {"model", p.get("MODEL")}, {"limit", p.getInt64("limit")}, {"tasks", nlohmann::json::object()}};
         double sumAcc = 0, sumNorm = 0;
         for (const auto& set : sets) {
             const auto r = eval::evaluateTask(*model, *tok, set, o, [&](const Progress& pr) {

@@ -154,7 +154,10 @@ int runPrune(const Args& args)
             {"before", sizes(before, summary.weightBytes)},
             {"after", sizes(after, model->weightBytes())},
             {"seconds",
-             {{"load", loadSeconds}, {"importance", importanceSeconds}, {"prune", pruneSeconds}, {"save", saveSeconds}}},
+             {{"load", loadSeconds},
+              {"importance", importanceSeconds},
+              {"prune", pruneSeconds},
+              {"save", saveSeconds}}},
             {"peak_rss_bytes", peakRssBytes()},
             {"layers", prune::layerReportJson(before, after, scores, plan)}};
         if (auto file = p.find("report"))

@@ -16,7 +16,8 @@ namespace {
 void addRunOptions(ArgParser& p)
 {
     p.option("db", "FILE", "experiment store (SQLite; created when absent)");
-    p.option("resume", "RUN", "continue run RUN of --db from its stored config (also: add workers to a running search)");
+    p.option("resume", "RUN",
+             "continue run RUN of --db from its stored config (also: add workers to a running search)");
     p.option("workers", "N", "search workers in this process (overrides the config)");
     p.option("threads", "N", "intra-op threads per process (default: all cores)", "0");
     p.flag("json", "print the run's stage results as one JSON object");

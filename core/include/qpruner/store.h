@@ -98,7 +98,7 @@ struct ArtifactRecord {
     std::optional<int64_t> stageId;
     std::string kind;       // "checkpoint", "scores", "precision-map", "report", ...
     std::string path;       // absolute, as written
-    std::string sha256;     // lowercase hex of the file's bytes (of every regular file, for a directory: see addArtifact)
+    std::string sha256;     // lowercase hex of the file's bytes (a directory: see addArtifact)
     int64_t bytes = 0;
     std::string createdAt;
 };

@@ -643,7 +643,8 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
             addInitial(sb.choiceOf(prob.samples[size_t(i)]), "initial:sample");
         if (sc["uniform"].get<bool>())
             for (int k = 0; k < int(sb.space.candidates.size()); ++k)
-                addInitial(search::Choice(size_t(sb.space.units), k), "initial:uniform:" + sb.space.candidates[size_t(k)]);
+                addInitial(search::Choice(size_t(sb.space.units), k),
+                           "initial:uniform:" + sb.space.candidates[size_t(k)]);
         problem.sampler = [&sb, ao](uint64_t seed, int count) {
             AllocationOptions o = ao;
             o.seed = seed;
@@ -660,7 +661,8 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
 
         const auto objective = search::parseSearchObjective(sc["objective"]);
         const at::Tensor windows =
-            objective == search::SearchObjective::Accuracy ? at::Tensor() : textWindows(sc["validation"], false, tok, cx.dataDir);
+            objective == search::SearchObjective::Accuracy ? at::Tensor()
+                                                           : textWindows(sc["validation"], false, tok, cx.dataDir);
         std::optional<eval::TaskSet> task;
         if (objective == search::SearchObjective::Accuracy) {
             const std::string name = sc["task"];
@@ -854,7 +856,8 @@ json chosenMap(const store::Store& store, int64_t runId, const std::string& budg
         switch (budget.unit) {
         case BudgetUnit::Bytes: fits = double(t.memoryBytes) <= budget.value; break;
         case BudgetUnit::BitsPerWeight:
-            fits = mem.contains("linear_bits_per_weight") && mem["linear_bits_per_weight"].get<double>() <= budget.value + 1e-12;
+            fits = mem.contains("linear_bits_per_weight") &&
+                   mem["linear_bits_per_weight"].get<double>() <= budget.value + 1e-12;
             break;
         case BudgetUnit::Fraction:
             fits = mem.contains("bf16_fraction") && mem["bf16_fraction"].get<double>() <= budget.value + 1e-12;
