@@ -22,6 +22,10 @@ struct Run {
 Run runCli(const QStringList& args)
 {
     QProcess p;
+    // Named sources ("tinystories", "${data}/...") resolve against the shared data directory the tests use.
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("QPRUNER_SHARED_DATA", QString::fromStdString(qpruner::testing::sharedDataDir().string()));
+    p.setProcessEnvironment(env);
     p.start(QStringLiteral(QPRUNER_CLI_PATH), args);
     if (!p.waitForFinished(300000))
         qFatal("qpruner did not finish");
