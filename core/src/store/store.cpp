@@ -144,6 +144,18 @@ struct Store::Impl {
 
     Statement prepare(const char* sql, const char* purpose) { return db->prepare(sql, purpose); }
 
+    // A run's trials by number; `full` parses the map and metrics JSON (summaries leave them null).
+    std::vector<TrialRecord> listTrials(int64_t runId, bool full)
+    {
+        auto st = full ? prepare(kTrialsSql, "list a run's trials")
+                       : prepare(kTrialSummariesSql, "list a run's trial summaries");
+        st.bind(1, runId);
+        std::vector<TrialRecord> out;
+        while (st.step())
+            out.push_back(readTrial(st, full));
+        return out;
+    }
+
     Transaction write()
     {
         if (options.readOnly)
@@ -778,23 +790,13 @@ std::vector<int> Store::reclaimTrials(int64_t runId, bool all)
 std::vector<TrialRecord> Store::trials(int64_t runId) const
 {
     std::lock_guard lock(impl_->mutex);
-    auto st = impl_->prepare(kTrialsSql, "list a run's trials");
-    st.bind(1, runId);
-    std::vector<TrialRecord> out;
-    while (st.step())
-        out.push_back(impl_->readTrial(st, true));
-    return out;
+    return impl_->listTrials(runId, true);
 }
 
 std::vector<TrialRecord> Store::trialSummaries(int64_t runId) const
 {
     std::lock_guard lock(impl_->mutex);
-    auto st = impl_->prepare(kTrialSummariesSql, "list a run's trial summaries");
-    st.bind(1, runId);
-    std::vector<TrialRecord> out;
-    while (st.step())
-        out.push_back(impl_->readTrial(st, false));
-    return out;
+    return impl_->listTrials(runId, false);
 }
 
 TrialRecord Store::trial(int64_t runId, int number) const
