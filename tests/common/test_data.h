@@ -68,17 +68,18 @@ bool throwsWith(const std::function<void()>& fn, std::initializer_list<std::stri
     try {
         fn();
         *why = "nothing was thrown";
-    } catch (const E& e) {
+    } catch (const std::exception& e) {
+        if (!dynamic_cast<const E*>(&e)) {
+            *why = std::string(dynamic_cast<const qpruner::Error*>(&e) ? "wrong error type: " : "untyped exception: ") +
+                   e.what();
+            return false;
+        }
         for (const std::string& needle : needles)
             if (std::string(e.what()).find(needle) == std::string::npos) {
                 *why = "message lacks '" + needle + "': " + e.what();
                 return false;
             }
         return true;
-    } catch (const qpruner::Error& e) {
-        *why = std::string("wrong error type: ") + e.what();
-    } catch (const std::exception& e) {
-        *why = std::string("untyped exception: ") + e.what();
     }
     return false;
 }

@@ -20,6 +20,7 @@
 #include "qpruner/error.h"
 #include "qpruner/importance_scores.h"
 #include "qpruner/memory_model.h"
+#include "qpruner/model_config.h"
 #include "qpruner/pareto.h"
 #include "quant/model_quantizer.h"
 #include "search/bayes_search.h"
@@ -125,7 +126,8 @@ void normalizeCalibration(Node parent, const std::string& key, const fs::path& b
     const std::string src = c.str("source", "tinystories");
     if (!isBuiltInSource(src))
         (*c.node)["source"] = resolvePath(src, baseDir, dataDir);
-    prune::parseCalibrationFormat(c.str("format", "auto") == "auto" ? "text" : (*c.node)["format"].get<std::string>());
+    if (const std::string format = c.str("format", "auto"); format != "auto")
+        prune::parseCalibrationFormat(format);
     c.integer("samples", 32, 1);
     c.integer("seq_len", 128, 2);
     c.integer("seed", 0, 0);
@@ -656,7 +658,8 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
         };
         problem.describe = [&sb](const search::Choice& c) {
             const PrecisionMap m = sb.mapOf(c);
-            return search::TrialDescription{m.toJson(), memoryReport(sb.problem.config, m).totalBytes};
+            const MemoryReport r = memoryReport(sb.problem.config, m);
+            return search::TrialDescription{m.toJson(), r.totalBytes, {{"memory", memoryJson(r, sb.bf16Total)}}};
         };
 
         const auto objective = search::parseSearchObjective(sc["objective"]);
@@ -690,10 +693,7 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
         auto factory = [&](int) -> search::Evaluator {
             auto ev = std::make_shared<search::TrialEvaluator>(loadFor(cx, modelPath), base, windows, eo);
             return [ev, &sb](const search::Choice& c, const CancelToken* cancel) {
-                const PrecisionMap m = sb.mapOf(c);
-                search::EvaluationResult r = ev->evaluate(m, cancel);
-                r.metrics["memory"] = memoryJson(memoryReport(sb.problem.config, m), sb.bf16Total);
-                return r;
+                return ev->evaluate(sb.mapOf(c), cancel);
             };
         };
         const auto summary = search::runSearch(cx.store, cx.runId, problem, factory, so, cx.progress, cx.cancel);
@@ -762,7 +762,7 @@ RunOutcome execute(Context& cx)
         if (!cx.config["prune"].is_null())
             modelPath = pruneStage(cx, *tok);
         const ImportanceScores scores = importanceStage(cx, modelPath, *tok);
-        const ModelConfig config = loadFor(cx, modelPath)->config();
+        const ModelConfig config = inspectModel(modelPath).config; // the header only, no weights
         const AllocationProblem problem = allocationProblem(cx, config, scores);
         const AllocationOptions ao = allocationOptions(cx);
         const AllocationResult allocation = allocate(problem, ao);

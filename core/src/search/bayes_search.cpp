@@ -324,10 +324,11 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                         return;
                 }
                 const auto trials = store.trialSummaries(runId);
-                int active = 0, number = 0;
+                int active = 0, number = 0, complete = 0;
                 for (const auto& t : trials) {
                     if (t.state != store::TrialState::Failed)
                         ++active;
+                    complete += isComplete(t) ? 1 : 0;
                     number = std::max(number, t.number + 1);
                 }
                 if (active >= options.trials)
@@ -339,6 +340,7 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                     return;
                 }
                 store::TrialRecord rec;
+                nlohmann::json knownMetrics = nlohmann::json::object();
                 rec.encoding = problem.space.encode(p.choice);
                 rec.source = p.source;
                 rec.retryOf = p.retryOf;
@@ -348,6 +350,7 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                     TrialDescription d = problem.describe(p.choice);
                     rec.map = std::move(d.map);
                     rec.memoryBytes = d.memoryBytes;
+                    knownMetrics = std::move(d.metrics);
                 } else {
                     rec.map = {{"encoding", rec.encoding}};
                     rec.memoryBytes = rec.budgetedBytes;
@@ -363,9 +366,11 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                         throw Error("the objective is not finite (" + std::to_string(r.objective) + ")");
                     claimed->objective = r.objective;
                     claimed->metrics = std::move(r.metrics);
+                    claimed->metrics.update(knownMetrics);
                     claimed->secondsQuantize = r.secondsQuantize;
                     claimed->secondsEvaluate = r.secondsEvaluate;
                     store.completeTrial(*claimed);
+                    ++complete;
                     failuresInRow = 0;
                 } catch (const CancelledError&) {
                     store.failTrial(claimed->id, "cancelled");
@@ -378,13 +383,9 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                 }
                 std::lock_guard lock(mu);
                 ++summary.evaluatedHere;
-                if (progress) {
-                    int complete = 0;
-                    for (const auto& t : store.trialSummaries(runId))
-                        complete += isComplete(t) ? 1 : 0;
+                if (progress) // complete trials as of this worker's snapshot plus its own
                     progress(Progress{"search", complete, options.trials,
                                       "trial " + std::to_string(claimed->number) + " (" + p.source + ")"});
-                }
             }
         } catch (...) {
             std::lock_guard lock(mu);

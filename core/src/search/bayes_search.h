@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -93,6 +94,8 @@ using Sampler = std::function<std::vector<Choice>(uint64_t seed, int count)>;
 struct TrialDescription {
     nlohmann::json map;
     int64_t memoryBytes = 0;
+    nlohmann::json metrics = nlohmann::json::object(); // known before evaluation (e.g. memory); merged into the
+                                                       // trial's metrics on completion
 };
 using Describer = std::function<TrialDescription(const Choice& choice)>;
 

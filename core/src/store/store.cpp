@@ -144,6 +144,15 @@ struct Store::Impl {
 
     Statement prepare(const char* sql, const char* purpose) { return db->prepare(sql, purpose); }
 
+    // The single integer a query over one run returns (a count, the next number).
+    int64_t runScalar(const char* sql, const char* purpose, int64_t runId)
+    {
+        auto st = prepare(sql, purpose);
+        st.bind(1, runId);
+        st.step();
+        return st.int64(0);
+    }
+
     // A run's trials by number; `full` parses the map and metrics JSON (summaries leave them null).
     std::vector<TrialRecord> listTrials(int64_t runId, bool full)
     {
@@ -461,14 +470,8 @@ int64_t Store::beginStage(int64_t runId, const std::string& name, const json& co
     std::lock_guard lock(impl_->mutex);
     auto tx = impl_->write();
     impl_->requireRun(runId);
-    int64_t ordinal = 0;
-    {
-        auto st = impl_->prepare("SELECT COALESCE(MAX(ordinal), -1) + 1 FROM stages WHERE run_id = ?1",
-                                 "number a stage");
-        st.bind(1, runId);
-        st.step();
-        ordinal = st.int64(0);
-    }
+    const int64_t ordinal =
+        impl_->runScalar("SELECT COALESCE(MAX(ordinal), -1) + 1 FROM stages WHERE run_id = ?1", "number a stage", runId);
     impl_->prepare("INSERT INTO stages(run_id, name, ordinal, config_json, status, started_at) "
                    "VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
                    "begin a stage")
@@ -642,22 +645,12 @@ std::optional<TrialRecord> Store::claimTrial(int64_t runId, const TrialRecord& p
         if (st.step())
             return std::nullopt;
     }
-    if (maxTrials > 0) {
-        auto st = impl_->prepare("SELECT COUNT(*) FROM trials WHERE run_id = ?1 AND state IN ('running', 'complete')",
-                                 "count a run's trials");
-        st.bind(1, runId);
-        st.step();
-        if (st.int64(0) >= maxTrials)
-            return std::nullopt;
-    }
-    int64_t number = 0;
-    {
-        auto st = impl_->prepare("SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE run_id = ?1",
-                                 "number a trial");
-        st.bind(1, runId);
-        st.step();
-        number = st.int64(0);
-    }
+    if (maxTrials > 0 &&
+        impl_->runScalar("SELECT COUNT(*) FROM trials WHERE run_id = ?1 AND state IN ('running', 'complete')",
+                         "count a run's trials", runId) >= maxTrials)
+        return std::nullopt;
+    const int64_t number =
+        impl_->runScalar("SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE run_id = ?1", "number a trial", runId);
     impl_->prepare("INSERT INTO trials(run_id, number, state, encoding, map_json, source, memory_bytes, "
                    "budgeted_bytes, seconds_surrogate, retry_of, worker, started_at) "
                    "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
