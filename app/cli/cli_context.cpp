@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "eval/task_data.h"
+#include "finetune/adapter_io.h"
 #include "io/file_bytes.h"
 #include "model/dtype.h"
 #include "prune/calibration.h"
@@ -31,14 +32,40 @@ void addTokenizerOption(ArgParser& p)
              "SentencePiece .model, llama2.c .bin or tokenizer.json (default: found beside the model)");
 }
 
-std::unique_ptr<model::LlamaModel> loadModelFromArgs(const ArgParser& p, const std::string& modelArg)
+namespace {
+
+// Applies --threads; the load options of --dtype and --device.
+model::LoadOptions loadOptionsFromArgs(const ArgParser& p)
 {
     model::setIntraOpThreads(p.getInt("threads"));
     model::LoadOptions opts;
     if (auto d = p.find("dtype"))
         opts.dtype = model::parseDtype(*d);
     opts.device = model::parseDevice(p.get("device"));
-    return model::loadModel(p.get(modelArg), opts);
+    return opts;
+}
+
+} // namespace
+
+std::unique_ptr<model::LlamaModel> loadModelFromArgs(const ArgParser& p, const std::string& modelArg)
+{
+    return model::loadModel(p.get(modelArg), loadOptionsFromArgs(p));
+}
+
+void addAdapterOption(ArgParser& p)
+{
+    p.option("adapter", "DIR",
+             "evaluate with this LoRA adapter (from `qpruner finetune`) on the base it was trained on");
+}
+
+std::unique_ptr<model::LlamaModel> loadModelOrAdaptedFromArgs(const ArgParser& p)
+{
+    const auto adapter = p.find("adapter");
+    if (!adapter)
+        return loadModelFromArgs(p);
+    if (p.find("map") || p.find("format"))
+        throw UsageError("--adapter brings its own precision map; do not give --map or --format with it");
+    return finetune::loadModelWithAdapter(p.get("MODEL"), *adapter, loadOptionsFromArgs(p));
 }
 
 std::unique_ptr<Tokenizer> loadTokenizerFromArgs(const ArgParser& p, const std::string& modelArg)

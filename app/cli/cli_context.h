@@ -27,6 +27,13 @@ void addTokenizerOption(ArgParser& p);
 // Applies --threads and loads MODEL with --dtype/--device.
 std::unique_ptr<model::LlamaModel> loadModelFromArgs(const ArgParser& p, const std::string& modelArg = "MODEL");
 
+// Adds --adapter DIR (a LoRA adapter directory written by `qpruner finetune`).
+void addAdapterOption(ArgParser& p);
+// With --adapter: the model the adapter was trained on (its base/ directory, else MODEL quantized with the
+// adapter's precision map) with the adapter attached; otherwise loadModelFromArgs(). --threads, --dtype and
+// --device apply either way.
+std::unique_ptr<model::LlamaModel> loadModelOrAdaptedFromArgs(const ArgParser& p);
+
 // --tokenizer, or a tokenizer found beside the model (tokenizer.model/.json/.bin, tok*.model, tok*.bin).
 std::unique_ptr<Tokenizer> loadTokenizerFromArgs(const ArgParser& p, const std::string& modelArg = "MODEL");
 

@@ -27,6 +27,7 @@ int runEvalPpl(const Args& args)
     p.option("batch-size", "N", "windows per forward pass", "4");
     p.option("map", "FILE", "apply this precision map to the (dense) model before scoring");
     p.option("format", "F", "apply one format to every decoder linear before scoring (as --map)");
+    addAdapterOption(p);
     p.flag("json", "print one JSON object");
     p.example("qpruner eval-ppl ../shared/data/models/stories260K/stories260K.bin "
               "--tokenizer ../shared/data/models/stories260K/tok512.model "
@@ -42,7 +43,7 @@ int runEvalPpl(const Args& args)
         o.maxWindows = p.getInt64("max-windows");
         o.batchSize = p.getInt("batch-size");
 
-        const auto model = loadModelFromArgs(p);
+        const auto model = loadModelOrAdaptedFromArgs(p);
         std::optional<MemoryReport> memory;
         if (p.find("map") || p.find("format")) {
             const PrecisionMap map = precisionMapFromArgs(p);
@@ -60,7 +61,7 @@ int runEvalPpl(const Args& args)
                 std::fprintf(stderr, "\r  window %lld / %lld", static_cast<long long>(pr.done),
                              static_cast<long long>(pr.total));
         });
-        nlohmann::json j = {{"model", p.get("MODEL")}, {"file", file}, {"ppl", r.ppl}, {"mean_nll", r.meanNll},
+        nlohmann::json j = {{"model", p.get("MODEL")}, {"adapter", p.find("adapter") ? nlohmann::json(p.get("adapter")) : nlohmann::json()}, {"file", file}, {"ppl", r.ppl}, {"mean_nll", r.meanNll},
                             {"seq_len", o.seqLen}, {"bos", o.bos}, {"stream_tokens", r.streamTokens},
                             {"windows", r.windows}, {"predicted_tokens", r.predictedTokens},
                             {"seconds", r.seconds}, {"tokens_per_second", r.tokensPerSecond},

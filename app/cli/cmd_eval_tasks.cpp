@@ -18,6 +18,7 @@ int runEvalTasks(const Args& args)
     p.positional("MODEL", "checkpoint file or directory");
     addTokenizerOption(p);
     addModelOptions(p);
+    addAdapterOption(p);
     p.option("tasks", "LIST", "comma-separated: boolq,piqa,hellaswag,winogrande,arc_easy,arc_challenge,"
                               "openbookqa,social_i_qa or 'all'", "all");
     p.option("eval-dir", "DIR", "directory holding <task>/icl.jsonl and hellaswag/val_1000.jsonl "
@@ -56,13 +57,15 @@ int runEvalTasks(const Args& args)
                 p.find("task-file") ? std::filesystem::path(p.get("task-file")) : eval::taskFile(t, evalDir);
             sets.push_back(eval::loadTaskSet(t, file, limit));
         }
-        const auto model = loadModelFromArgs(p);
+        const auto model = loadModelOrAdaptedFromArgs(p);
         const auto tok = loadTokenizerFromArgs(p);
         eval::MultipleChoiceOptions o;
         o.batchSize = batchSize;
         const bool json = p.isSet("json");
         nlohmann::json out = {
-            {"model", p.get("MODEL")}, {"limit", p.getInt64("limit")}, {"tasks", nlohmann::json::object()}};
+            {"model", p.get("MODEL")},
+            {"adapter", p.find("adapter") ? nlohmann::json(p.get("adapter")) : nlohmann::json()},
+            {"limit", p.getInt64("limit")}, {"tasks", nlohmann::json::object()}};
         double sumAcc = 0, sumNorm = 0;
         for (const auto& set : sets) {
             const auto r = eval::evaluateTask(*model, *tok, set, o, [&](const Progress& pr) {

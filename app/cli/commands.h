@@ -24,5 +24,6 @@ int runSearch(const Args& args);
 int runRun(const Args& args);
 int runRuns(const Args& args);
 int runPareto(const Args& args);
+int runFinetune(const Args& args);
 
 } // namespace qpruner::cli

@@ -29,6 +29,7 @@ const Command kCommands[] = {
     {"importance", qpruner::cli::runImportance, "per-layer importance (mi, bi, quant-kl, taylor) on calibration data"},
     {"allocate", qpruner::cli::runAllocate, "importance-aware precision map under a memory budget (greedy, probabilistic, ...)"},
     {"search", qpruner::cli::runSearch, "Bayesian search of precision maps (GP + ParEGO EI), trials in a store"},
+    {"finetune", qpruner::cli::runFinetune, "recovery fine-tuning: LoRA / LoftQ adapters on the quantized model"},
     {"run", qpruner::cli::runRun, "the whole pipeline from a config (prune, importance, allocate, search, evaluate)"},
     {"runs", qpruner::cli::runRuns, "list the runs of an experiment store"},
     {"pareto", qpruner::cli::runPareto, "a search run's Pareto front, hypervolume and chosen map"},

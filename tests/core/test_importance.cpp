@@ -12,6 +12,7 @@
 
 #include <c10/core/GradMode.h>
 
+#include "finetune/train_data.h"
 #include "importance/layer_importance.h"
 #include "importance/mutual_information.h"
 #include "model/random_model.h"
@@ -357,11 +358,11 @@ private Q_SLOTS:
             std::ofstream(path("empty.json")) << "[]";
         }
         const std::string alpaca = prune::calibrationText(path("a.json"), prune::CalibrationFormat::Alpaca);
-        QCOMPARE(alpaca, prune::alpacaPrompt("Add.", "1 2") + "3\n\n" + prune::alpacaPrompt("Greet.", "") + "Hi");
-        QCOMPARE(prune::alpacaPrompt("Greet.", ""),
+        QCOMPARE(alpaca, finetune::alpacaPrompt("Add.", "1 2") + "3\n\n" + finetune::alpacaPrompt("Greet.", "") + "Hi");
+        QCOMPARE(finetune::alpacaPrompt("Greet.", ""),
                  std::string("Below is an instruction that describes a task. Write a response that appropriately "
                              "completes the request.\n\n### Instruction:\nGreet.\n\n### Response:\n"));
-        QVERIFY(prune::alpacaPrompt("Add.", "1 2").find("### Input:\n1 2\n\n### Response:\n") != std::string::npos);
+        QVERIFY(finetune::alpacaPrompt("Add.", "1 2").find("### Input:\n1 2\n\n### Response:\n") != std::string::npos);
         QCOMPARE(prune::calibrationText(path("t.jsonl"), prune::CalibrationFormat::Task),
                  std::string("Q1: b\n\nQ2: c"));
         QVERIFY(expectThrow<FormatError>([&] {

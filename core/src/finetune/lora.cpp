@@ -177,6 +177,25 @@ int64_t LoraLinear::storageBytes() const
     return base_->storageBytes() + bytes(a_) + bytes(b_);
 }
 
+void LoraLinear::setBase(model::LinearPtr base)
+{
+    if (!base)
+        fail("setBase: no base layer");
+    if (dynamic_cast<const LoraLinear*>(base.get()))
+        fail("setBase: the new base already is a LoRA layer (" + base->formatName() + ")");
+    if (base->inFeatures() != base_->inFeatures() || base->outFeatures() != base_->outFeatures())
+        fail("setBase: the new base is [" + std::to_string(base->outFeatures()) + ", " +
+             std::to_string(base->inFeatures()) + "], the adapter's layer [" + std::to_string(base_->outFeatures()) +
+             ", " + std::to_string(base_->inFeatures()) + "]");
+    base_ = std::move(base);
+}
+
+void LoraLinear::setDropoutSeed(uint64_t seed)
+{
+    if (dropoutGenerator_.defined())
+        dropoutGenerator_.set_current_seed(seed);
+}
+
 std::string LoraLinear::formatName() const { return base_->formatName() + "+lora" + std::to_string(rank_); }
 
 std::vector<at::Tensor> attachLora(model::LlamaModel& model, const FinetuneSettings& settings,

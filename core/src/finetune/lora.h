@@ -65,6 +65,12 @@ public:
     std::string formatName() const override;
 
     const model::LinearPtr& base() const { return base_; }
+    // Replaces the frozen base (LoftQ's Q_T), keeping A and B. Throws ConfigError when `base` is null, already a
+    // LoraLinear, or has other in/out features.
+    void setBase(model::LinearPtr base);
+    // Restarts the dropout masks' stream at `seed` (a trainer reseeds per step, so a resumed run draws the same
+    // masks as an uninterrupted one). No effect without dropout.
+    void setDropoutSeed(uint64_t seed);
     const at::Tensor& loraA() const { return a_; } // [rank, in]
     const at::Tensor& loraB() const { return b_; } // [out, rank]
     at::Tensor& loraA() { return a_; }

@@ -176,6 +176,60 @@ void AdamW::zeroGrad()
         p.mutable_grad() = at::Tensor();
 }
 
+void AdamW::setLr(double lr)
+{
+    if (!(lr >= 0.0))
+        throw ConfigError("AdamW: learning rate must be >= 0, got " + std::to_string(lr));
+    options_.lr = lr;
+}
+
+std::map<std::string, at::Tensor> AdamW::state() const
+{
+    std::map<std::string, at::Tensor> s;
+    for (size_t i = 0; i < params_.size(); ++i)
+        if (m_[i].defined()) {
+            s["m." + std::to_string(i)] = m_[i];
+            s["v." + std::to_string(i)] = v_[i];
+        }
+    s["steps"] = at::tensor(std::vector<int64_t>(steps_.begin(), steps_.end()), at::kLong);
+    return s;
+}
+
+void AdamW::loadState(const std::map<std::string, at::Tensor>& state)
+{
+    const size_t n = params_.size();
+    auto it = state.find("steps");
+    if (it == state.end() || it->second.scalar_type() != at::kLong || it->second.dim() != 1 ||
+        it->second.size(0) != static_cast<int64_t>(n))
+        throw FormatError("optimizer state: 'steps' must be int64 [" + std::to_string(n) + "]");
+    const at::Tensor steps = it->second.to(at::kCPU).contiguous();
+    std::vector<at::Tensor> m(n), v(n);
+    size_t moments = 0;
+    for (size_t i = 0; i < n; ++i) {
+        const int64_t count = steps.data_ptr<int64_t>()[i];
+        const auto mi = state.find("m." + std::to_string(i)), vi = state.find("v." + std::to_string(i));
+        if ((mi == state.end()) != (vi == state.end()) || (count > 0) != (mi != state.end()))
+            throw FormatError("optimizer state: moments of tensor " + std::to_string(i) + " do not match its " +
+                              std::to_string(count) + " steps");
+        if (mi == state.end())
+            continue;
+        for (const auto* t : {&mi->second, &vi->second})
+            if (t->scalar_type() != at::kFloat || t->sizes() != params_[i].sizes())
+                throw FormatError("optimizer state: moments of tensor " + std::to_string(i) +
+                                  " must be fp32 of the tensor's shape");
+        m[i] = mi->second.to(params_[i].device()).clone();
+        v[i] = vi->second.to(params_[i].device()).clone();
+        moments += 2;
+    }
+    if (moments + 1 != state.size())
+        throw FormatError("optimizer state: " + std::to_string(state.size() - moments - 1) +
+                          " entries belong to no parameter");
+    m_ = std::move(m);
+    v_ = std::move(v);
+    for (size_t i = 0; i < n; ++i)
+        steps_[i] = steps.data_ptr<int64_t>()[i];
+}
+
 at::Tensor causalLmLoss(const model::LlamaModel& model, const at::Tensor& tokens,
                         const std::optional<at::Tensor>& lossMask)
 {
@@ -184,35 +238,113 @@ at::Tensor causalLmLoss(const model::LlamaModel& model, const at::Tensor& tokens
     return nllSum(model, tokens, lossMask) / static_cast<double>(count);
 }
 
+StepResult trainStep(const model::LlamaModel& model, AdamW& optimizer, const std::vector<MicroBatch>& microBatches,
+                     double maxGradNorm)
+{
+    if (microBatches.empty())
+        throw ConfigError("training step: no micro-batch");
+    int64_t count = 0;
+    for (const MicroBatch& mb : microBatches) {
+        checkBatch(mb.tokens, mb.lossMask);
+        count += targetCount(mb.tokens, mb.lossMask);
+    }
+    const auto start = std::chrono::steady_clock::now();
+    optimizer.zeroGrad();
+    at::Tensor lossSum;
+    {
+        c10::AutoGradMode gradMode(true);
+        for (const MicroBatch& mb : microBatches) {
+            const at::Tensor part = nllSum(model, mb.tokens, mb.lossMask);
+            if (!part.requires_grad())
+                throw ConfigError("training step: the model has no trainable tensor (attach LoRA first)");
+            (part / static_cast<double>(count)).backward();
+            lossSum = lossSum.defined() ? lossSum + part.detach() : part.detach();
+        }
+    }
+    // The global norm in fp32 (clip_grad_norm_: the norm of the per-tensor norms).
+    at::Tensor normSq;
+    {
+        c10::NoGradGuard noGrad;
+        for (const at::Tensor& p : optimizer.params())
+            if (p.grad().defined()) {
+                const at::Tensor sq = p.grad().to(at::kFloat).pow(2).sum();
+                normSq = normSq.defined() ? normSq + sq : sq;
+            }
+    }
+    const double gradNorm = normSq.defined() ? std::sqrt(normSq.item<double>()) : 0.0;
+    if (maxGradNorm > 0.0 && gradNorm > 0.0) {
+        const double coef = maxGradNorm / (gradNorm + 1e-6);
+        if (coef < 1.0) {
+            c10::NoGradGuard noGrad;
+            for (const at::Tensor& p : optimizer.params())
+                if (p.grad().defined())
+                    p.grad().mul_(coef);
+        }
+    }
+    optimizer.step();
+    // Reading the loss after the update also waits for a GPU's queued work, so the time covers all of it.
+    const double loss = lossSum.item<double>() / static_cast<double>(count);
+    return {loss, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), gradNorm, count};
+}
+
 StepResult trainStep(const model::LlamaModel& model, AdamW& optimizer, const at::Tensor& tokens, int64_t microBatch,
                      const std::optional<at::Tensor>& lossMask)
 {
     checkBatch(tokens, lossMask);
     if (microBatch < 1)
         throw ConfigError("micro-batch size must be at least 1, got " + std::to_string(microBatch));
-    const auto start = std::chrono::steady_clock::now();
-    optimizer.zeroGrad();
-    const int64_t B = tokens.size(0);
-    const double count = static_cast<double>(targetCount(tokens, lossMask));
-    at::Tensor lossSum;
-    {
-        c10::AutoGradMode gradMode(true);
-        for (int64_t b0 = 0; b0 < B; b0 += microBatch) {
-            const int64_t n = std::min(microBatch, B - b0);
-            std::optional<at::Tensor> mask;
-            if (lossMask)
-                mask = lossMask->narrow(0, b0, n);
-            const at::Tensor part = nllSum(model, tokens.narrow(0, b0, n), mask);
-            if (!part.requires_grad())
-                throw ConfigError("training step: the model has no trainable tensor (attach LoRA first)");
-            (part / count).backward();
-            lossSum = lossSum.defined() ? lossSum + part.detach() : part.detach();
-        }
+    std::vector<MicroBatch> parts;
+    for (int64_t b0 = 0; b0 < tokens.size(0); b0 += microBatch) {
+        const int64_t n = std::min(microBatch, tokens.size(0) - b0);
+        parts.push_back({tokens.narrow(0, b0, n),
+                         lossMask ? std::optional<at::Tensor>(lossMask->narrow(0, b0, n)) : std::nullopt});
     }
-    optimizer.step();
-    // Reading the loss after the update also waits for a GPU's queued work, so the time covers all of it.
-    const double loss = lossSum.item<double>() / count;
-    return {loss, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+    return trainStep(model, optimizer, parts);
+}
+
+PeakMemory::PeakMemory(const at::Device& device) : device_(device)
+{
+#ifdef QPRUNER_HAVE_CUDA
+    if (device_.is_cuda()) {
+        c10::cuda::device_synchronize();
+        c10::cuda::CUDACachingAllocator::resetPeakStats(device_.has_index() ? device_.index()
+                                                                            : c10::cuda::current_device());
+    }
+#endif
+#ifdef __GLIBC__
+    malloc_trim(0); // memory freed by earlier work (e.g. quantizing) would otherwise be reused unseen
+#endif
+    rssBefore_ = currentRssBytes();
+    hwm_ = resetPeakRss();
+}
+
+int64_t PeakMemory::peakRssBytes(std::string* source) const
+{
+    if (hwm_) {
+        if (source)
+            *source = "VmHWM";
+        return peakRssFromStatus();
+    }
+    rusage usage{};
+    getrusage(RUSAGE_SELF, &usage);
+    if (source)
+        *source = "ru_maxrss";
+    return static_cast<int64_t>(usage.ru_maxrss) * 1024;
+}
+
+int64_t PeakMemory::peakCudaBytes() const
+{
+#ifdef QPRUNER_HAVE_CUDA
+    if (device_.is_cuda()) {
+        c10::cuda::device_synchronize();
+        // reserved_bytes[0] is StatType::AGGREGATE (the enum's home differs between libtorch versions).
+        return c10::cuda::CUDACachingAllocator::getDeviceStats(
+                   device_.has_index() ? device_.index() : c10::cuda::current_device())
+            .reserved_bytes[0]
+            .peak;
+    }
+#endif
+    return 0;
 }
 
 nlohmann::ordered_json MemoryMeasurement::toJson() const
@@ -253,20 +385,8 @@ MemoryMeasurement measureFinetuneStep(model::LlamaModel& model, const FinetuneSe
 
     MemoryMeasurement r;
     r.steps = steps;
-#ifdef QPRUNER_HAVE_CUDA
-    const bool cuda = model.device().is_cuda();
-    const c10::DeviceIndex cudaDevice =
-        model.device().has_index() ? model.device().index() : c10::cuda::current_device();
-    if (cuda) {
-        c10::cuda::device_synchronize();
-        c10::cuda::CUDACachingAllocator::resetPeakStats(cudaDevice);
-    }
-#endif
-#ifdef __GLIBC__
-    malloc_trim(0); // memory freed by earlier work (e.g. quantizing) would otherwise be reused unseen
-#endif
-    r.rssBeforeBytes = currentRssBytes();
-    const bool hwm = resetPeakRss();
+    const PeakMemory meter(model.device());
+    r.rssBeforeBytes = meter.rssBeforeBytes();
 
     LoraOptions lo = lora;
     lo.seed = seed;
@@ -284,22 +404,8 @@ MemoryMeasurement measureFinetuneStep(model::LlamaModel& model, const FinetuneSe
     }
     r.secondsPerStep = seconds / steps;
 
-    if (hwm) {
-        r.peakRssBytes = peakRssFromStatus();
-        r.peakRssSource = "VmHWM";
-    } else {
-        rusage usage{};
-        getrusage(RUSAGE_SELF, &usage);
-        r.peakRssBytes = static_cast<int64_t>(usage.ru_maxrss) * 1024;
-        r.peakRssSource = "ru_maxrss";
-    }
-#ifdef QPRUNER_HAVE_CUDA
-    if (cuda) {
-        c10::cuda::device_synchronize();
-        // reserved_bytes[0] is StatType::AGGREGATE (the enum's home differs between libtorch versions).
-        r.peakCudaBytes = c10::cuda::CUDACachingAllocator::getDeviceStats(cudaDevice).reserved_bytes[0].peak;
-    }
-#endif
+    r.peakRssBytes = meter.peakRssBytes(&r.peakRssSource);
+    r.peakCudaBytes = meter.peakCudaBytes();
     {
         c10::InferenceMode guard;
         r.lossAfter = causalLmLoss(model, tokens).item<double>();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,8 +19,10 @@
 namespace qpruner::finetune {
 
 struct StepResult {
-    double loss = 0;    // mean NLL of the batch's targets, before the update
-    double seconds = 0; // wall time: forward, backward and the optimizer update
+    double loss = 0;     // mean NLL of the batch's targets, before the update
+    double seconds = 0;  // wall time: forward, backward and the optimizer update
+    double gradNorm = 0; // global L2 norm of the trainable tensors' gradients, before clipping
+    int64_t targets = 0; // predicted tokens the loss averages over
 };
 
 struct AdamWOptions {
@@ -42,6 +45,14 @@ public:
     void step();
     // Drops the gradients (sets them undefined, as zero_grad(set_to_none=True)), freeing their memory.
     void zeroGrad();
+    // The learning rate of the next steps (a schedule sets it before each step). Throws ConfigError when < 0.
+    void setLr(double lr);
+
+    // The moments and step counts as named tensors, for a checkpoint: "m.<i>" and "v.<i>" (fp32, only for
+    // tensors updated at least once) and "steps" (int64 [n]). loadState() puts such a state back; it throws
+    // FormatError naming the entry whose presence, dtype or shape does not fit these parameters.
+    std::map<std::string, at::Tensor> state() const;
+    void loadState(const std::map<std::string, at::Tensor>& state);
 
     const std::vector<at::Tensor>& params() const { return params_; }
     const AdamWOptions& options() const { return options_; }
@@ -60,6 +71,20 @@ private:
 at::Tensor causalLmLoss(const model::LlamaModel& model, const at::Tensor& tokens,
                         const std::optional<at::Tensor>& lossMask = std::nullopt);
 
+// Sequences of one forward/backward pass: token ids [b, T] (int64) and an optional loss mask of the same shape.
+struct MicroBatch {
+    at::Tensor tokens;
+    std::optional<at::Tensor> lossMask;
+};
+
+// One optimizer step over micro-batches (each may have its own length): the gradients of the mean loss over all
+// their targets (each micro-batch's summed NLL divided by the total target count, so the result equals one pass
+// over everything), the global gradient norm clipped to `maxGradNorm` (> 0; as torch.nn.utils.clip_grad_norm_:
+// scaled by maxGradNorm / (norm + 1e-6) when that is below 1), then optimizer.step(). Throws ConfigError for no
+// micro-batch, a model with nothing to train, and as causalLmLoss.
+StepResult trainStep(const model::LlamaModel& model, AdamW& optimizer, const std::vector<MicroBatch>& microBatches,
+                     double maxGradNorm = 0.0);
+
 // One optimizer step on `tokens` [B, T]: the gradients of the batch's mean loss (as causalLmLoss) accumulated
 // over micro-batches of `microBatch` sequences (the last may be shorter; each is weighted by its share of the
 // targets, so the result equals one pass over the whole batch), then optimizer.step(). Gradients are dropped at
@@ -67,6 +92,25 @@ at::Tensor causalLmLoss(const model::LlamaModel& model, const at::Tensor& tokens
 // microBatch < 1, a model with nothing to train, and as causalLmLoss.
 StepResult trainStep(const model::LlamaModel& model, AdamW& optimizer, const at::Tensor& tokens, int64_t microBatch,
                      const std::optional<at::Tensor>& lossMask = std::nullopt);
+
+// The peak memory of a stretch of work: constructing it hands the allocator's free memory back to the system
+// (glibc malloc_trim, so the growth seen is the work's own), records the resident set and resets the kernel's peak
+// RSS (VmHWM, via clear_refs 5; Linux >= 4.0) and, on a CUDA device, the caching allocator's peak statistics.
+class PeakMemory {
+public:
+    explicit PeakMemory(const at::Device& device);
+    int64_t rssBeforeBytes() const { return rssBefore_; }
+    // Peak RSS since construction: VmHWM, or where the reset failed ru_maxrss (the whole process's peak, an upper
+    // bound). `source` receives "VmHWM" or "ru_maxrss".
+    int64_t peakRssBytes(std::string* source = nullptr) const;
+    // Max reserved CUDA memory since construction (0 on the CPU or without CUDA).
+    int64_t peakCudaBytes() const;
+
+private:
+    at::Device device_;
+    int64_t rssBefore_ = 0;
+    bool hwm_ = false;
+};
 
 // On the CPU the peak RSS is what the process really occupies, allocator slack included: with glibc's default
 // (dynamic) mmap threshold, tensors up to 32 MiB come from the heap, whose freed holes stay resident, so the

@@ -22,22 +22,29 @@ std::string uniqueSuffix()
 
 void writeFileAtomic(const std::filesystem::path& path, std::string_view bytes)
 {
+    writeFileAtomic(path, std::vector<std::string_view>{bytes});
+}
+
+void writeFileAtomic(const std::filesystem::path& path, const std::vector<std::string_view>& pieces)
+{
     const auto tmp = path.parent_path() / ("." + path.filename().string() + ".tmp-" + uniqueSuffix());
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         throw FileError(path.string() + ": cannot create temporary file: " + std::strerror(errno));
-    size_t done = 0;
-    while (done < bytes.size()) {
-        const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            const int err = errno;
-            ::close(fd);
-            ::unlink(tmp.c_str());
-            throw FileError(path.string() + ": write failed: " + std::strerror(err));
+    for (const std::string_view bytes : pieces) {
+        size_t done = 0;
+        while (done < bytes.size()) {
+            const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                const int err = errno;
+                ::close(fd);
+                ::unlink(tmp.c_str());
+                throw FileError(path.string() + ": write failed: " + std::strerror(err));
+            }
+            done += static_cast<size_t>(n);
         }
-        done += static_cast<size_t>(n);
     }
     if (::fsync(fd) != 0 || ::close(fd) != 0) {
         const int err = errno;

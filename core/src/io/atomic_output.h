@@ -5,11 +5,15 @@
 
 #include <filesystem>
 #include <string_view>
+#include <vector>
 
 namespace qpruner::io {
 
 // Writes `bytes` to `path` atomically (temp file + fsync + rename). Throws FileError.
 void writeFileAtomic(const std::filesystem::path& path, std::string_view bytes);
+// The same for a file made of several pieces written one after another (e.g. a header and tensors' memory),
+// without gathering them first.
+void writeFileAtomic(const std::filesystem::path& path, const std::vector<std::string_view>& pieces);
 
 // A directory under construction. Write into path(); commit() swaps it in for `target`; if commit() is never
 // called the temporary directory is removed and `target` is untouched.

@@ -40,6 +40,7 @@ std::string safetensorsDtype(at::ScalarType t)
     case at::kChar: return "I8";
     case at::kInt: return "I32";
     case at::kLong: return "I64";
+    case at::kDouble: return "F64";
     default: throw ConfigError(std::string("dtype ") + c10::toString(t) + " cannot be stored in safetensors here");
     }
 }

@@ -39,6 +39,10 @@ inline LinearPtr& layerLinear(DecoderLayer& layer, LinearModule m)
     }
     return layer.q;
 }
+inline const LinearPtr& layerLinear(const DecoderLayer& layer, LinearModule m)
+{
+    return layerLinear(const_cast<DecoderLayer&>(layer), m);
+}
 
 class LlamaModel {
 public:

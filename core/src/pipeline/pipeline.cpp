@@ -9,6 +9,7 @@
 #include "eval/multiple_choice.h"
 #include "eval/perplexity.h"
 #include "eval/task_data.h"
+#include "finetune/recovery.h"
 #include "importance/layer_importance.h"
 #include "io/file_bytes.h"
 #include "io/sha256.h"
@@ -146,13 +147,68 @@ void normalizeTextSlice(Node n, int64_t windows, const fs::path& baseDir, const 
 
 } // namespace
 
+// The recovery fine-tune (`finetune`) or a search trial's short one (`search.recovery`, smaller defaults: a few
+// steps of plain LoRA on short windows).
+void normalizeFinetune(Node n, bool trial, const fs::path& baseDir, const fs::path& dataDir)
+{
+    n.allowOnly({"data", "format", "seq_len", "val_fraction", "max_examples", "train_on_inputs", "rank", "alpha",
+                 "dropout", "targets", "init", "loftq_iter", "steps", "epochs", "batch_size", "micro_batch", "lr",
+                 "weight_decay", "warmup", "schedule", "max_grad_norm", "eval_every", "save_every", "max_val",
+                 "merge"});
+    const std::string data = n.str("data", "tinystories");
+    (*n.node)["data"] = isBuiltInSource(data) ? data : resolvePath(data, baseDir, dataDir);
+    const std::string format = n.str("format", "");
+    if (!format.empty())
+        finetune::parseDataFormat(format);
+    n.integer("seq_len", trial ? 128 : 256, 2);
+    const double vf = n.number("val_fraction", trial ? 0.0 : 0.1, 0, false);
+    if (vf >= 1)
+        throw ConfigError(n.at("val_fraction") + ": expected a fraction below 1");
+    n.integer("max_examples", trial ? 256 : -1, -1);
+    n.boolean("train_on_inputs", false);
+    n.integer("rank", 8, 1);
+    n.number("alpha", 16, 0, true);
+    const double dropout = n.number("dropout", trial ? 0.0 : 0.05, 0, false);
+    if (dropout >= 1)
+        throw ConfigError(n.at("dropout") + ": expected a probability below 1");
+    json& targets = n.slot("targets", json::array({"q", "k", "v", "o", "gate", "up", "down"}));
+    std::vector<std::string> names;
+    if (!targets.is_array())
+        throw ConfigError(n.at("targets") + ": expected a list of module names");
+    for (const auto& t : targets) {
+        if (!t.is_string())
+            throw ConfigError(n.at("targets") + ": expected module names");
+        names.push_back(t.get<std::string>());
+    }
+    try {
+        parseLoraTargets(names);
+    } catch (const ConfigError& e) {
+        throw ConfigError(n.at("targets") + ": " + e.what());
+    }
+    finetune::parseLoraInit(n.str("init", trial ? "lora" : "loftq"));
+    n.integer("loftq_iter", 1, 1);
+    n.integer("steps", trial ? 20 : 0, 0);
+    n.number("epochs", 1, 0, true);
+    n.integer("batch_size", trial ? 8 : 64, 1);
+    n.integer("micro_batch", 4, 1);
+    n.number("lr", trial ? 1e-3 : 1e-4, 0, false);
+    n.number("weight_decay", 0, 0, false);
+    n.integer("warmup", trial ? 2 : 100, 0);
+    finetune::parseLrSchedule(n.str("schedule", "cosine"));
+    n.number("max_grad_norm", 1.0, 0, false);
+    n.integer("eval_every", 100, 0);
+    n.integer("save_every", 200, 0);
+    n.integer("max_val", -1, -1);
+    n.boolean("merge", false);
+}
+
 json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path& dataDirArg)
 {
     const fs::path dataDir = fs::absolute(dataDirArg);
     json c = config;
     Node root{&c, ""};
     root.allowOnly({"version", "experiment", "name", "model", "tokenizer", "dtype", "seed", "workdir", "data_dir",
-                    "prune", "importance", "allocate", "search", "evaluate"});
+                    "prune", "importance", "allocate", "search", "finetune", "evaluate"});
     if (root.integer("version", 1, 1) != 1)
         throw ConfigError("version: this build reads config version 1");
     if (root.str("experiment", "default").empty())
@@ -233,7 +289,7 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
     if (root.child("search", json::object(), &n)) {
         n.allowOnly({"trials", "strategy", "granularity", "objective", "validation", "task", "task_limit",
                      "initial_samples", "uniform", "workers", "batch_size", "par_ego", "gp_restarts", "pool_samples",
-                     "pool_random", "pool_two_edits"});
+                     "pool_random", "pool_two_edits", "recovery"});
         n.integer("trials", 40, 1);
         const std::string strategy = n.str("strategy", "bayes");
         if (strategy != "bayes" && strategy != "random")
@@ -261,7 +317,12 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
         n.integer("pool_samples", 64, 0);
         n.integer("pool_random", 64, 0);
         n.integer("pool_two_edits", 256, 0);
+        Node r{&c, ""};
+        if (n.child("recovery", nullptr, &r))
+            normalizeFinetune(r, true, baseDir, dataDir);
     }
+    if (root.child("finetune", nullptr, &n))
+        normalizeFinetune(n, false, baseDir, dataDir);
     if (root.child("evaluate", json::object(), &n)) {
         n.allowOnly({"ppl", "tasks", "task_limit"});
         json& ppl = n.slot("ppl", json::array({json::object()}));
@@ -625,6 +686,43 @@ json memoryJson(const MemoryReport& r, int64_t bf16Total)
             {"bf16_fraction", double(r.totalBytes) / double(bf16Total)}};
 }
 
+// The recovery options of a normalised `finetune` (or `search.recovery`) object.
+finetune::RecoveryOptions recoveryOptions(const json& fc, const Context& cx)
+{
+    finetune::RecoveryOptions o;
+    o.dataFile = prune::calibrationSourceFile(fc["data"], cx.dataDir);
+    const std::string format = fc["format"];
+    o.data.format = finetune::parseDataFormat(!format.empty()                 ? format
+                                              : o.dataFile.extension() == ".json" ? "alpaca"
+                                                                                  : "text");
+    o.data.seqLen = fc["seq_len"];
+    o.data.validationFraction = fc["val_fraction"];
+    o.data.maxExamples = fc["max_examples"];
+    o.data.trainOnInputs = fc["train_on_inputs"];
+    o.data.seed = cx.config["seed"];
+    o.lora.rank = fc["rank"];
+    o.lora.dropout = fc["dropout"];
+    o.lora.targets = fc["targets"].get<std::vector<std::string>>();
+    o.alpha = fc["alpha"];
+    o.init.init = finetune::parseLoraInit(fc["init"]);
+    o.init.loftqIterations = fc["loftq_iter"];
+    o.train.steps = fc["steps"];
+    o.train.epochs = fc["epochs"];
+    o.train.batchSize = fc["batch_size"];
+    o.train.microBatch = fc["micro_batch"];
+    o.train.lr = fc["lr"];
+    o.train.weightDecay = fc["weight_decay"];
+    o.train.warmupSteps = fc["warmup"];
+    o.train.schedule = finetune::parseLrSchedule(fc["schedule"]);
+    o.train.maxGradNorm = fc["max_grad_norm"];
+    o.train.evalEvery = fc["eval_every"];
+    o.train.saveEvery = fc["save_every"];
+    o.train.maxValidationExamples = fc["max_val"];
+    o.train.seed = cx.config["seed"];
+    o.merge = fc["merge"];
+    return o;
+}
+
 json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok, const SpaceBuilder& sb)
 {
     const json& sc = cx.config["search"];
@@ -676,6 +774,16 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
         eo.batchSize = sc["batch_size"];
         eo.task = task ? &*task : nullptr;
         eo.tokenizer = &tok;
+        std::shared_ptr<const finetune::TrainData> recoveryData;
+        if (!sc["recovery"].is_null()) {
+            finetune::RecoveryOptions ro = recoveryOptions(sc["recovery"], cx);
+            ro.train.padId = std::max(0, tok.eosId());
+            recoveryData = std::make_shared<finetune::TrainData>(finetune::loadTrainData(ro.dataFile, tok, ro.data));
+            eo.recover = [ro, recoveryData](model::LlamaModel& m, const finetune::LayerLinears& dense,
+                                            const CancelToken* cancel) {
+                finetune::recoverInPlace(m, dense, *recoveryData, ro.lora, ro.alpha, ro.init, ro.train, cancel);
+            };
+        }
 
         search::SearchOptions so;
         so.trials = sc["trials"];
@@ -714,15 +822,52 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
     });
 }
 
-json evaluateStage(Context& cx, const std::string& modelPath, const Tokenizer& tok, const PrecisionMap& map)
+// Recovery fine-tuning of the chosen map; the adapter directory is <workdir>/adapter.
+fs::path finetuneStage(Context& cx, const std::string& modelPath, const Tokenizer& tok, const PrecisionMap& map)
+{
+    const json& fc = cx.config["finetune"];
+    const fs::path dir = cx.workdir / "adapter";
+    runStage(cx, "finetune", fc, [&](int64_t stageId) {
+        finetune::RecoveryOptions o = recoveryOptions(fc, cx);
+        o.train.padId = std::max(0, tok.eosId());
+        o.outDir = dir;
+        o.baseModel = modelPath;
+        // An interrupted attempt left a checkpoint: continue it rather than start over.
+        o.resume = fs::exists(dir / "checkpoint" / "trainer_state.json");
+        auto m = loadFor(cx, modelPath);
+        const auto r = finetune::runRecovery(*m, map, tok, o, cx.progress, cx.cancel);
+        if (r.train.cancelled)
+            throw CancelledError();
+        cx.store.addArtifact(cx.runId, stageId, "adapter", dir / finetune::kAdapterWeightsFile);
+        cx.store.addArtifact(cx.runId, stageId, "training", dir / "training.json");
+        if (fs::exists(dir / finetune::kAdapterBaseDir))
+            cx.store.addArtifact(cx.runId, stageId, "base", dir / finetune::kAdapterBaseDir);
+        json out = r.toJson();
+        out["data"]["file"] = o.dataFile.string();
+        return out;
+    });
+    return dir;
+}
+
+json evaluateStage(Context& cx, const std::string& modelPath, const Tokenizer& tok, const PrecisionMap& map,
+                   const fs::path& adapter)
 {
     const json& ec = cx.config["evaluate"];
     return runStage(cx, "evaluate", ec, [&](int64_t) {
-        auto m = loadFor(cx, modelPath);
+        std::unique_ptr<model::LlamaModel> m;
+        if (adapter.empty()) {
+            m = loadFor(cx, modelPath);
+            quant::quantizeModel(*m, map);
+        } else {
+            model::LoadOptions lo;
+            lo.dtype = model::parseDtype(cx.config["dtype"]);
+            m = finetune::loadModelWithAdapter(modelPath, adapter, lo);
+        }
         const auto memory = memoryReport(m->config(), map);
-        quant::quantizeModel(*m, map);
         json out = {{"map", map.toJson()}, {"memory", {{"total_bytes", memory.totalBytes},
                                                         {"linear_bits_per_weight", memory.linearBitsPerWeight}}}};
+        if (!adapter.empty())
+            out["adapter"] = adapter.string();
         out["ppl"] = json::array();
         for (const auto& slice : ec["ppl"]) {
             const at::Tensor w = textWindows(slice, true, tok, cx.dataDir);
@@ -782,8 +927,11 @@ RunOutcome execute(Context& cx)
             if (!r["chosen"].is_null())
                 chosen = PrecisionMap::fromJson(r["chosen"]["map"]);
         }
+        fs::path adapter;
+        if (!cx.config["finetune"].is_null())
+            adapter = finetuneStage(cx, modelPath, *tok, chosen);
         if (!cx.config["evaluate"].is_null())
-            evaluateStage(cx, modelPath, *tok, chosen);
+            evaluateStage(cx, modelPath, *tok, chosen, adapter);
         cx.store.setRunStatus(cx.runId, store::RunStatus::Done);
     } catch (const CancelledError&) {
         cx.store.setRunStatus(cx.runId, store::RunStatus::Cancelled, "cancelled");

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "eval/task_data.h"
+#include "finetune/train_data.h"
 #include "io/file_bytes.h"
 #include "io/json_file.h"
 #include "qpruner/error.h"
@@ -55,17 +56,6 @@ std::string calibrationFormatName(CalibrationFormat f)
     return "?";
 }
 
-std::string alpacaPrompt(const std::string& instruction, const std::string& input)
-{
-    if (input.empty())
-        return "Below is an instruction that describes a task. Write a response that appropriately completes the "
-               "request.\n\n### Instruction:\n" +
-               instruction + "\n\n### Response:\n";
-    return "Below is an instruction that describes a task, paired with an input that provides further context. "
-           "Write a response that appropriately completes the request.\n\n### Instruction:\n" +
-           instruction + "\n\n### Input:\n" + input + "\n\n### Response:\n";
-}
-
 std::string calibrationText(const std::filesystem::path& file, CalibrationFormat format)
 {
     std::string text;
@@ -99,7 +89,7 @@ std::string calibrationText(const std::filesystem::path& file, CalibrationFormat
                                       "\" must be a string");
                 return r.contains(key) ? r.at(key).get<std::string>() : std::string();
             };
-            text += (text.empty() ? "" : "\n\n") + alpacaPrompt(str("instruction", true), str("input", false)) +
+            text += (text.empty() ? "" : "\n\n") + finetune::alpacaPrompt(str("instruction", true), str("input", false)) +
                     str("output", true);
         }
         break;

@@ -29,15 +29,11 @@ at::Tensor sampleCalibration(const std::vector<int32_t>& stream, const Calibrati
 //   task    a zero-shot task file (eval/task_data.h formats): each item's context followed by its gold
 //           continuation, items separated by a blank line
 //   alpaca  Alpaca-style instruction JSON (an array of {"instruction", "input", "output"}): each record rendered
-//           with the Alpaca prompt template (alpacaPrompt) followed by its output, records separated by a blank
+//           with the Alpaca prompt template (finetune::alpacaPrompt) followed by its output, records separated by a blank
 //           line
 enum class CalibrationFormat { Text, Task, Alpaca };
 CalibrationFormat parseCalibrationFormat(const std::string& name); // ConfigError listing the names
 std::string calibrationFormatName(CalibrationFormat f);
-
-// The Stanford Alpaca prompt (with or without the "### Input:" section, as `input` is empty or not), ending in
-// "### Response:\n"; the response text follows it.
-std::string alpacaPrompt(const std::string& instruction, const std::string& input);
 
 // The text of a calibration file in `format`. FileError when it cannot be read, FormatError naming the file and
 // record when a record is malformed or the file holds no records.

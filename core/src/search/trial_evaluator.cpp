@@ -66,12 +66,7 @@ TrialEvaluator::TrialEvaluator(std::unique_ptr<model::LlamaModel> dense, const P
             referenceLogp_.push_back(
                 predictedLogp(*model_, windows_.narrow(0, b0, std::min<int64_t>(options_.batchSize,
                                                                                 windows_.size(0) - b0))));
-    for (auto& L : model_->layers) {
-        std::array<model::LinearPtr, kLinearModuleCount> row;
-        for (LinearModule m : kLinearModules)
-            row[size_t(m)] = model::layerLinear(L, m);
-        dense_.push_back(row);
-    }
+    dense_ = finetune::captureLinears(*model_);
     quant::quantizeModel(*model_, base); // embedding, head and compute dtype of the base map
 }
 
@@ -92,7 +87,7 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
         }
     if (options_.recover) {
         c10::AutoGradMode enable(true);
-        options_.recover(*model_, cancel);
+        options_.recover(*model_, dense_, cancel);
     }
     r.secondsQuantize = secondsSince(t0);
 

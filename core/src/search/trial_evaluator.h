@@ -14,6 +14,7 @@
 #include <ATen/ATen.h>
 
 #include "eval/task_data.h"
+#include "finetune/loftq.h"
 #include "model/llama_model.h"
 #include "qpruner/precision_map.h"
 #include "qpruner/tokenizer.h"
@@ -32,9 +33,10 @@ struct TrialEvaluatorOptions {
     int batchSize = 4;                 // windows (ppl, kl) or sequences (accuracy) per forward pass
     const eval::TaskSet* task = nullptr; // accuracy: the task subset (outlives the evaluator)
     const Tokenizer* tokenizer = nullptr; // accuracy
-    // Short recovery fine-tune run on the assembled model before it is scored (the recovery stage plugs in
-    // here); empty: none.
-    std::function<void(model::LlamaModel&, const CancelToken*)> recover;
+    // Short recovery fine-tune run on the assembled model before it is scored (finetune::recoverInPlace plugs in
+    // here), given the dense linears the map replaced; empty: none. Its adapters are dropped when the next map
+    // is assembled.
+    std::function<void(model::LlamaModel&, const finetune::LayerLinears& dense, const CancelToken*)> recover;
 };
 
 class TrialEvaluator {
@@ -51,7 +53,7 @@ public:
 
 private:
     std::unique_ptr<model::LlamaModel> model_;
-    std::vector<std::array<model::LinearPtr, kLinearModuleCount>> dense_;
+    finetune::LayerLinears dense_;
     std::map<std::tuple<int, int, std::string>, model::LinearPtr> cache_;
     at::Tensor windows_;
     std::vector<at::Tensor> referenceLogp_; // kl: per batch, [B*(T-1), V] fp32
