@@ -461,6 +461,101 @@ private Q_SLOTS:
         QCOMPARE(qpruner::store::Store(db.toStdString()).runs().size(), size_t(1));
     }
 
+    // finetune writes a PEFT adapter directory and records curves and memory in the store; eval-ppl --adapter
+    // scores the adapted model; a finished run resumes to nothing more; the pipeline runs a finetune stage (and a
+    // short recovery inside each search trial) and evaluates with the adapter.
+    void finetuneAdapterAndPipelineStage()
+    {
+        QPRUNER_SHARED_FILE(modelFile, "models/stories260K/stories260K.bin");
+        QTemporaryDir tmp;
+        const QString db = tmp.path() + "/study.db", out = tmp.path() + "/adapter";
+        const QStringList common = {"finetune", shared("models/stories260K/stories260K.bin"), "--uniform", "nf4",
+                                    "--data", "tinystories", "--seq-len", "64", "--max-examples", "60",
+                                    "--steps", "4", "--batch-size", "4", "--warmup", "1", "--lr", "1e-3",
+                                    "--eval-every", "2", "--threads", "1", "--out", out, "--json"};
+        auto r = runCli(common + QStringList{"--db", db});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto j = r.json();
+        QCOMPARE(j["train"]["steps"].get<int>(), 4);
+        QCOMPARE(j["train"]["train"].size(), size_t(4));
+        QCOMPARE(j["train"]["validation"].size(), size_t(3)); // steps 0, 2, 4
+        QCOMPARE(j["data"]["validation_examples"].get<int>(), 6);
+        QVERIFY(j["memory"]["measured_peak_rss_bytes"].get<int64_t>() > 0);
+        QVERIFY(j["memory"]["predicted"]["total_bytes"].get<int64_t>() > 0);
+        QCOMPARE(j["init"]["layers"].size(), size_t(5));
+        for (const char* f : {"adapter_model.safetensors", "adapter_config.json", "training.json", "base/config.json",
+                              "checkpoint/trainer_state.json"})
+            QVERIFY2(QFile::exists(out + "/" + f), f);
+        {
+            qpruner::store::Store st(db.toStdString());
+            const auto stages = st.stages(1);
+            QCOMPARE(stages.size(), size_t(1));
+            QCOMPARE(stages[0].name, std::string("finetune"));
+            QCOMPARE(stages[0].result["train"]["train"].size(), size_t(4)); // the curves are in the store
+            std::vector<std::string> kinds;
+            for (const auto& a : st.artifacts(1))
+                kinds.push_back(a.kind);
+            QCOMPARE(kinds, (std::vector<std::string>{"adapter", "training", "base"}));
+        }
+
+        const QStringList eval = {"eval-ppl", shared("models/stories260K/stories260K.bin"), "--file",
+                                  shared("text/tinystories/tinystories_valid_subset.txt"), "--seq-len", "64",
+                                  "--max-windows", "8", "--threads", "1", "--json"};
+        r = runCli(eval + QStringList{"--adapter", out});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const double adapted = r.json()["ppl"];
+        r = runCli(eval + QStringList{"--format", "nf4"});
+        const double plain = r.json()["ppl"];
+        QVERIFY2(std::abs(adapted - plain) > 1e-4, qPrintable(QString("%1 vs %2").arg(adapted).arg(plain)));
+        r = runCli(eval + QStringList{"--adapter", out, "--format", "nf4"});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("--adapter brings its own precision map"), r.err.constData());
+
+        r = runCli(common + QStringList{"--resume"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.json()["train"]["resumed_from"].get<int>(), 4);
+        QCOMPARE(r.json()["train"]["train"].size(), size_t(4));
+        r = runCli(common + QStringList{"--resume", "--batch-size", "3"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("batch_size"), r.err.constData());
+
+        const QString config = tmp.path() + "/run.json";
+        nlohmann::json c = {
+            {"version", 1},
+            {"experiment", "cli-test"},
+            {"model", "${data}/models/stories260K/stories260K.bin"},
+            {"importance", {{"metric", "bi"}, {"calibration", {{"samples", 4}, {"seq_len", 64}}}}},
+            {"allocate", {{"budget", "7bpw"}}},
+            {"search",
+             {{"trials", 2},
+              {"validation", {{"windows", 2}, {"seq_len", 64}, {"skip", 200}}},
+              {"recovery", {{"steps", 2}, {"seq_len", 64}, {"max_examples", 16}, {"batch_size", 4}}}}},
+            {"finetune", {{"steps", 3}, {"seq_len", 64}, {"max_examples", 40}, {"batch_size", 4}, {"warmup", 1}}},
+            {"evaluate", {{"ppl", {{{"windows", 2}, {"seq_len", 64}, {"skip", 200}}}}}}};
+        std::ofstream(config.toStdString()) << c.dump(2);
+        r = runCli({"run", config, "--db", db, "--threads", "1", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        qpruner::store::Store st(db.toStdString());
+        std::vector<std::string> names;
+        for (const auto& s : st.stages(2))
+            names.push_back(s.name);
+        QCOMPARE(names, (std::vector<std::string>{"importance", "allocate", "search", "finetune", "evaluate"}));
+        const auto stages = r.json()["stages"];
+        QCOMPARE(stages["finetune"]["train"]["steps"].get<int>(), 3);
+        QVERIFY(stages["evaluate"]["adapter"].is_string());
+        const auto trials = st.trials(2);
+        QCOMPARE(trials.size(), size_t(2));
+        for (const auto& t : trials) // each trial recovered for 2 steps before it was scored
+            QCOMPARE(t.metrics["recovery"]["steps"].get<int>(), 2);
+        QCOMPARE(st.run(2).config["finetune"]["init"].get<std::string>(), std::string("loftq"));
+        QCOMPARE(st.run(2).config["search"]["recovery"]["init"].get<std::string>(), std::string("lora"));
+        c["finetune"]["rnak"] = 4;
+        std::ofstream(config.toStdString()) << c.dump(2);
+        r = runCli({"run", config, "--db", db});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("finetune.rnak: unknown key"), r.err.constData());
+    }
+
     void errorsHaveExitCodesAndMessages()
     {
         auto r = runCli({"info", "/nonexistent/model.bin"});

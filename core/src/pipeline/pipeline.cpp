@@ -781,7 +781,12 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
             recoveryData = std::make_shared<finetune::TrainData>(finetune::loadTrainData(ro.dataFile, tok, ro.data));
             eo.recover = [ro, recoveryData](model::LlamaModel& m, const finetune::LayerLinears& dense,
                                             const CancelToken* cancel) {
-                finetune::recoverInPlace(m, dense, *recoveryData, ro.lora, ro.alpha, ro.init, ro.train, cancel);
+                const auto t =
+                    finetune::recoverInPlace(m, dense, *recoveryData, ro.lora, ro.alpha, ro.init, ro.train, cancel);
+                return json{{"steps", t.steps},
+                            {"first_loss", t.train.front().loss},
+                            {"last_loss", t.train.back().loss},
+                            {"seconds", t.seconds}};
             };
         }
 

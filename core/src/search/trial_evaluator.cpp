@@ -85,9 +85,10 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
                 it = cache_.emplace(key, quant::convertLinear(*dense_[l][size_t(m)], spec)).first;
             model::layerLinear(model_->layers[l], m) = it->second;
         }
+    nlohmann::json recovery;
     if (options_.recover) {
         c10::AutoGradMode enable(true);
-        options_.recover(*model_, dense_, cancel);
+        recovery = options_.recover(*model_, dense_, cancel);
     }
     r.secondsQuantize = secondsSince(t0);
 
@@ -124,6 +125,8 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
             r.objective = std::exp(meanNll);
         }
     }
+    if (!recovery.is_null())
+        r.metrics["recovery"] = recovery;
     r.secondsEvaluate = secondsSince(t0);
     return r;
 }

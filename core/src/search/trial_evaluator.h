@@ -34,9 +34,9 @@ struct TrialEvaluatorOptions {
     const eval::TaskSet* task = nullptr; // accuracy: the task subset (outlives the evaluator)
     const Tokenizer* tokenizer = nullptr; // accuracy
     // Short recovery fine-tune run on the assembled model before it is scored (finetune::recoverInPlace plugs in
-    // here), given the dense linears the map replaced; empty: none. Its adapters are dropped when the next map
-    // is assembled.
-    std::function<void(model::LlamaModel&, const finetune::LayerLinears& dense, const CancelToken*)> recover;
+    // here), given the dense linears the map replaced; empty: none. What it returns is the trial's "recovery"
+    // metric. Its adapters are dropped when the next map is assembled.
+    std::function<nlohmann::json(model::LlamaModel&, const finetune::LayerLinears& dense, const CancelToken*)> recover;
 };
 
 class TrialEvaluator {
