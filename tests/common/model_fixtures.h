@@ -45,6 +45,13 @@ inline at::Tensor randomTokens(int64_t n, int64_t t, int64_t vocab, uint64_t see
     return at::randint(vocab, {n, t}, gen, at::TensorOptions().dtype(at::kLong));
 }
 
+// fp32 N(0, sd^2) values of `shape` from a seeded generator.
+inline at::Tensor normalTensor(std::vector<int64_t> shape, uint64_t seed, double sd = 1.0)
+{
+    auto gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    return at::normal(0.0, sd, shape, gen, at::TensorOptions().dtype(at::kFloat));
+}
+
 inline double maxAbsDiff(const at::Tensor& a, const at::Tensor& b)
 {
     return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();

@@ -89,6 +89,11 @@ Adapted adaptedModel(finetune::LoraInit init, double dropout = 0.05, uint64_t se
     return a;
 }
 
+finetune::TrainOptions smallOptions();
+
+// adaptedModel() after `steps` steps on 12 synthetic examples.
+Adapted trainedModel(int steps, uint64_t dataSeed, bool fp32Compute = false);
+
 finetune::TrainOptions smallOptions()
 {
     finetune::TrainOptions o;
@@ -101,6 +106,15 @@ finetune::TrainOptions smallOptions()
     o.saveEvery = 0;
     o.seed = 11;
     return o;
+}
+
+Adapted trainedModel(int steps, uint64_t dataSeed, bool fp32Compute)
+{
+    auto a = adaptedModel(finetune::LoraInit::Loftq, 0.05, 7, fp32Compute);
+    auto o = smallOptions();
+    o.steps = steps;
+    finetune::Trainer(*a.model, a.params, syntheticData(12, 0, dataSeed), o).run();
+    return a;
 }
 
 at::Tensor logitsOf(const model::LlamaModel& m, const at::Tensor& tokens)
@@ -283,11 +297,7 @@ private Q_SLOTS:
     // save -> load gives the same logits exactly; PEFT names and config keys; bad adapter files are refused.
     void adapterRoundTrip()
     {
-        auto a = adaptedModel(finetune::LoraInit::Loftq);
-        const auto data = syntheticData(12, 0, 2);
-        auto o = smallOptions();
-        o.steps = 3;
-        finetune::Trainer(*a.model, a.params, data, o).run();
+        auto a = trainedModel(3, 2);
         const at::Tensor tokens = randomTokens(2, 12, 512, 9);
         const at::Tensor expected = logitsOf(*a.model, tokens);
 
@@ -356,11 +366,7 @@ private Q_SLOTS:
     // Merged dense weights give the adapted model's forward.
     void mergedEqualsAdapted()
     {
-        auto a = adaptedModel(finetune::LoraInit::Loftq);
-        const auto data = syntheticData(12, 0, 4);
-        auto o = smallOptions();
-        o.steps = 4;
-        finetune::Trainer(*a.model, a.params, data, o).run();
+        auto a = trainedModel(4, 4);
         const at::Tensor tokens = randomTokens(2, 16, 512, 3);
         const at::Tensor adapted = logitsOf(*a.model, tokens);
         QCOMPARE(finetune::mergeAdapters(*a.model, at::kFloat), 14);
@@ -371,8 +377,7 @@ private Q_SLOTS:
         qInfo("max |adapted - merged| = %.3g (logits up to %.3g)", diff, scale);
         QVERIFY(diff < 0.02 * scale);
         // And at fp32 compute the two agree up to summation order (W x + s B (A x) against (W + s B A) x).
-        auto b = adaptedModel(finetune::LoraInit::Loftq, 0.05, 7, true);
-        finetune::Trainer(*b.model, b.params, data, o).run();
+        auto b = trainedModel(4, 4, true);
         const at::Tensor adapted32 = logitsOf(*b.model, tokens);
         finetune::mergeAdapters(*b.model, at::kFloat);
         const double diff32 = maxAbsDiff(adapted32, logitsOf(*b.model, tokens));

@@ -29,12 +29,6 @@ using finetune::LoraLinear;
 
 namespace {
 
-at::Tensor randn(std::vector<int64_t> shape, uint64_t seed, double sd = 1.0)
-{
-    auto gen = at::detail::createCPUGenerator(seed);
-    return at::normal(0.0, sd, shape, gen, at::TensorOptions().dtype(at::kFloat));
-}
-
 double relNorm(const at::Tensor& residual, const at::Tensor& w)
 {
     return residual.to(at::kDouble).norm().item<double>() / w.to(at::kDouble).norm().item<double>();
@@ -195,7 +189,7 @@ private Q_SLOTS:
         QFETCH(QString, format);
         const QuantSpec spec = parseQuantSpec(format.toStdString());
         // A biased layer, as q/k/v with attention_bias; 72 columns so the int formats have a short last group.
-        const auto dense = std::make_shared<model::DenseLinear>(randn({48, 72}, 1, 0.05), randn({48}, 2, 0.1));
+        const auto dense = std::make_shared<model::DenseLinear>(normalTensor({48, 72}, 1, 0.05), normalTensor({48}, 2, 0.1));
         const auto q = quant::convertLinear(*dense, spec);
         for (const int t : {1, 3}) {
             const double scale = 32.0 / 4;
@@ -229,7 +223,7 @@ private Q_SLOTS:
     void rankClampZeroErrorsAndBadArguments()
     {
         // Rank above min(out, in) = 16: clamped, and the residual is then approximated exactly.
-        const auto dense = std::make_shared<model::DenseLinear>(randn({16, 40}, 3, 0.05));
+        const auto dense = std::make_shared<model::DenseLinear>(normalTensor({16, 40}, 3, 0.05));
         const QuantSpec nf4 = parseQuantSpec("nf4");
         const auto q = quant::convertLinear(*dense, nf4);
         const auto r = finetune::loftqDecompose(*dense, q, nf4, 64, 2, 0.25);
@@ -257,7 +251,7 @@ private Q_SLOTS:
         VERIFY_THROWS(ConfigError, finetune::loftqDecompose(*dense, q, nf4, 0, 1, 2.0), "rank", "0");
         VERIFY_THROWS(ConfigError, finetune::loftqDecompose(*dense, q, nf4, 4, 0, 2.0), "iterations", "0");
         VERIFY_THROWS(ConfigError, finetune::loftqDecompose(*dense, q, nf4, 4, 1, 0.0), "scale");
-        const auto other = std::make_shared<model::DenseLinear>(randn({40, 16}, 4, 0.05));
+        const auto other = std::make_shared<model::DenseLinear>(normalTensor({40, 16}, 4, 0.05));
         VERIFY_THROWS(ConfigError, finetune::loftqDecompose(*other, q, nf4, 4, 1, 2.0), "[40, 16]", "[16, 40]");
         VERIFY_THROWS(ConfigError, finetune::loftqDecompose(*dense, q, parseQuantSpec("int4"), 4, 1, 2.0), "nf4",
                       "int4");

@@ -26,13 +26,6 @@ using finetune::LoraLinear;
 
 namespace {
 
-
-at::Tensor randn(std::vector<int64_t> shape, uint64_t seed, double sd = 1.0)
-{
-    auto gen = at::detail::createCPUGenerator(seed);
-    return at::normal(0.0, sd, shape, gen, at::TensorOptions().dtype(at::kFloat));
-}
-
 std::vector<model::LinearPtr*> linearsOf(model::DecoderLayer& l)
 {
     return {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down};
@@ -45,7 +38,7 @@ void randomizeB(model::LlamaModel& m, uint64_t seed)
     for (auto& l : m.layers)
         for (auto* p : linearsOf(l))
             if (auto* lora = dynamic_cast<LoraLinear*>(p->get()))
-                lora->loraB().copy_(randn(lora->loraB().sizes().vec(), seed++, 0.05));
+                lora->loraB().copy_(normalTensor(lora->loraB().sizes().vec(), seed++, 0.05));
 }
 
 std::vector<at::Tensor> gradsOf(const std::vector<at::Tensor>& params)
@@ -67,7 +60,7 @@ double maxGradDiff(const std::vector<at::Tensor>& a, const std::vector<at::Tenso
 // A [out, in] DenseLinear with bias, its NF4 QuantLinear in one block, and the same in blocks of 32 rows.
 model::LinearPtr makeBase(const QString& kind, int64_t out, int64_t in, uint64_t seed)
 {
-    auto dense = std::make_shared<model::DenseLinear>(randn({out, in}, seed, 0.05), randn({out}, seed + 1, 0.1));
+    auto dense = std::make_shared<model::DenseLinear>(normalTensor({out, in}, seed, 0.05), normalTensor({out}, seed + 1, 0.1));
     if (kind == "dense")
         return dense;
     const QuantSpec nf4 = parseQuantSpec("nf4");
@@ -138,9 +131,9 @@ private Q_SLOTS:
         QCOMPARE(lora.loraB().abs().sum().item<double>(), 0.0);
         {
             c10::NoGradGuard noGrad;
-            lora.loraB().copy_(randn({40, 4}, 7, 0.1));
+            lora.loraB().copy_(normalTensor({40, 4}, 7, 0.1));
         }
-        const auto x = randn({2, 5, 64}, 8);
+        const auto x = normalTensor({2, 5, 64}, 8);
         at::Tensor expected;
         {
             c10::NoGradGuard noGrad;
@@ -209,7 +202,7 @@ private Q_SLOTS:
         const auto base = makeBase(kind, 128, 96, 21);
         if (kind == "nf4-blocks")
             QCOMPARE(dynamic_cast<quant::QuantLinear&>(*base).chunkRows(at::kFloat), int64_t(32));
-        const auto gy = randn({3, 7, 128}, 22);
+        const auto gy = normalTensor({3, 7, 128}, 22);
         // Directly: dL/dy W with W the dense (dequantized) weight.
         const auto direct = finetune::linearInputGradient(*base, gy);
         const auto reference = at::matmul(gy, base->denseWeight());
@@ -224,9 +217,9 @@ private Q_SLOTS:
             LoraLinear lora(base, o);
             {
                 c10::NoGradGuard noGrad;
-                lora.loraB().copy_(randn({128, 3}, 24, 0.1));
+                lora.loraB().copy_(normalTensor({128, 3}, 24, 0.1));
             }
-            const auto x = randn({3, 7, 96}, 25).requires_grad_(true);
+            const auto x = normalTensor({3, 7, 96}, 25).requires_grad_(true);
             (lora.forward(x) * gy).sum().backward();
             return std::vector<at::Tensor>{x.grad(), lora.loraA().grad(), lora.loraB().grad()};
         };
@@ -357,9 +350,9 @@ private Q_SLOTS:
         LoraLinear plain(base, o);
         for (auto* l : {&a, &b, &plain}) {
             c10::NoGradGuard noGrad;
-            l->loraB().copy_(randn({40, 4}, 63, 0.1));
+            l->loraB().copy_(normalTensor({40, 4}, 63, 0.1));
         }
-        const auto x = randn({3, 64}, 64);
+        const auto x = normalTensor({3, 64}, 64);
         const auto ya = a.forward(x), yb = b.forward(x);
         QVERIFY(at::equal(ya, yb));                        // same seed, same masks
         QVERIFY(maxAbsDiff(ya, plain.forward(x)) > 1e-3);  // the masks change the output
