@@ -102,14 +102,20 @@ def main():
             results["ratios"][str(r)]["recovered"][f"{name}-{init}"] = fut.result()
 
     print(f"dense stories260K: test ppl {results['dense']:.3f}\n")
-    print("| prune | map | bits/weight | pruned fp32 | quantized | recovered, LoRA init | recovered, LoftQ init |")
+    print("| prune | map | weights | pruned fp32 | quantized | recovered, LoRA init | recovered, LoftQ init |")
     print("|---|---|---|---|---|---|---|")
     for r, res in results["ratios"].items():
-        for name in ("mixed", "nf4"):
-            rec = res["recovered"]
-            bpw = rec[f"{name}-lora"]["training"]["memory"]["predicted"]["base_weight_bytes"]
-            print(f"| {float(r):.0%} | {name} | {bpw / 1024:.1f} KiB | {res['pruned']:.3f} | "
-                  f"{res['quantized'][name]:.3f} | {rec[f'{name}-lora']['ppl']:.3f} | {rec[f'{name}-loftq']['ppl']:.3f} |")
+        rec = res["recovered"]
+        for name in ("mixed", "nf4", "bf16"):
+            if f"{name}-lora" not in rec:
+                continue
+            size = rec[f"{name}-lora"]["training"]["memory"]["predicted"]["base_weight_bytes"]
+            quantized = res["quantized"].get(name)
+            quantized = "-" if quantized is None else f"{quantized:.3f}"
+            loftq = rec.get(f"{name}-loftq")
+            loftq = "-" if loftq is None else f"{loftq['ppl']:.3f}"
+            print(f"| {float(r):.0%} | {name} | {size / 1024:.1f} KiB | {res['pruned']:.3f} | {quantized} | "
+                  f"{rec[f'{name}-lora']['ppl']:.3f} | {loftq} |")
     print("\nInitial error ||W - (Q + AB)|| / ||W|| over all adapted linears (LoftQ T=1):\n")
     print("| prune | map | LoRA init | LoftQ init |")
     print("|---|---|---|---|")
