@@ -115,10 +115,7 @@ AdapterConfig AdapterConfig::fromJson(const nlohmann::json& j, const std::string
         for (const auto& t : j["target_modules"])
             names.push_back(t.get<std::string>());
         try {
-            const std::vector<LinearModule> parsed = parseLoraTargets(names);
-            for (const LinearModule m : kLinearModules)
-                if (std::find(parsed.begin(), parsed.end(), m) != parsed.end())
-                    c.targets.push_back(m);
+            c.targets = canonicalTargets(names);
         } catch (const ConfigError& e) {
             throw bad("target_modules", e.what());
         }
@@ -141,6 +138,16 @@ AdapterConfig AdapterConfig::fromJson(const nlohmann::json& j, const std::string
         throw FormatError(source + ": " + e.what());
     }
     return c;
+}
+
+std::vector<LinearModule> canonicalTargets(const std::vector<std::string>& names)
+{
+    const std::vector<LinearModule> parsed = parseLoraTargets(names);
+    std::vector<LinearModule> out;
+    for (const LinearModule m : kLinearModules)
+        if (std::find(parsed.begin(), parsed.end(), m) != parsed.end())
+            out.push_back(m);
+    return out;
 }
 
 std::string adapterTensorName(int layer, LinearModule m, char which)
@@ -225,7 +232,12 @@ void setAdapterTensors(model::LlamaModel& model, const std::map<std::string, at:
 
 std::vector<at::Tensor> loadAdapter(model::LlamaModel& model, const std::filesystem::path& dir)
 {
-    const AdapterConfig config = readAdapterConfig(dir);
+    return loadAdapter(model, dir, readAdapterConfig(dir));
+}
+
+std::vector<at::Tensor> loadAdapter(model::LlamaModel& model, const std::filesystem::path& dir,
+                                    const AdapterConfig& config)
+{
     const auto file = dir / kAdapterWeightsFile;
     const model::SafetensorsContents contents = model::readSafetensorsFile(file);
     FinetuneSettings s;
@@ -273,7 +285,7 @@ std::unique_ptr<model::LlamaModel> loadModelWithAdapter(const std::filesystem::p
         m = model::loadModel(modelPath, options);
         quant::quantizeModel(*m, PrecisionMap::fromJson(config.precisionMap));
     }
-    loadAdapter(*m, dir);
+    loadAdapter(*m, dir, config);
     return m;
 }
 

@@ -40,6 +40,9 @@ struct AdapterConfig {
     static AdapterConfig fromJson(const nlohmann::json& j, const std::string& source);
 };
 
+// The modules `names` (names or HF aliases) target, in kLinearModules order (parseLoraTargets' checks).
+std::vector<LinearModule> canonicalTargets(const std::vector<std::string>& names);
+
 inline constexpr const char* kAdapterWeightsFile = "adapter_model.safetensors";
 inline constexpr const char* kAdapterConfigFile = "adapter_config.json";
 // The quantized base an adapter was trained on, saved beside it when it cannot be remade from the model and the
@@ -68,7 +71,10 @@ void setAdapterTensors(model::LlamaModel& model, const std::map<std::string, at:
 // Attaches LoRA layers as `dir`'s config says (rank, alpha, targets, dropout; the adapter dtype is the stored
 // tensors') and loads its weights. Returns the trainable tensors (A then B per layer, layer and
 // module order). Throws as readAdapterConfig and setAdapterTensors, ConfigError when the model already has LoRA.
+// The second form takes the directory's config already read.
 std::vector<at::Tensor> loadAdapter(model::LlamaModel& model, const std::filesystem::path& dir);
+std::vector<at::Tensor> loadAdapter(model::LlamaModel& model, const std::filesystem::path& dir,
+                                    const AdapterConfig& config);
 
 // The model `dir`'s adapter was trained on, with the adapter attached: `dir`/base when present (LoftQ's
 // quantized weights), else `modelPath` loaded and quantized with the adapter's precision map. Throws as the

@@ -101,10 +101,7 @@ RecoveryResult runRecovery(model::LlamaModel& model, const PrecisionMap& map, co
     ac.rank = s.rank;
     ac.alpha = o.alpha;
     ac.dropout = s.dropout;
-    for (const LinearModule m : kLinearModules)
-        for (const LinearModule t : parseLoraTargets(s.targets))
-            if (t == m)
-                ac.targets.push_back(m);
+    ac.targets = canonicalTargets(s.targets);
     ac.init = o.init.init;
     ac.loftqIterations = o.init.init == LoraInit::Loftq ? o.init.loftqIterations : 0;
     ac.baseModel = o.baseModel;
@@ -147,7 +144,9 @@ TrainResult recoverInPlace(model::LlamaModel& model, const LayerLinears& dense, 
     InitOptions io = init;
     io.reportBoth = false;
     PreparedLora prepared = attachLoraWithInit(model, dense, lora, lo, io);
-    Trainer trainer(model, std::move(prepared.params), data, train);
+    TrainOptions t = train;
+    t.measureMemory = false; // trials run side by side in one process
+    Trainer trainer(model, std::move(prepared.params), data, t);
     TrainResult r = trainer.run({}, cancel);
     if (r.cancelled)
         throw CancelledError();

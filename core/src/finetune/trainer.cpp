@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <limits>
+#include <optional>
 #include <random>
 
 #include <c10/core/GradMode.h>
@@ -36,7 +37,7 @@ uint64_t mix(uint64_t a, uint64_t b)
 
 // The order of the training examples in `epoch`: a Fisher-Yates shuffle from a stream of (seed, epoch), the same
 // on every platform.
-std::vector<int64_t> epochOrder(int64_t n, uint64_t seed, int64_t epoch)
+std::vector<int64_t> shuffledOrder(int64_t n, uint64_t seed, int64_t epoch)
 {
     std::vector<int64_t> order(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i)
@@ -190,20 +191,21 @@ Trainer::Trainer(model::LlamaModel& model, std::vector<at::Tensor> params, const
     history_.totalSteps = totalSteps_;
 }
 
+const std::vector<int64_t>& Trainer::epochOrder(int64_t epoch) const
+{
+    if (epoch != orderEpoch_) {
+        order_ = shuffledOrder(static_cast<int64_t>(data_.train.size()), options_.seed, epoch);
+        orderEpoch_ = epoch;
+    }
+    return order_;
+}
+
 std::vector<MicroBatch> Trainer::batchForStep(int64_t step) const
 {
     const int64_t n = static_cast<int64_t>(data_.train.size());
     std::vector<const TrainExample*> examples;
-    int64_t cachedEpoch = -1;
-    std::vector<int64_t> order;
-    for (int64_t p = step * options_.batchSize; p < (step + 1) * options_.batchSize; ++p) {
-        const int64_t epoch = p / n;
-        if (epoch != cachedEpoch) {
-            order = epochOrder(n, options_.seed, epoch);
-            cachedEpoch = epoch;
-        }
-        examples.push_back(&data_.train[static_cast<size_t>(order[static_cast<size_t>(p % n)])]);
-    }
+    for (int64_t p = step * options_.batchSize; p < (step + 1) * options_.batchSize; ++p)
+        examples.push_back(&data_.train[static_cast<size_t>(epochOrder(p / n)[static_cast<size_t>(p % n)])]);
     std::vector<MicroBatch> micro;
     for (size_t i = 0; i < examples.size(); i += static_cast<size_t>(options_.microBatch)) {
         const size_t end = std::min(examples.size(), i + static_cast<size_t>(options_.microBatch));
@@ -352,10 +354,12 @@ void Trainer::resume()
 
 TrainResult Trainer::run(const ProgressSink& progress, const CancelToken* cancel)
 {
-    const PeakMemory meter(model_.device());
+    std::optional<PeakMemory> meter;
+    if (options_.measureMemory)
+        meter.emplace(model_.device());
     TrainResult r = history_;
     r.steps = step_;
-    r.rssBeforeBytes = meter.rssBeforeBytes();
+    r.rssBeforeBytes = meter ? meter->rssBeforeBytes() : 0;
     const auto start = std::chrono::steady_clock::now();
     const int64_t firstStep = step_;
     const bool validate = !data_.validation.empty();
@@ -402,8 +406,10 @@ TrainResult Trainer::run(const ProgressSink& progress, const CancelToken* cancel
     }
     r.steps = step_;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    r.peakRssBytes = meter.peakRssBytes(&r.peakRssSource);
-    r.peakCudaBytes = meter.peakCudaBytes();
+    if (meter) {
+        r.peakRssBytes = meter->peakRssBytes(&r.peakRssSource);
+        r.peakCudaBytes = meter->peakCudaBytes();
+    }
     writeCheckpoint(r);
     if (!validate)
         writeAdapter(); // no validation set: the selected adapter is the last one

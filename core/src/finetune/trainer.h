@@ -44,6 +44,9 @@ struct TrainOptions {
     int64_t maxValidationExamples = -1; // validate on at most this many (the first ones); -1: all
     uint64_t seed = 42;
     int padId = 0;             // token id that fills padded positions (never a loss target)
+    // Measure the peak memory of run() (PeakMemory: trims the allocator and resets the process's peak RSS, so
+    // off where several trainers share a process, as search trials do).
+    bool measureMemory = true;
 };
 
 // The learning rate of optimizer step `step` (0-based) of `total`: HF get_{constant,linear,cosine}_schedule_with_
@@ -122,6 +125,7 @@ public:
 
 private:
     std::vector<MicroBatch> batchForStep(int64_t step) const;
+    const std::vector<int64_t>& epochOrder(int64_t epoch) const;
     void reseedDropout(int64_t step);
     void writeCheckpoint(const TrainResult& r) const;
     void writeAdapter() const;
@@ -135,6 +139,8 @@ private:
     int64_t step_ = 0;
     TrainResult history_; // curves and best so far (restored by resume())
     std::map<std::string, at::Tensor> bestAdapter_; // adapter tensors at the best validation loss so far
+    mutable int64_t orderEpoch_ = -1;               // the epoch whose example order order_ holds
+    mutable std::vector<int64_t> order_;
 };
 
 } // namespace qpruner::finetune

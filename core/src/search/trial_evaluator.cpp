@@ -85,12 +85,12 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
                 it = cache_.emplace(key, quant::convertLinear(*dense_[l][size_t(m)], spec)).first;
             model::layerLinear(model_->layers[l], m) = it->second;
         }
-    nlohmann::json recovery;
+    r.secondsQuantize = secondsSince(t0);
+    nlohmann::json recovery; // its time is in its own metrics, not the trial's quantize or evaluate time
     if (options_.recover) {
         c10::AutoGradMode enable(true);
         recovery = options_.recover(*model_, dense_, cancel);
     }
-    r.secondsQuantize = secondsSince(t0);
 
     t0 = std::chrono::steady_clock::now();
     if (options_.objective == SearchObjective::Accuracy) {
@@ -125,9 +125,9 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
             r.objective = std::exp(meanNll);
         }
     }
+    r.secondsEvaluate = secondsSince(t0);
     if (!recovery.is_null())
         r.metrics["recovery"] = recovery;
-    r.secondsEvaluate = secondsSince(t0);
     return r;
 }
 
