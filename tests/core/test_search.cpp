@@ -17,6 +17,8 @@
 #include "model/checkpoint.h"
 #include "quant/model_quantizer.h"
 #include "qpruner/error.h"
+#include "qpruner/memory_model.h"
+#include "qpruner/pipeline.h"
 #include "qpruner/store.h"
 #include "search/bayes_search.h"
 #include "search/trial_evaluator.h"
@@ -226,6 +228,39 @@ private Q_SLOTS:
         QVERIFY(p.secondsSurrogate > 0);
         // Deterministic for (trials, seed, number).
         QCOMPARE(propose(trials, problem, o, 3).choice, p.choice);
+    }
+
+    void manualTrialsAreIgnoredByProposals()
+    {
+        Synthetic s(2);
+        const Choice a(12, 0);
+        const auto problem = problemOf(s, {{a, "initial:a"}});
+        const SearchOptions o = quickOptions(10, 0);
+        // A failed and a complete hand-made map whose encodings are no points of the space: neither is retried
+        // nor decoded (decode() would throw FormatError), so the first initial point still comes first.
+        std::vector<store::TrialRecord> trials(2);
+        trials[0].number = 0;
+        trials[0].encoding = "manual:0123";
+        trials[0].source = kManualTrialSource;
+        trials[0].state = store::TrialState::Failed;
+        trials[1] = trials[0];
+        trials[1].number = 1;
+        trials[1].encoding = "manual:4567";
+        trials[1].state = store::TrialState::Complete;
+        trials[1].objective = 1.0;
+        Proposal p = propose(trials, problem, o, 2);
+        QCOMPARE(p.source, std::string("initial:a"));
+        store::TrialRecord t;
+        t.number = 2;
+        t.encoding = s.space.encode(a);
+        t.state = store::TrialState::Complete;
+        t.objective = s.value(a);
+        t.budgetedBytes = s.space.bytes(a);
+        trials.push_back(t);
+        p = propose(trials, problem, o, 3);
+        QCOMPARE(p.source, std::string("acquisition"));
+        // The same proposal as without the manual trials.
+        QCOMPARE(propose({t}, problem, o, 3).choice, p.choice);
     }
 
     void exhaustsSmallSpace()
@@ -488,6 +523,62 @@ private Q_SLOTS:
         const auto ppl = eval::evaluatePerplexity(*fresh, flat, po);
         QVERIFY(std::abs(r1.metrics["ppl"].get<double>() - ppl.ppl) < 1e-7 * ppl.ppl);
         QCOMPARE(r1.metrics["tokens"].get<int64_t>(), N * (T - 1));
+    }
+
+    // "Evaluate this map": a hand-made map becomes one more trial of a real pipeline study, scored like the
+    // search's trials (the same validation slice: the search's own map re-evaluated by hand gives its objective).
+    void evaluateMapAddsManualTrial()
+    {
+        QPRUNER_SHARED_FILE(modelPath, "models/stories260K/stories260K.bin");
+        TempStore ts;
+        store::Store st(ts.path());
+        const nlohmann::json config = pipeline::normalizeConfig(
+            {{"version", 1},
+             {"model", modelPath.string()},
+             {"importance", {{"metric", "bi"}, {"calibration", {{"samples", 4}, {"seq_len", 64}}}}},
+             {"allocate", {{"budget", "7bpw"}, {"candidates", {"nf4", "int8", "bf16"}}}},
+             {"search", {{"trials", 3}, {"validation", {{"windows", 2}, {"seq_len", 64}}}}},
+             {"evaluate", nullptr}},
+            std::filesystem::current_path(), testing::sharedDataDir());
+        pipeline::RunOptions ro;
+        ro.threads = 1;
+        int64_t created = 0;
+        ro.onRunCreated = [&](int64_t id) { created = id; };
+        const auto outcome = pipeline::startRun(st, config, ro);
+        QCOMPARE(created, outcome.runId);
+        const int64_t run = outcome.runId;
+        const store::TrialRecord first = st.trial(run, 0);
+
+        // The search's first map, evaluated by hand: same objective, a new trial numbered after the search's.
+        store::TrialRecord again = pipeline::evaluateMap(st, run, first.map);
+        QCOMPARE(again.number, 3);
+        QCOMPARE(again.source, std::string(kManualTrialSource));
+        QCOMPARE(again.state, store::TrialState::Complete);
+        QCOMPARE(again.memoryBytes, first.memoryBytes);
+        QCOMPARE(again.budgetedBytes, first.budgetedBytes);
+        QVERIFY(std::abs(*again.objective - *first.objective) <= 1e-9 * *first.objective);
+        QVERIFY(again.metrics.contains("memory"));
+        // A map no search unit could express (one module overridden) is accepted and gets its exact bytes.
+        PrecisionMap edited = PrecisionMap::fromJson(first.map);
+        edited.setLayerModule(0, LinearModule::Down, parseQuantSpec("int4"));
+        const store::TrialRecord manual = pipeline::evaluateMap(st, run, edited.toJson());
+        QCOMPARE(manual.number, 4);
+        QCOMPARE(manual.memoryBytes, memoryReport(inspectModel(modelPath).config, edited).totalBytes);
+        QVERIFY(*manual.objective > 0);
+        // The same map twice: the stored trial comes back, nothing is evaluated or added.
+        QCOMPARE(pipeline::evaluateMap(st, run, edited.toJson()).number, 4);
+        QCOMPARE(st.trialSummaries(run).size(), size_t(5));
+        // Resuming the finished search proposes nothing new; the manual trials do not confuse it.
+        pipeline::resumeRun(st, run, ro);
+        QCOMPARE(st.trialSummaries(run).size(), size_t(5));
+        // Bad requests name the problem and add nothing.
+        PrecisionMap tooDeep = edited;
+        tooDeep.setLayer(40, parseQuantSpec("nf4"));
+        VERIFY_THROWS(ConfigError, pipeline::evaluateMap(st, run, tooDeep.toJson()), "40");
+        const nlohmann::json unknownFormat = {{"version", 1}, {"default", "nf5"}};
+        VERIFY_THROWS(ConfigError, pipeline::evaluateMap(st, run, unknownFormat), "nf5");
+        QCOMPARE(st.trialSummaries(run).size(), size_t(5));
+        QCOMPARE(st.integrityCheck(), std::string("ok"));
     }
 };
 

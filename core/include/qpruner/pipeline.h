@@ -39,6 +39,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -58,6 +59,9 @@ struct RunOptions {
     std::string kind = "pipeline";          // the run's kind ("pipeline", "search")
     int workers = 0;                        // > 0 overrides search.workers
     int threads = 0;                        // intra-op threads per worker (0: hardware / workers)
+    // Called (on the calling thread) once the run exists in the store, before its first stage: lets a GUI
+    // show the run while it is being computed.
+    std::function<void(int64_t runId)> onRunCreated;
 };
 
 struct RunOutcome {
@@ -74,6 +78,16 @@ RunOutcome startRun(store::Store& store, const nlohmann::json& normalizedConfig,
 // A second process may resume a running run to add workers to its search.
 RunOutcome resumeRun(store::Store& store, int64_t runId, const RunOptions& options,
                      const ProgressSink& progress = {}, const CancelToken* cancel = nullptr);
+
+// Evaluates a hand-made precision map as one more trial of search run `runId` ("evaluate this map" in the
+// editor): the trial gets source "manual", the run's model (pruned checkpoint when the run pruned), validation
+// slice, objective and per-trial recovery, and is recorded like any other trial (memory, metrics, timings).
+// Manual trials are part of the study (fronts, chosenMap) but the Bayesian proposals ignore them: their maps
+// need not be points of the search space. The same map twice returns the stored trial without evaluating
+// again. ConfigError when the run has no search stage or the map does not fit the run's model; CancelledError
+// leaves the trial failed.
+store::TrialRecord evaluateMap(store::Store& store, int64_t runId, const nlohmann::json& map,
+                               const ProgressSink& progress = {}, const CancelToken* cancel = nullptr);
 
 // The best complete trial of a search run (lowest objective; ties: less memory) within a budget (allocation.h
 // syntax: bytes of the whole model, bpw over the decoder linears, or a fraction of bf16; empty: the run's own):

@@ -723,6 +723,50 @@ finetune::RecoveryOptions recoveryOptions(const json& fc, const Context& cx)
     return o;
 }
 
+// What every trial of a run's search is evaluated with: the validation windows or task subset, the objective
+// and the per-trial recovery. `options` points into `task`, so a TrialSetup stays where it was prepared.
+struct TrialSetup {
+    search::SearchObjective objective = search::SearchObjective::Perplexity;
+    at::Tensor windows;
+    std::optional<eval::TaskSet> task;
+    std::shared_ptr<const finetune::TrainData> recoveryData;
+    search::TrialEvaluatorOptions options;
+
+    TrialSetup() = default;
+    TrialSetup(const TrialSetup&) = delete;
+    TrialSetup& operator=(const TrialSetup&) = delete;
+};
+
+void prepareTrials(TrialSetup& s, const Context& cx, const Tokenizer& tok)
+{
+    const json& sc = cx.config["search"];
+    s.objective = search::parseSearchObjective(sc["objective"]);
+    if (s.objective == search::SearchObjective::Accuracy) {
+        const std::string name = sc["task"];
+        s.task = eval::loadTaskSet(name, eval::taskFile(name, cx.dataDir / "eval"), sc["task_limit"].get<int64_t>());
+    } else {
+        s.windows = textWindows(sc["validation"], false, tok, cx.dataDir);
+    }
+    s.options.objective = s.objective;
+    s.options.batchSize = sc["batch_size"];
+    s.options.task = s.task ? &*s.task : nullptr;
+    s.options.tokenizer = &tok;
+    if (!sc["recovery"].is_null()) {
+        finetune::RecoveryOptions ro = recoveryOptions(sc["recovery"], cx);
+        ro.train.padId = std::max(0, tok.eosId());
+        auto data = std::make_shared<finetune::TrainData>(finetune::loadTrainData(ro.dataFile, tok, ro.data));
+        s.recoveryData = data;
+        s.options.recover = [ro, data](model::LlamaModel& m, const finetune::LayerLinears& dense,
+                                       const CancelToken* cancel) {
+            const auto t = finetune::recoverInPlace(m, dense, *data, ro.lora, ro.alpha, ro.init, ro.train, cancel);
+            return json{{"steps", t.steps},
+                        {"first_loss", t.train.front().loss},
+                        {"last_loss", t.train.back().loss},
+                        {"seconds", t.seconds}};
+        };
+    }
+}
+
 json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok, const SpaceBuilder& sb)
 {
     const json& sc = cx.config["search"];
@@ -760,41 +804,16 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
             return search::TrialDescription{m.toJson(), r.totalBytes, {{"memory", memoryJson(r, sb.bf16Total)}}};
         };
 
-        const auto objective = search::parseSearchObjective(sc["objective"]);
-        const at::Tensor windows =
-            objective == search::SearchObjective::Accuracy ? at::Tensor()
-                                                           : textWindows(sc["validation"], false, tok, cx.dataDir);
-        std::optional<eval::TaskSet> task;
-        if (objective == search::SearchObjective::Accuracy) {
-            const std::string name = sc["task"];
-            task = eval::loadTaskSet(name, eval::taskFile(name, cx.dataDir / "eval"), sc["task_limit"].get<int64_t>());
-        }
-        search::TrialEvaluatorOptions eo;
-        eo.objective = objective;
-        eo.batchSize = sc["batch_size"];
-        eo.task = task ? &*task : nullptr;
-        eo.tokenizer = &tok;
-        std::shared_ptr<const finetune::TrainData> recoveryData;
-        if (!sc["recovery"].is_null()) {
-            finetune::RecoveryOptions ro = recoveryOptions(sc["recovery"], cx);
-            ro.train.padId = std::max(0, tok.eosId());
-            recoveryData = std::make_shared<finetune::TrainData>(finetune::loadTrainData(ro.dataFile, tok, ro.data));
-            eo.recover = [ro, recoveryData](model::LlamaModel& m, const finetune::LayerLinears& dense,
-                                            const CancelToken* cancel) {
-                const auto t =
-                    finetune::recoverInPlace(m, dense, *recoveryData, ro.lora, ro.alpha, ro.init, ro.train, cancel);
-                return json{{"steps", t.steps},
-                            {"first_loss", t.train.front().loss},
-                            {"last_loss", t.train.back().loss},
-                            {"seconds", t.seconds}};
-            };
-        }
+        TrialSetup setup;
+        prepareTrials(setup, cx, tok);
+        const search::TrialEvaluatorOptions& eo = setup.options;
+        const at::Tensor& windows = setup.windows;
 
         search::SearchOptions so;
         so.trials = sc["trials"];
         so.randomSearch = sc["strategy"] == "random";
         so.seed = cx.config["seed"];
-        so.logObjective = objective == search::SearchObjective::Perplexity;
+        so.logObjective = setup.objective == search::SearchObjective::Perplexity;
         so.parEgo = sc["par_ego"];
         so.gpRestarts = sc["gp_restarts"];
         so.poolSamples = sc["pool_samples"];
@@ -972,6 +991,8 @@ RunOutcome startRun(store::Store& store, const json& config, const RunOptions& o
         store.setRunConfig(id, c);
     }
     const store::RunRecord run = store.run(id);
+    if (options.onRunCreated)
+        options.onRunCreated(id);
     Context cx{store, id, run.config, run.config["workdir"].get<std::string>(), fs::path(), options, progress,
                cancel, {}};
     cx.dataDir = run.config["data_dir"].get<std::string>();
@@ -992,6 +1013,77 @@ RunOutcome resumeRun(store::Store& store, int64_t runId, const RunOptions& optio
                cancel, store.stages(runId)};
     cx.dataDir = run.config["data_dir"].get<std::string>();
     return execute(cx);
+}
+
+store::TrialRecord evaluateMap(store::Store& store, int64_t runId, const json& mapJson, const ProgressSink& progress,
+                               const CancelToken* cancel)
+{
+    const store::RunRecord run = store.run(runId);
+    const std::string what = "evaluate map in run " + std::to_string(runId);
+    if (!run.config.contains("search") || run.config["search"].is_null())
+        throw ConfigError(what + ": the run has no search stage (its trials are what a map is compared with)");
+    Context cx{store, runId, run.config, run.config["workdir"].get<std::string>(), fs::path(), RunOptions{},
+               progress, cancel, {}};
+    cx.dataDir = run.config["data_dir"].get<std::string>();
+
+    // The model the run's maps apply to: the pruned checkpoint when the run prunes.
+    std::string modelPath = run.config["model"];
+    if (!run.config["prune"].is_null()) {
+        modelPath.clear();
+        for (const auto& st : store.stages(runId))
+            if (st.name == "prune" && st.status == store::RunStatus::Done && st.result.contains("checkpoint"))
+                modelPath = st.result["checkpoint"];
+        if (modelPath.empty())
+            throw ConfigError(what + ": the run has not finished pruning yet");
+    }
+    const PrecisionMap map = PrecisionMap::fromJson(mapJson);
+    const ModelConfig config = inspectModel(modelPath).config;
+    map.validate(config);
+    const MemoryReport memory = memoryReport(config, map);
+    const MemoryBudget budget = parseBudget(run.config["allocate"]["budget"].get<std::string>());
+    const int64_t bf16Total = memoryReport(config, PrecisionMap(QuantSpec{QuantKind::BF16, 0, false})).totalBytes;
+
+    store::TrialRecord rec;
+    const std::string canonical = map.toJson().dump();
+    rec.encoding = "manual:" + io::sha256Hex(canonical);
+    rec.map = map.toJson();
+    rec.source = search::kManualTrialSource;
+    rec.memoryBytes = memory.totalBytes;
+    rec.budgetedBytes = budgeted(memory, budget.unit);
+    std::optional<store::TrialRecord> claimed = store.claimTrial(runId, rec, 0);
+    if (!claimed) { // the same map is complete (reuse it) or being evaluated
+        for (const auto& t : store.trialSummaries(runId))
+            if (t.encoding == rec.encoding && t.state != store::TrialState::Failed) {
+                if (t.state == store::TrialState::Complete)
+                    return store.trial(runId, t.number);
+                throw Error(what + ": this map is being evaluated already (trial " + std::to_string(t.number) + ")");
+            }
+        throw Error(what + ": the store refused the trial");
+    }
+    report(progress, "evaluate-map", 0, 1, "trial " + std::to_string(claimed->number));
+    try {
+        const auto tok = loadTokenizer(run.config["tokenizer"].get<std::string>());
+        TrialSetup setup;
+        prepareTrials(setup, cx, *tok);
+        search::TrialEvaluator evaluator(loadFor(cx, modelPath), map, setup.windows, setup.options);
+        search::EvaluationResult r = evaluator.evaluate(map, cancel);
+        if (!std::isfinite(r.objective))
+            throw Error("the objective is not finite (" + std::to_string(r.objective) + ")");
+        claimed->objective = r.objective;
+        claimed->metrics = std::move(r.metrics);
+        claimed->metrics["memory"] = memoryJson(memory, bf16Total);
+        claimed->secondsQuantize = r.secondsQuantize;
+        claimed->secondsEvaluate = r.secondsEvaluate;
+        store.completeTrial(*claimed);
+    } catch (const CancelledError&) {
+        store.failTrial(claimed->id, "cancelled");
+        throw;
+    } catch (const std::exception& e) {
+        store.failTrial(claimed->id, e.what());
+        throw;
+    }
+    report(progress, "evaluate-map", 1, 1, "trial " + std::to_string(claimed->number));
+    return store.trial(runId, claimed->number);
 }
 
 json chosenMap(const store::Store& store, int64_t runId, const std::string& budgetText)

@@ -1,6 +1,7 @@
 #include "search/bayes_search.h"
 
 #include <algorithm>
+#include <iterator>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -250,9 +251,18 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
 
 } // namespace
 
-Proposal propose(const std::vector<store::TrialRecord>& trials, const SearchProblem& problem,
+Proposal propose(const std::vector<store::TrialRecord>& stored, const SearchProblem& problem,
                  const SearchOptions& options, int number)
 {
+    // Manual trials (pipeline::evaluateMap) need not be points of the space: the search neither learns from
+    // nor retries them.
+    const auto manual = [](const store::TrialRecord& t) { return t.source == kManualTrialSource; };
+    const bool anyManual = std::any_of(stored.begin(), stored.end(), manual);
+    std::vector<store::TrialRecord> searched;
+    if (anyManual)
+        std::copy_if(stored.begin(), stored.end(), std::back_inserter(searched),
+                     [&](const store::TrialRecord& t) { return !manual(t); });
+    const std::vector<store::TrialRecord>& trials = anyManual ? searched : stored;
     std::unordered_set<std::string> held, active; // any trial's map; running/complete maps
     std::unordered_set<int> retried;
     for (const auto& t : trials) {

@@ -120,6 +120,9 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                         const EvaluatorFactory& evaluators, const SearchOptions& options,
                         const ProgressSink& progress = {}, const CancelToken* cancel = nullptr);
 
+// Source of a trial evaluated by hand (pipeline::evaluateMap): proposals ignore such trials.
+inline constexpr const char* kManualTrialSource = "manual";
+
 // The next proposal for the run given its trials (exposed for tests); `number` is the trial number it would get.
 struct Proposal {
     Choice choice;
