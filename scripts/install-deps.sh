@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   g++ cmake ninja-build pkg-config ccache
-  qt6-base-dev libqt6sql6-sqlite libqcustomplot-dev
+  qt6-base-dev qt6-svg-dev libqt6sql6-sqlite libqcustomplot-dev
   libtorch-dev libopenblas0-openmp
   nlohmann-json3-dev libsqlite3-dev
   xvfb xauth

@@ -14,6 +14,8 @@ namespace qpruner::ui {
 class Settings {
 public:
     static constexpr int kMaxRecentModels = 10;
+    static constexpr int kMaxRecentWorkspaces = 10;
+    static constexpr int kMaxRecentRuns = 12;
 
     Settings();
     Settings(const Settings&) = delete; // the SettingValue members point into store_
@@ -24,6 +26,22 @@ public:
     void addRecentModel(const QString& path);
     void removeRecentModel(const QString& path);
     void clearRecentModels();
+
+    // Workspace databases, most recent first, as absolute clean paths.
+    QStringList recentWorkspaces() const;
+    void addRecentWorkspace(const QString& dbPath);
+    void removeRecentWorkspace(const QString& dbPath);
+
+    // Runs opened lately, most recent first, each as "<absolute db path>#<run id>".
+    QStringList recentRuns() const;
+    void addRecentRun(const QString& dbPath, qint64 runId);
+    static QString runKey(const QString& dbPath, qint64 runId);
+    // Splits a runKey(); false when `key` is not one.
+    static bool parseRunKey(const QString& key, QString* dbPath, qint64* runId);
+
+    // The workspace the window opens at start-up (empty: none).
+    QString lastWorkspace() const;
+    void setLastWorkspace(const QString& dbPath);
 
     // Directory the open dialogs start in.
     QString lastModelDirectory() const;
@@ -42,6 +60,9 @@ public:
 private:
     QSettings store_;
     SettingValue<QStringList> recentModels_{store_, QStringLiteral("models/recent")};
+    SettingValue<QStringList> recentWorkspaces_{store_, QStringLiteral("workspaces/recent")};
+    SettingValue<QStringList> recentRuns_{store_, QStringLiteral("workspaces/recentRuns")};
+    SettingValue<QString> lastWorkspace_{store_, QStringLiteral("workspaces/last")};
     SettingValue<QString> lastModelDirectory_{store_, QStringLiteral("models/lastDirectory")};
     SettingValue<QByteArray> mainWindowGeometry_{store_, QStringLiteral("mainWindow/geometry")};
     SettingValue<QByteArray> mainWindowState_{store_, QStringLiteral("mainWindow/state")};
