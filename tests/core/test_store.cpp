@@ -23,6 +23,7 @@
 #include <QTemporaryDir>
 #include <QtTest/QtTest>
 
+#include "synthetic_study.h"
 #include "test_data.h"
 
 #include <sys/wait.h>
@@ -1105,50 +1106,7 @@ private slots:
             s.claimTrial(small, proposal("0"), 0);
         }
         constexpr int kTrials = 100000;
-        {
-            RawDb raw(db);
-            raw.exec("BEGIN");
-            sqlite3_stmt* st = nullptr;
-            QCOMPARE(sqlite3_prepare_v2(raw.handle(),
-                                        "INSERT INTO trials(run_id, number, state, encoding, map_json, source, "
-                                        "objective, metrics_json, memory_bytes, budgeted_bytes, seconds_quantize, "
-                                        "seconds_evaluate, seconds_surrogate, worker, started_at, finished_at, "
-                                        "finish_order) VALUES (?1, ?2, ?3, ?4, ?5, 'acquisition', ?6, ?7, ?8, ?8, "
-                                        "0.5, 1.5, 0.25, 'h:1', '2026-01-01T00:00:00.000Z', "
-                                        "'2026-01-01T00:00:01.000Z', ?9)",
-                                        -1, &st, nullptr),
-                     SQLITE_OK);
-            // Inserted in a shuffled order, so that reading in number order relies on the index.
-            std::vector<int> order(kTrials);
-            std::iota(order.begin(), order.end(), 0);
-            std::shuffle(order.begin(), order.end(), std::mt19937(11));
-            // About the size of a per-module precision map of a 32-layer model: rows overflow their pages.
-            const std::string map(3000, '0');
-            for (int n : order) {
-                const bool failed = n % 10 == 9;
-                std::string enc = std::to_string(n);
-                sqlite3_bind_int64(st, 1, run);
-                sqlite3_bind_int(st, 2, n);
-                sqlite3_bind_text(st, 3, failed ? "failed" : "complete", -1, SQLITE_STATIC);
-                sqlite3_bind_text(st, 4, enc.c_str(), -1, SQLITE_TRANSIENT);
-                const std::string mapJson = "{\"layers\":\"" + map + "\",\"n\":" + enc + "}";
-                sqlite3_bind_text(st, 5, mapJson.c_str(), -1, SQLITE_TRANSIENT);
-                if (failed) {
-                    sqlite3_bind_null(st, 6);
-                    sqlite3_bind_null(st, 7);
-                    sqlite3_bind_int(st, 9, 0);
-                } else {
-                    sqlite3_bind_double(st, 6, 10.0 + n);
-                    sqlite3_bind_text(st, 7, "{\"ppl\":10.0}", -1, SQLITE_STATIC);
-                    sqlite3_bind_int(st, 9, n + 1);
-                }
-                sqlite3_bind_int64(st, 8, 1000000 + n);
-                QCOMPARE(sqlite3_step(st), SQLITE_DONE);
-                sqlite3_reset(st);
-            }
-            sqlite3_finalize(st);
-            raw.exec("COMMIT");
-        }
+        testing::insertSyntheticTrials(db, run, kTrials);
         {
             // Summaries come from an index holding all their columns, not from the rows with the large maps.
             RawDb raw(db);

@@ -254,13 +254,13 @@ private Q_SLOTS:
             MainWindow window;
             window.show();
             QVERIFY(QTest::qWaitForWindowExposed(&window));
-            window.resize(900, 610);
-            QTRY_COMPARE(window.size(), QSize(900, 610));
+            window.resize(960, 700);
+            QTRY_COMPARE(window.size(), QSize(960, 700));
             window.close(); // closeEvent stores geometry and state
         }
         QVERIFY(!Settings().mainWindowGeometry().isEmpty());
         MainWindow restored;
-        QCOMPARE(restored.size(), QSize(900, 610));
+        QCOMPARE(restored.size(), QSize(960, 700));
     }
 
     void demoModelsMenuOpensModel()

@@ -9,7 +9,9 @@
 
 #include <cstdio>
 
+#include "main/compare_page.h"
 #include "main/main_window.h"
+#include "main/run_view.h"
 
 namespace qpruner::ui {
 
@@ -35,6 +37,20 @@ void ScreenshotCapture::expectModel()
     modelPending_ = true;
 }
 
+void ScreenshotCapture::expectRun()
+{
+    runPending_ = true;
+    connect(window_.runView(), &RunView::runLoaded, this, [this] { runPending_ = false; });
+    connect(window_.runView(), &RunView::runFailed, this,
+            [this](const QString&, qint64, const QString& message) { finish(1, message); });
+}
+
+void ScreenshotCapture::expectComparison()
+{
+    comparisonPending_ = true;
+    connect(window_.runView()->compare(), &ComparePage::compared, this, [this] { comparisonPending_ = false; });
+}
+
 void ScreenshotCapture::start()
 {
     clock_.start();
@@ -46,12 +62,14 @@ void ScreenshotCapture::poll()
     if (finished_ || captureScheduled_)
         return;
     if (clock_.elapsed() > kTimeoutMs) {
-        finish(1, modelPending_ ? QStringLiteral("timed out waiting for the model to load")
-                                : QStringLiteral("timed out waiting for the window to be shown"));
+        finish(1, modelPending_        ? QStringLiteral("timed out waiting for the model to load")
+                  : runPending_        ? QStringLiteral("timed out waiting for the run to load")
+                  : comparisonPending_ ? QStringLiteral("timed out waiting for the comparison")
+                                       : QStringLiteral("timed out waiting for the window to be shown"));
         return;
     }
     const QWindow* handle = window_.windowHandle();
-    if (modelPending_ || !window_.isVisible() || !handle || !handle->isExposed())
+    if (modelPending_ || runPending_ || comparisonPending_ || window_.isLoading() || !window_.isVisible() || !handle || !handle->isExposed())
         return;
     captureScheduled_ = true;
     pollTimer_.stop();

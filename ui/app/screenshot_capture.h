@@ -1,5 +1,5 @@
 // `qpruner-studio --screenshot FILE`: once the window is on screen and the requested model has loaded,
-// grabs the window into FILE and ends the event loop (exit code 0, or 1 with a message on stderr).
+// (and, with --workspace/--run/--tab/--compare, the run or comparison) grabs the window into FILE and ends the event loop (exit code 0, or 1 with a message on stderr).
 #pragma once
 
 #include <QElapsedTimer>
@@ -19,8 +19,10 @@ public:
 
     ScreenshotCapture(MainWindow& window, QString file, QObject* parent = nullptr);
 
-    // Call before the window starts opening the model, so the capture waits for it.
+    // Call before the window starts opening the model / run / comparison, so the capture waits for it.
     void expectModel();
+    void expectRun();
+    void expectComparison();
     void start();
 
 private:
@@ -31,6 +33,8 @@ private:
     MainWindow& window_;
     QString file_;
     bool modelPending_ = false;
+    bool runPending_ = false;
+    bool comparisonPending_ = false;
     bool captureScheduled_ = false;
     bool finished_ = false;
     QTimer pollTimer_;

@@ -1,10 +1,11 @@
-// MainWindow: menus, model opening (dialogs, recent list, demo models, drag and drop) and window state.
+// MainWindow: the shell around the run view: docks, menus, workspaces, model opening and window state.
 #include "main/main_window.h"
 
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
+#include <QDockWidget>
 #include <QDragEnterEvent>
 #include <QDropEvent>
 #include <QFileDialog>
@@ -14,15 +15,26 @@
 #include <QMessageBox>
 #include <QMimeData>
 #include <QProgressBar>
+#include <QScrollArea>
+#include <QStackedWidget>
 #include <QStatusBar>
-#include <QTabWidget>
+#include <QUndoStack>
 
+#include "browser/run_browser.h"
 #include "common/number_format.h"
 #include "common/shared_data.h"
 #include "common/studio_identity.h"
+#include "jobs/job_queue.h"
+#include "jobs/jobs_panel.h"
+#include "jobs/pipeline_jobs.h"
+#include "main/run_exporter.h"
+#include "main/run_view.h"
+#include "mapeditor/precision_map_editor.h"
 #include "model/model_info_panel.h"
 #include "model/model_loader.h"
+#include "newrun/new_run_dialog.h"
 #include "settings/settings.h"
+#include "start/start_page.h"
 
 namespace qpruner::ui {
 
@@ -39,7 +51,8 @@ QString displayName(const QString& path)
 } // namespace
 
 MainWindow::MainWindow(QWidget* parent)
-    : QMainWindow(parent), settings_(std::make_unique<Settings>()), loader_(new ModelLoader(this))
+    : QMainWindow(parent), settings_(std::make_unique<Settings>()), loader_(new ModelLoader(this)),
+      jobs_(new JobQueue(this))
 {
     setObjectName(QStringLiteral("MainWindow")); // saveState() keys on object names
     setWindowIcon(studioIcon());
@@ -48,13 +61,25 @@ MainWindow::MainWindow(QWidget* parent)
         QMessageBox::critical(this, title, message);
     };
 
-    infoPanel_ = new ModelInfoPanel(this);
-    tabs_ = new QTabWidget(this);
-    tabs_->setDocumentMode(true);
-    tabs_->addTab(infoPanel_, tr("Overview"));
-    setCentralWidget(tabs_);
+    startPage_ = new StartPage(this);
+    runView_ = new RunView(*jobs_, this);
+    stack_ = new QStackedWidget(this);
+    // Scrollable, so that the page's natural width does not set the window's minimum.
+    startScroll_ = new QScrollArea(this);
+    startScroll_->setWidget(startPage_);
+    startScroll_->setWidgetResizable(true);
+    startScroll_->setFrameShape(QFrame::NoFrame);
+    stack_->addWidget(startScroll_);
+    stack_->addWidget(runView_);
+    setCentralWidget(stack_);
+    exporter_ = new RunExporter(*runView_, this);
+    exporter_->setErrorPresenter([this](const QString& title, const QString& message) {
+        if (presentError_)
+            presentError_(title, message);
+    });
 
     createActions();
+    createDocks();
     createMenus();
     createStatusBar();
 
@@ -62,25 +87,99 @@ MainWindow::MainWindow(QWidget* parent)
     connect(loader_, &ModelLoader::loaded, this, &MainWindow::onModelLoaded);
     connect(loader_, &ModelLoader::failed, this, &MainWindow::onLoadFailed);
 
+    connect(startPage_, &StartPage::openModelRequested, this, &MainWindow::openModel);
+    connect(startPage_, &StartPage::openWorkspaceRequested, this, &MainWindow::openWorkspace);
+    connect(startPage_, &StartPage::openRunRequested, this, &MainWindow::openRun);
+    connect(startPage_, &StartPage::newWorkspaceRequested, this, &MainWindow::newWorkspaceDialog);
+    connect(startPage_, &StartPage::openModelDialogRequested, this, &MainWindow::openModelFileDialog);
+    connect(startPage_, &StartPage::openWorkspaceDialogRequested, this, &MainWindow::openWorkspaceDialog);
+
+    // Every way of opening a run goes through the browser's selection, which then shows the run.
+    connect(browser_, &RunBrowser::runSelected, runView_, &RunView::openRun);
+    connect(browser_, &RunBrowser::workspaceOpened, this, [this](const QString& db) {
+        workspace_ = db; // the browser records it among the recent workspaces
+        settings_->setLastWorkspace(db);
+        refreshStartPage();
+        updateTitle();
+        updateActions();
+        statusBar()->showMessage(tr("Workspace %1").arg(QDir::toNativeSeparators(db)), kStatusMessageMs);
+        if (!pendingRunDb_.isEmpty() && Settings::normalisedPath(pendingRunDb_) == Settings::normalisedPath(db)) {
+            const qint64 id = std::exchange(pendingRunId_, 0);
+            pendingRunDb_.clear();
+            openRun(db, id);
+        }
+    });
+    connect(browser_, &RunBrowser::workspaceFailed, this, [this](const QString& db, const QString& message) {
+        pendingRunDb_.clear();
+        settings_->removeRecentWorkspace(db);
+        refreshStartPage();
+        if (presentError_)
+            presentError_(tr("Cannot Open Workspace"), message);
+    });
+    connect(runView_, &RunView::runLoaded, this, [this](const RunSnapshotPtr& s) {
+        settings_->addRecentRun(s->dbPath, s->run.id);
+        showRunTabs();
+        updateTitle();
+        updateActions();
+    });
+    connect(runView_, &RunView::runFailed, this, [this](const QString&, qint64 runId, const QString& message) {
+        if (presentError_)
+            presentError_(tr("Cannot Show Run %1").arg(runId), message);
+    });
+    connect(runView_, &RunView::statusMessage, this,
+            [this](const QString& text) { statusBar()->showMessage(text, kStatusMessageMs); });
+    connect(jobs_, &JobQueue::runCreated, this, [this](const QString& db, qint64 runId) {
+        if (Settings::normalisedPath(db) == Settings::normalisedPath(workspace_))
+            browser_->refresh();
+        openRun(db, runId); // opens that workspace first when another one is open
+    });
+    connect(jobs_, &JobQueue::jobFinished, this, [this](Job*) { browser_->refresh(); });
+    connect(jobsPanel_, &JobsPanel::runActivated, this, &MainWindow::openRun);
+
     resize(kDefaultSize);
     restoreWindowState();
+    refreshStartPage();
     updateTitle();
+    updateActions();
 }
 
-MainWindow::~MainWindow() = default;
+MainWindow::~MainWindow()
+{
+    jobs_->cancelAll();
+}
 
 void MainWindow::setErrorPresenter(ErrorPresenter presenter)
 {
     presentError_ = std::move(presenter);
 }
 
+ModelInfoPanel* MainWindow::modelInfoPanel() const
+{
+    return runView_->modelPanel();
+}
+
 bool MainWindow::isLoading() const
 {
-    return loader_->isLoading();
+    return loader_->isLoading() || runView_->loader()->isLoading();
+}
+
+bool MainWindow::isStartPageShown() const
+{
+    return stack_->currentWidget() == startScroll_;
 }
 
 void MainWindow::createActions()
 {
+    newWorkspaceAction_ = new QAction(QIcon::fromTheme(QStringLiteral("document-new")), tr("&New Workspace..."), this);
+    newWorkspaceAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_N));
+    newWorkspaceAction_->setStatusTip(tr("Create a workspace database that records runs, trials and artifacts"));
+    connect(newWorkspaceAction_, &QAction::triggered, this, &MainWindow::newWorkspaceDialog);
+
+    openWorkspaceAction_ = new QAction(QIcon::fromTheme(QStringLiteral("document-open")), tr("Open &Workspace..."), this);
+    openWorkspaceAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_W));
+    openWorkspaceAction_->setStatusTip(tr("Open a workspace database (SQLite) and browse its runs"));
+    connect(openWorkspaceAction_, &QAction::triggered, this, &MainWindow::openWorkspaceDialog);
+
     openFileAction_ = new QAction(QIcon::fromTheme(QStringLiteral("document-open")), tr("&Open Model..."), this);
     openFileAction_->setShortcut(QKeySequence::Open);
     openFileAction_->setStatusTip(tr("Open a llama2.c .bin checkpoint"));
@@ -96,6 +195,33 @@ void MainWindow::createActions()
     quitAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Q)); // QKeySequence::Quit is empty on some platforms
     quitAction_->setMenuRole(QAction::QuitRole);
     connect(quitAction_, &QAction::triggered, this, &QWidget::close);
+
+    newRunAction_ = new QAction(QIcon::fromTheme(QStringLiteral("media-playback-start")), tr("&New Run..."), this);
+    newRunAction_->setShortcut(QKeySequence::New);
+    newRunAction_->setStatusTip(tr("Configure and start a pipeline run (prune, importance, allocation, search, "
+                                   "recovery, evaluation) in the workspace"));
+    connect(newRunAction_, &QAction::triggered, this, &MainWindow::newRunDialog);
+
+    resumeRunAction_ = new QAction(tr("&Resume Run"), this);
+    resumeRunAction_->setStatusTip(tr("Continue the run on display from its stored config: finished stages are reused"));
+    connect(resumeRunAction_, &QAction::triggered, this, &MainWindow::resumeCurrentRun);
+
+    evaluateMapAction_ = new QAction(tr("&Evaluate Editor Map"), this);
+    evaluateMapAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return));
+    evaluateMapAction_->setStatusTip(tr("Add the precision map in the editor as a trial of the run's study"));
+    connect(evaluateMapAction_, &QAction::triggered, runView_, &RunView::evaluateEditorMap);
+
+    refreshAction_ = new QAction(QIcon::fromTheme(QStringLiteral("view-refresh")), tr("Re&fresh"), this);
+    refreshAction_->setShortcut(QKeySequence::Refresh);
+    connect(refreshAction_, &QAction::triggered, this, [this] {
+        browser_->refresh();
+        runView_->loader()->refresh();
+        startPage_->refreshCache();
+    });
+
+    startPageAction_ = new QAction(QIcon::fromTheme(QStringLiteral("go-home")), tr("Start &Page"), this);
+    startPageAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::Key_Home));
+    connect(startPageAction_, &QAction::triggered, this, &MainWindow::showStartPage);
 
     statusBarAction_ = new QAction(tr("&Status Bar"), this);
     statusBarAction_->setCheckable(true);
@@ -117,9 +243,34 @@ void MainWindow::createActions()
     connect(aboutQtAction_, &QAction::triggered, qApp, &QApplication::aboutQt);
 }
 
+void MainWindow::createDocks()
+{
+    browser_ = new RunBrowser(this);
+    browserDock_ = new QDockWidget(tr("Runs"), this);
+    browserDock_->setObjectName(QStringLiteral("RunsDock"));
+    browserDock_->setWidget(browser_);
+    addDockWidget(Qt::LeftDockWidgetArea, browserDock_);
+
+    jobsPanel_ = new JobsPanel(jobs_, this);
+    jobsDock_ = new QDockWidget(tr("Jobs"), this);
+    jobsDock_->setObjectName(QStringLiteral("JobsDock"));
+    jobsDock_->setWidget(jobsPanel_);
+    addDockWidget(Qt::BottomDockWidgetArea, jobsDock_);
+    resizeDocks({browserDock_}, {280}, Qt::Horizontal);
+    resizeDocks({jobsDock_}, {150}, Qt::Vertical);
+    // A job starting brings the panel into view.
+    connect(jobs_, &JobQueue::jobAdded, this, [this] { jobsDock_->show(); });
+}
+
 void MainWindow::createMenus()
 {
     QMenu* file = menuBar()->addMenu(tr("&File"));
+    file->addAction(newWorkspaceAction_);
+    file->addAction(openWorkspaceAction_);
+    recentWorkspacesMenu_ = file->addMenu(tr("Recent &Workspaces"));
+    connect(recentWorkspacesMenu_, &QMenu::aboutToShow, this, &MainWindow::rebuildRecentWorkspacesMenu);
+    rebuildRecentWorkspacesMenu();
+    file->addSeparator();
     file->addAction(openFileAction_);
     file->addAction(openDirectoryAction_);
     recentMenu_ = file->addMenu(tr("Open &Recent"));
@@ -138,9 +289,40 @@ void MainWindow::createMenus()
         }
     }
     file->addSeparator();
+    file->addMenu(exporter_->menu());
+    file->addSeparator();
     file->addAction(quitAction_);
 
+    QMenu* edit = menuBar()->addMenu(tr("&Edit"));
+    QUndoStack* stack = runView_->mapEditor()->undoStack();
+    QAction* undo = stack->createUndoAction(this, tr("&Undo"));
+    undo->setShortcut(QKeySequence::Undo);
+    QAction* redo = stack->createRedoAction(this, tr("&Redo"));
+    redo->setShortcut(QKeySequence::Redo);
+    edit->addAction(undo);
+    edit->addAction(redo);
+
+    QMenu* run = menuBar()->addMenu(tr("&Run"));
+    run->addAction(newRunAction_);
+    run->addAction(resumeRunAction_);
+    run->addAction(evaluateMapAction_);
+    run->addSeparator();
+    run->addAction(refreshAction_);
+
     viewMenu_ = menuBar()->addMenu(tr("&View"));
+    viewMenu_->addAction(startPageAction_);
+    const QStringList names = RunView::tabNames();
+    for (int i = 0; i < names.size(); ++i) {
+        QAction* tab = viewMenu_->addAction(runView_->tabText(i).remove(QLatin1Char('&')));
+        tab->setShortcut(QKeySequence(Qt::ALT | Qt::Key(Qt::Key_1 + i)));
+        connect(tab, &QAction::triggered, this, [this, i] {
+            showRunTabs();
+            runView_->setCurrentIndex(i);
+        });
+    }
+    viewMenu_->addSeparator();
+    viewMenu_->addAction(browserDock_->toggleViewAction());
+    viewMenu_->addAction(jobsDock_->toggleViewAction());
     viewMenu_->addAction(statusBarAction_);
     viewMenu_->addSeparator();
     viewMenu_->addAction(fullScreenAction_);
@@ -177,6 +359,16 @@ void MainWindow::restoreWindowState()
 
 void MainWindow::closeEvent(QCloseEvent* event)
 {
+    // Offscreen (tests, screenshots) nobody can answer a question.
+    if (jobs_->activeCount() > 0 && QGuiApplication::platformName() != QLatin1String("offscreen")) {
+        const auto answer = QMessageBox::question(
+            this, tr("Jobs Running"),
+            tr("%n job(s) still running. Cancel them and quit? Runs can be resumed later.", "", jobs_->activeCount()));
+        if (answer != QMessageBox::Yes) {
+            event->ignore();
+            return;
+        }
+    }
     settings_->setMainWindowGeometry(saveGeometry());
     settings_->setMainWindowState(saveState());
     settings_->sync();
@@ -203,6 +395,27 @@ void MainWindow::rebuildRecentMenu()
     recentMenu_->addSeparator();
     connect(recentMenu_->addAction(tr("&Clear List")), &QAction::triggered, this,
             [this] { settings_->clearRecentModels(); });
+}
+
+void MainWindow::rebuildRecentWorkspacesMenu()
+{
+    recentWorkspacesMenu_->clear();
+    const QStringList recent = settings_->recentWorkspaces();
+    for (int i = 0; i < recent.size(); ++i) {
+        const QString path = recent[i];
+        const QString label = i < 9 ? QStringLiteral("&%1 %2").arg(i + 1).arg(displayName(path)) : displayName(path);
+        QAction* action = recentWorkspacesMenu_->addAction(label);
+        action->setStatusTip(QDir::toNativeSeparators(path));
+        connect(action, &QAction::triggered, this, [this, path] { openWorkspace(path); });
+    }
+    if (recent.isEmpty())
+        recentWorkspacesMenu_->addAction(tr("No recent workspaces"))->setEnabled(false);
+}
+
+void MainWindow::refreshStartPage()
+{
+    startPage_->setRecentWorkspaces(settings_->recentWorkspaces());
+    startPage_->setRecentRuns(settings_->recentRuns());
 }
 
 QString MainWindow::dialogStartDirectory() const
@@ -241,6 +454,92 @@ void MainWindow::openModel(const QString& path)
     loader_->load(Settings::normalisedPath(path));
 }
 
+void MainWindow::openWorkspace(const QString& dbPath)
+{
+    browser_->openWorkspace(Settings::normalisedPath(dbPath));
+    browserDock_->show();
+}
+
+void MainWindow::newWorkspaceDialog()
+{
+    const QString path = QFileDialog::getSaveFileName(this, tr("New Workspace"), QDir::homePath() +
+                                                      QStringLiteral("/study.db"),
+                                                      tr("Workspace databases (*.db);;All files (*)"));
+    if (path.isEmpty())
+        return;
+    QString error;
+    if (!RunBrowser::createWorkspace(path, &error)) {
+        if (presentError_)
+            presentError_(tr("Cannot Create Workspace"), error);
+        return;
+    }
+    openWorkspace(path);
+}
+
+void MainWindow::openWorkspaceDialog()
+{
+    const QString path = QFileDialog::getOpenFileName(this, tr("Open Workspace"), QDir::homePath(),
+                                                      tr("Workspace databases (*.db *.sqlite);;All files (*)"));
+    if (!path.isEmpty())
+        openWorkspace(path);
+}
+
+void MainWindow::openRun(const QString& dbPath, qint64 runId)
+{
+    if (Settings::normalisedPath(dbPath) != Settings::normalisedPath(workspace_)) {
+        pendingRunDb_ = dbPath;
+        pendingRunId_ = runId;
+        openWorkspace(dbPath);
+        return;
+    }
+    browser_->selectRun(runId); // emits runSelected (now, or once the browser has re-read the workspace)
+}
+
+void MainWindow::newRunDialog()
+{
+    if (workspace_.isEmpty()) {
+        if (presentError_)
+            presentError_(tr("No Workspace"), tr("Open or create a workspace first: runs are recorded in it."));
+        return;
+    }
+    NewRunDialog dialog(this);
+    dialog.setBaseDir(QFileInfo(workspace_).absolutePath());
+    if (const RunSnapshotPtr s = runView_->snapshot())
+        dialog.setConfig(s->run.config); // "new run" starts from the run on display
+    if (!currentPath_.isEmpty())
+        dialog.setModelPath(currentPath_);
+    if (dialog.exec() != QDialog::Accepted)
+        return;
+    startPipelineRun(*jobs_, workspace_, dialog.config(), QFileInfo(workspace_).absolutePath());
+}
+
+void MainWindow::resumeCurrentRun()
+{
+    const RunSnapshotPtr s = runView_->snapshot();
+    if (s)
+        resumePipelineRun(*jobs_, s->dbPath, s->run.id);
+}
+
+void MainWindow::showStartPage()
+{
+    refreshStartPage();
+    stack_->setCurrentWidget(startScroll_);
+    updateTitle();
+}
+
+void MainWindow::showRunTabs()
+{
+    stack_->setCurrentWidget(runView_);
+}
+
+void MainWindow::updateActions()
+{
+    const RunSnapshotPtr s = runView_->snapshot();
+    newRunAction_->setEnabled(!workspace_.isEmpty());
+    resumeRunAction_->setEnabled(s && s->run.status != store::RunStatus::Done);
+    evaluateMapAction_->setEnabled(s && s->search.has_value());
+}
+
 void MainWindow::onLoadStarted(const QString& path)
 {
     busyIndicator_->show();
@@ -251,8 +550,9 @@ void MainWindow::onModelLoaded(const QString& path, const qpruner::ModelSummary&
 {
     busyIndicator_->hide();
     currentPath_ = path;
-    infoPanel_->setSummary(summary);
-    tabs_->setCurrentWidget(infoPanel_);
+    modelInfoPanel()->setSummary(summary);
+    showRunTabs();
+    runView_->showTab(QStringLiteral("model"));
     settings_->addRecentModel(path);
     modelStatusLabel_->setText(tr("%1 parameters \u00b7 %2 \u00b7 %3")
                                    .arg(formatCompactCount(summary.parameterCount),
@@ -274,8 +574,14 @@ void MainWindow::onLoadFailed(const QString& path, const QString& message)
 void MainWindow::updateTitle()
 {
     // Qt appends the application display name (" \u2014 QPruner Studio") itself on X11, Wayland and Windows,
-    // so the title names only the model; with no model it is the display name, which Qt leaves as it is.
-    setWindowTitle(currentPath_.isEmpty() ? studioDisplayName() : displayName(currentPath_));
+    // so the title names only what is on display; with nothing it is the display name, which Qt leaves as is.
+    const RunSnapshotPtr s = runView_->snapshot();
+    if (!isStartPageShown() && s)
+        setWindowTitle(tr("Run %1 \u2014 %2").arg(s->run.id).arg(displayName(s->dbPath)));
+    else if (!currentPath_.isEmpty())
+        setWindowTitle(displayName(currentPath_));
+    else
+        setWindowTitle(studioDisplayName());
 }
 
 void MainWindow::showAbout()
@@ -285,9 +591,10 @@ void MainWindow::showAbout()
     box.setIconPixmap(studioIcon().pixmap(64, 64));
     box.setTextFormat(Qt::RichText);
     box.setText(tr("<h3>%1 %2</h3>"
-                   "<p>A workbench for compressing LLaMA-family models: structured pruning, "
-                   "mixed-precision quantisation and recovery fine-tuning with QPruner.</p>"
-                   "<p>Built with Qt %3 (running on Qt %4).</p>")
+                   "<p>A workbench for compressing LLaMA-family models with QPruner: structured pruning, "
+                   "importance-aware mixed-precision quantisation, Bayesian search over precision maps, "
+                   "LoftQ-initialised LoRA recovery and evaluation.</p>"
+                   "<p>Built with Qt %3 (running on Qt %4), libtorch, SQLite and QCustomPlot.</p>")
                     .arg(studioDisplayName(), studioVersion(), QStringLiteral(QT_VERSION_STR), qVersion()));
     box.exec();
 }
@@ -305,7 +612,11 @@ void MainWindow::dropEvent(QDropEvent* event)
     if (urls.size() != 1 || !urls.first().isLocalFile())
         return;
     event->acceptProposedAction();
-    openModel(urls.first().toLocalFile());
+    const QString path = urls.first().toLocalFile();
+    if (path.endsWith(QLatin1String(".db")) || path.endsWith(QLatin1String(".sqlite")))
+        openWorkspace(path);
+    else
+        openModel(path);
 }
 
 } // namespace qpruner::ui
