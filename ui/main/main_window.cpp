@@ -18,6 +18,7 @@
 #include <QScrollArea>
 #include <QStackedWidget>
 #include <QStatusBar>
+#include <QTimer>
 #include <QUndoStack>
 
 #include "browser/run_browser.h"
@@ -256,8 +257,6 @@ void MainWindow::createDocks()
     jobsDock_->setObjectName(QStringLiteral("JobsDock"));
     jobsDock_->setWidget(jobsPanel_);
     addDockWidget(Qt::BottomDockWidgetArea, jobsDock_);
-    resizeDocks({browserDock_}, {280}, Qt::Horizontal);
-    resizeDocks({jobsDock_}, {150}, Qt::Vertical);
     // A job starting brings the panel into view.
     connect(jobs_, &JobQueue::jobAdded, this, [this] { jobsDock_->show(); });
 }
@@ -355,6 +354,11 @@ void MainWindow::restoreWindowState()
     const QByteArray state = settings_->mainWindowState();
     if (!state.isEmpty())
         restoreState(state);
+    else // first start: docks at sizes that leave the centre most of the room (effective once shown)
+        QTimer::singleShot(0, this, [this] {
+            resizeDocks({browserDock_}, {280}, Qt::Horizontal);
+            resizeDocks({jobsDock_}, {110}, Qt::Vertical);
+        });
 }
 
 void MainWindow::closeEvent(QCloseEvent* event)
