@@ -81,12 +81,18 @@ bool RunExporter::exportConfig()
     const RunSnapshotPtr s = view_.snapshot();
     if (!s)
         return false;
-    const QString path = chooseFile_(tr("Export Run Config"), suggested(QStringLiteral("config"), QStringLiteral(".json")),
-                                     tr("Run configs (*.json)"));
+    return writeChosen(tr("Export Run Config"), suggested(QStringLiteral("config"), QStringLiteral(".json")),
+                       tr("Run configs (*.json)"), QByteArray::fromStdString(s->run.config.dump(2) + "\n"));
+}
+
+bool RunExporter::writeChosen(const QString& caption, const QString& suggestedName, const QString& filter,
+                              const QByteArray& bytes)
+{
+    const QString path = chooseFile_(caption, suggestedName, filter);
     if (path.isEmpty())
         return false;
     QString error;
-    if (!writeFileAtomically(path, QByteArray::fromStdString(s->run.config.dump(2) + "\n"), &error)) {
+    if (!writeFileAtomically(path, bytes, &error)) {
         fail(error);
         return false;
     }
@@ -108,17 +114,9 @@ bool RunExporter::exportLlamaCpp()
         fail(QString::fromUtf8(e.what()));
         return false;
     }
-    const QString path = chooseFile_(tr("Export llama.cpp Tensor Types"),
-                                     suggested(QStringLiteral("llama-quantize"), QStringLiteral(".sh")),
-                                     tr("Shell scripts (*.sh);;All files (*)"));
-    if (path.isEmpty())
-        return false;
-    QString error;
-    if (!writeFileAtomically(path, script.toUtf8(), &error)) {
-        fail(error);
-        return false;
-    }
-    return true;
+    return writeChosen(tr("Export llama.cpp Tensor Types"),
+                       suggested(QStringLiteral("llama-quantize"), QStringLiteral(".sh")),
+                       tr("Shell scripts (*.sh);;All files (*)"), script.toUtf8());
 }
 
 bool RunExporter::exportTrialsCsv()

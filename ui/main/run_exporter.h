@@ -40,6 +40,9 @@ public:
 private:
     QString suggested(const QString& what, const QString& suffix) const;
     void fail(const QString& message) const;
+    // Asks for a file name and writes `bytes` there atomically; false when cancelled or failed (shown).
+    bool writeChosen(const QString& caption, const QString& suggestedName, const QString& filter,
+                     const QByteArray& bytes);
     void updateEnabled();
 
     RunView& view_;

@@ -26,14 +26,6 @@ namespace qpruner::ui {
 
 namespace {
 
-QStringList moduleLabels()
-{
-    QStringList labels;
-    for (LinearModule m : kLinearModules)
-        labels << QString::fromLatin1(linearModuleName(m));
-    return labels;
-}
-
 QLabel* noteLabel(QWidget* parent)
 {
     auto* label = new QLabel(parent);

@@ -27,14 +27,6 @@ QString number(double v)
     return QString::number(v, 'g', 8);
 }
 
-QStringList moduleLabels()
-{
-    QStringList labels;
-    for (LinearModule m : kLinearModules)
-        labels << QString::fromLatin1(linearModuleName(m));
-    return labels;
-}
-
 QLabel* noteLabel(QWidget* parent)
 {
     auto* label = new QLabel(parent);

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "common/format_colors.h"
+#include "qpruner/precision_map.h"
 
 namespace qpruner::ui {
 
@@ -103,6 +104,14 @@ QCPTextElement* addPlotTitle(QCustomPlot* plot, const QString& title)
     element->setMargins(QMargins(4, 4, 4, 0));
     plot->plotLayout()->addElement(0, 0, element);
     return element;
+}
+
+QStringList moduleLabels()
+{
+    QStringList labels;
+    for (LinearModule m : kLinearModules)
+        labels << QString::fromLatin1(linearModuleName(m));
+    return labels;
 }
 
 QString runLabel(qint64 runId, const std::string& name, int maxChars)

@@ -6,6 +6,7 @@
 
 #include <QColor>
 #include <QString>
+#include <QStringList>
 
 #include "plots/qcustomplot_compat.h"
 #include "qpruner/quant_format.h"
@@ -29,6 +30,9 @@ QCPColorGradient formatGradient(const std::vector<QuantSpec>& formats);
 
 // A bold title above the plot's axis rect (a new first row of the layout); returns it to change its text.
 QCPTextElement* addPlotTitle(QCustomPlot* plot, const QString& title);
+
+// Column labels of the layers x modules heatmaps: "q", "k", "v", "o", "gate", "up", "down".
+QStringList moduleLabels();
 
 // Elides a long run name for a legend or a title ("run 2: QPruner: prune 25%, quant-kl importan…").
 QString runLabel(qint64 runId, const std::string& name, int maxChars = 48);
