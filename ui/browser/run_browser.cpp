@@ -20,6 +20,7 @@
 #include "browser/workspace_model.h"
 #include "qpruner/store.h"
 #include "settings/settings.h"
+#include "workspace/run_snapshot.h"
 
 namespace qpruner::ui {
 
@@ -146,9 +147,7 @@ bool RunBrowser::createWorkspace(const QString& path, QString* error)
         return fail(tr("%1 is a directory, not a workspace database file.").arg(info.absoluteFilePath()));
     if (info.exists() && info.size() > 0) {
         try { // an existing workspace is fine as it is; anything else must not be touched
-            qpruner::store::OpenOptions o;
-            o.readOnly = true;
-            qpruner::store::Store existing(toPath(info.absoluteFilePath()), o);
+            openWorkspaceReadOnly(info.absoluteFilePath());
             return true;
         } catch (const std::exception& e) {
             return fail(tr("%1 already exists and is not a workspace database this build can use; it was left "

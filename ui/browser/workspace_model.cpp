@@ -14,6 +14,7 @@
 #include <map>
 
 #include "jobs/status_icons.h"
+#include "workspace/run_snapshot.h"
 
 namespace qpruner::ui {
 
@@ -51,10 +52,8 @@ WorkspaceModel::Snapshot WorkspaceModel::read(const QString& path)
     Snapshot s;
     s.path = path;
     try {
-        qpruner::store::OpenOptions options;
-        options.readOnly = true; // never migrates or creates: a browser must not change what it looks at
-        options.busyTimeoutMs = 5000;
-        const qpruner::store::Store store(std::filesystem::path(path.toStdU16String()), options);
+        const auto opened = openWorkspaceReadOnly(path);
+        const qpruner::store::Store& store = *opened;
         std::map<int64_t, size_t> rowOf;
         for (const auto& e : store.experiments()) {
             rowOf[e.id] = s.experiments.size();

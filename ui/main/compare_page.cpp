@@ -8,8 +8,6 @@
 #include <QSplitter>
 #include <QVBoxLayout>
 
-#include <filesystem>
-
 #include "jobs/status_icons.h"
 #include "plots/compare_panel.h"
 
@@ -67,9 +65,7 @@ void ComparePage::setWorkspace(const QString& dbPath, qint64 currentRun)
     runsWatcher_.setFuture(QtConcurrent::run([db = db_]() {
         RunsOutcome o;
         try {
-            store::OpenOptions options;
-            options.readOnly = true;
-            o.runs = store::Store(std::filesystem::path(db.toStdU16String()), options).runs();
+            o.runs = openWorkspaceReadOnly(db)->runs();
         } catch (const std::exception& e) {
             o.error = QString::fromUtf8(e.what());
         }

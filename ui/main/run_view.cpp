@@ -4,8 +4,6 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <QFutureWatcher>
 
-#include <filesystem>
-
 #include "jobs/job_queue.h"
 #include "jobs/pipeline_jobs.h"
 #include "main/compare_page.h"
@@ -79,8 +77,9 @@ RunView::RunView(JobQueue& jobs, QWidget* parent) : QTabWidget(parent), jobs_(jo
         if (const RunSnapshotPtr s = snapshot())
             openRun(s->dbPath, runId);
     });
-    // A job computing the run on display: re-read it as it goes (the loader coalesces to one read in flight).
-    connect(&jobs_, &JobQueue::jobChanged, this, [this](Job* job) {
+    // A job that computed the run on display has finished: show its end now (while the run runs, the loader's
+    // poll follows it).
+    connect(&jobs_, &JobQueue::jobFinished, this, [this](Job* job) {
         const RunSnapshotPtr s = snapshot();
         if (s && job->runId() == s->run.id && job->runDbPath() == s->dbPath)
             loader_->refresh();
@@ -196,10 +195,7 @@ void RunView::showTrialMap(qint64 runId, int number)
     });
     watcher->setFuture(QtConcurrent::run([db, runId, number]() -> std::pair<nlohmann::json, QString> {
         try {
-            store::OpenOptions o;
-            o.readOnly = true;
-            const store::Store st(std::filesystem::path(db.toStdU16String()), o);
-            return {st.trial(runId, number).map, QString()};
+            return {openWorkspaceReadOnly(db)->trial(runId, number).map, QString()};
         } catch (const std::exception& e) {
             return {nlohmann::json(), QString::fromUtf8(e.what())};
         }

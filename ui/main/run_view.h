@@ -1,6 +1,6 @@
 // The tabs of one run (Overview, Importance, Precision map, Search, Compare) plus the Model tab, fed by one
-// RunSnapshotLoader: opening a run reads it off the UI thread; while it runs (or a job touches it) the loader
-// re-reads it and the tabs update in place (the Search plot live). Clicking a trial in the Search tab loads its
+// RunSnapshotLoader: opening a run reads it off the UI thread; while it runs the loader polls it,
+// and the tabs update in place (the Search plot live). Clicking a trial in the Search tab loads its
 // map into the editor; "Evaluate this map" queues a job that adds the map as a trial of the run's study.
 #pragma once
 

@@ -5,9 +5,9 @@
 
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
 
 #include "qpruner/error.h"
+#include "workspace/run_snapshot.h"
 
 namespace qpruner::ui {
 
@@ -125,10 +125,7 @@ bool writeFileAtomically(const QString& path, const QByteArray& bytes, QString* 
 bool exportTrialsCsv(const QString& dbPath, qint64 runId, const QString& path, QString* error)
 {
     try {
-        store::OpenOptions options;
-        options.readOnly = true;
-        const store::Store db(std::filesystem::path(dbPath.toStdU16String()), options);
-        return writeFileAtomically(path, trialsCsv(db.trials(runId)), error);
+        return writeFileAtomically(path, trialsCsv(openWorkspaceReadOnly(dbPath)->trials(runId)), error);
     } catch (const std::exception& e) {
         if (error)
             *error = QString::fromUtf8(e.what());

@@ -10,11 +10,6 @@ namespace qpruner::ui {
 
 namespace {
 
-std::filesystem::path toPath(const QString& s)
-{
-    return std::filesystem::path(s.toStdU16String());
-}
-
 // The prune stage's checkpoint when the run pruned (and it finished), else the run's model.
 std::string mapModelPath(const RunSnapshot& s)
 {
@@ -134,12 +129,18 @@ const store::StageRecord* RunSnapshot::stage(const std::string& name) const
     return nullptr;
 }
 
-RunSnapshot loadRunSnapshot(const QString& dbPath, int64_t runId)
+std::unique_ptr<store::Store> openWorkspaceReadOnly(const QString& dbPath)
 {
     store::OpenOptions options;
     options.readOnly = true;
     options.busyTimeoutMs = 10000;
-    const store::Store db(toPath(dbPath), options);
+    return std::make_unique<store::Store>(std::filesystem::path(dbPath.toStdU16String()), options);
+}
+
+RunSnapshot loadRunSnapshot(const QString& dbPath, int64_t runId)
+{
+    const auto store = openWorkspaceReadOnly(dbPath);
+    const store::Store& db = *store;
     RunSnapshot s;
     s.dbPath = dbPath;
     s.run = db.run(runId);
@@ -155,10 +156,8 @@ RunSnapshot loadRunSnapshot(const QString& dbPath, int64_t runId)
 
 void refreshRunSnapshot(RunSnapshot& s)
 {
-    store::OpenOptions options;
-    options.readOnly = true;
-    options.busyTimeoutMs = 10000;
-    const store::Store db(toPath(s.dbPath), options);
+    const auto store = openWorkspaceReadOnly(s.dbPath);
+    const store::Store& db = *store;
     s.run = db.run(s.run.id);
     s.stages = db.stages(s.run.id);
     s.trials = db.trialSummaries(s.run.id);

@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,6 +57,10 @@ struct RunSnapshot {
                                                                     bool normalized = true) const;
     const store::StageRecord* stage(const std::string& name) const; // the last stage of that name, or null
 };
+
+// Opens the workspace database at `dbPath` for reading only: no migration, no creation (a reader never changes
+// what it looks at); FileError / FormatError as store::Store. Every UI reader goes through this.
+std::unique_ptr<store::Store> openWorkspaceReadOnly(const QString& dbPath);
 
 // Reads run `runId` from the database at `dbPath` (its own read connection; call from any thread).
 // Throws qpruner::Error (FileError, FormatError, ConfigError) with a message naming the file or run.

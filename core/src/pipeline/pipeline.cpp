@@ -729,7 +729,6 @@ struct TrialSetup {
     search::SearchObjective objective = search::SearchObjective::Perplexity;
     at::Tensor windows;
     std::optional<eval::TaskSet> task;
-    std::shared_ptr<const finetune::TrainData> recoveryData;
     search::TrialEvaluatorOptions options;
 
     TrialSetup() = default;
@@ -754,8 +753,7 @@ void prepareTrials(TrialSetup& s, const Context& cx, const Tokenizer& tok)
     if (!sc["recovery"].is_null()) {
         finetune::RecoveryOptions ro = recoveryOptions(sc["recovery"], cx);
         ro.train.padId = std::max(0, tok.eosId());
-        auto data = std::make_shared<finetune::TrainData>(finetune::loadTrainData(ro.dataFile, tok, ro.data));
-        s.recoveryData = data;
+        auto data = std::make_shared<const finetune::TrainData>(finetune::loadTrainData(ro.dataFile, tok, ro.data));
         s.options.recover = [ro, data](model::LlamaModel& m, const finetune::LayerLinears& dense,
                                        const CancelToken* cancel) {
             const auto t = finetune::recoverInPlace(m, dense, *data, ro.lora, ro.alpha, ro.init, ro.train, cancel);
