@@ -9,6 +9,7 @@ PACKAGES=(
   libtorch-dev libopenblas0-openmp
   nlohmann-json3-dev libsqlite3-dev
   xvfb xauth
+  desktop-file-utils appstream
 )
 
 missing=()

@@ -11,6 +11,7 @@ int main(int argc, char* argv[])
     // Organisation and application names place the QSettings file (e.g. ~/.config/QPruner/qpruner-studio.conf).
     QApplication::setOrganizationName(QStringLiteral("QPruner"));
     QApplication::setApplicationName(QStringLiteral("qpruner-studio"));
+    QGuiApplication::setDesktopFileName(QStringLiteral("io.github.qpruner.Studio")); // the desktop entry and icon
     QApplication::setApplicationDisplayName(qpruner::ui::studioDisplayName());
     QApplication::setApplicationVersion(qpruner::ui::studioVersion());
     return qpruner::ui::runStudio(app);
