@@ -1,5 +1,6 @@
 // Tokenizer interface (torch-free). Implementations: SentencePiece .model (BPE with byte fallback),
-// llama2.c tokenizer.bin, and Hugging Face tokenizer.json byte-level BPE.
+// llama2.c tokenizer.bin, and Hugging Face tokenizer.json byte-level BPE; a GGUF model's "llama" vocabulary is
+// read as a SentencePiece model.
 #pragma once
 
 #include <cstdint>
@@ -29,13 +30,16 @@ public:
     virtual std::string kind() const = 0;            // "sentencepiece", "llama2c" or "hf-bpe"
 };
 
-// Loads a tokenizer, choosing the reader from the file: a SentencePiece `.model`, a llama2.c `.bin`, or a
-// `tokenizer.json` (or a directory holding one of `tokenizer.model` / `tokenizer.json`).
+// Loads a tokenizer, choosing the reader from the file: a SentencePiece `.model`, a llama2.c `.bin`, a
+// `tokenizer.json` (or a directory holding one of `tokenizer.model` / `tokenizer.json` / `tokenizer.bin`), or a
+// `.gguf` model (or a file starting with the "GGUF" magic) whose tokenizer.ggml.* metadata holds a "llama"
+// vocabulary (a "gpt2" one is refused: pass its tokenizer.json).
 // Throws FileError / FormatError naming the file and the problem.
 std::unique_ptr<Tokenizer> loadTokenizer(const std::filesystem::path& path);
 
-// The tokenizer file beside a model (in its directory, or the file's directory): tokenizer.model / .json / .bin,
-// else tok*.model, else tok*.bin. Throws ConfigError when there is none.
+// The tokenizer file for a model: the model itself when it is a `.gguf` file (its vocabulary is in its metadata),
+// else beside it (in its directory, or the file's directory): tokenizer.model / .json / .bin, else tok*.model,
+// else tok*.bin. Throws ConfigError when there is none.
 std::filesystem::path findTokenizerBeside(const std::filesystem::path& model);
 
 } // namespace qpruner

@@ -27,35 +27,58 @@ void writeFileAtomic(const std::filesystem::path& path, std::string_view bytes)
 
 void writeFileAtomic(const std::filesystem::path& path, const std::vector<std::string_view>& pieces)
 {
-    const auto tmp = path.parent_path() / ("." + path.filename().string() + ".tmp-" + uniqueSuffix());
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        throw FileError(path.string() + ": cannot create temporary file: " + std::strerror(errno));
-    for (const std::string_view bytes : pieces) {
-        size_t done = 0;
-        while (done < bytes.size()) {
-            const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                const int err = errno;
-                ::close(fd);
-                ::unlink(tmp.c_str());
-                throw FileError(path.string() + ": write failed: " + std::strerror(err));
-            }
-            done += static_cast<size_t>(n);
+    AtomicFileWriter out(path);
+    for (const std::string_view bytes : pieces)
+        out.append(bytes.data(), bytes.size());
+    out.commit();
+}
+
+AtomicFileWriter::AtomicFileWriter(std::filesystem::path path)
+    : path_(std::move(path)),
+      tmp_(path_.parent_path() / ("." + path_.filename().string() + ".tmp-" + uniqueSuffix()))
+{
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd_ < 0)
+        throw FileError(path_.string() + ": cannot create temporary file: " + std::strerror(errno));
+}
+
+AtomicFileWriter::~AtomicFileWriter()
+{
+    if (fd_ >= 0)
+        ::close(fd_);
+    if (!committed_)
+        ::unlink(tmp_.c_str());
+}
+
+void AtomicFileWriter::append(const void* data, size_t size)
+{
+    const auto* bytes = static_cast<const char*>(data);
+    size_t done = 0;
+    while (done < size) {
+        const ssize_t n = ::write(fd_, bytes + done, size - done);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            throw FileError(path_.string() + ": write failed: " + std::strerror(errno));
         }
+        done += static_cast<size_t>(n);
     }
-    if (::fsync(fd) != 0 || ::close(fd) != 0) {
+}
+
+void AtomicFileWriter::commit()
+{
+    const int fd = fd_;
+    fd_ = -1;
+    if (::fsync(fd) != 0) {
         const int err = errno;
-        ::unlink(tmp.c_str());
-        throw FileError(path.string() + ": cannot flush: " + std::strerror(err));
+        ::close(fd);
+        throw FileError(path_.string() + ": cannot flush: " + std::strerror(err));
     }
-    if (::rename(tmp.c_str(), path.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        throw FileError(path.string() + ": cannot rename into place: " + std::strerror(err));
-    }
+    if (::close(fd) != 0)
+        throw FileError(path_.string() + ": cannot flush: " + std::strerror(errno));
+    if (::rename(tmp_.c_str(), path_.c_str()) != 0)
+        throw FileError(path_.string() + ": cannot rename into place: " + std::strerror(errno));
+    committed_ = true;
 }
 
 StagedDirectory::StagedDirectory(std::filesystem::path target) : target_(std::move(target))

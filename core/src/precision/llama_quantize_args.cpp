@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <string_view>
 
+#include "export/gguf_model_config.h"
 #include "qpruner/error.h"
 #include "qpruner/precision_map.h"
 
@@ -31,19 +32,6 @@ GgmlType ggmlType(const QuantSpec& spec)
     return {"?", "?"};
 }
 
-const char* ggufName(LinearModule m)
-{
-    switch (m) {
-    case LinearModule::Q: return "attn_q";
-    case LinearModule::K: return "attn_k";
-    case LinearModule::V: return "attn_v";
-    case LinearModule::O: return "attn_output";
-    case LinearModule::Gate: return "ffn_gate";
-    case LinearModule::Up: return "ffn_up";
-    case LinearModule::Down: return "ffn_down";
-    }
-    return "?";
-}
 
 } // namespace
 
@@ -89,7 +77,7 @@ LlamaQuantizeArgs llamaQuantizeArgs(const PrecisionMap& map, const ModelConfig& 
             const std::string_view type = typeOf(r.layers[l][static_cast<size_t>(m)]);
             if (type != baseType || (everyTensor && !quantized.empty()))
                 out.args.insert(out.args.end(), {"--tensor-type", "^blk\\." + std::to_string(l) + "\\." +
-                                                                      ggufName(m) + "\\.weight$=" + std::string(type)});
+                                                                      gguf::ggufModuleName(m) + "\\.weight$=" + std::string(type)});
         }
     return out;
 }

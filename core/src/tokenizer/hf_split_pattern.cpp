@@ -37,13 +37,15 @@ std::optional<HfSplitPattern> HfSplitPattern::fromRegex(std::string_view regex)
     if (regex == kLlama3Regex)
         return llama3();
     if (regex == kQwen2Regex)
-        return HfSplitPattern(Family::Llama3, 1);
+        return qwen2();
     return std::nullopt;
 }
 
-HfSplitPattern HfSplitPattern::gpt2() { return HfSplitPattern(Family::Gpt2, 0); }
+HfSplitPattern HfSplitPattern::gpt2() { return HfSplitPattern(Family::Gpt2, 0, kGpt2Regex); }
 
-HfSplitPattern HfSplitPattern::llama3() { return HfSplitPattern(Family::Llama3, 3); }
+HfSplitPattern HfSplitPattern::llama3() { return HfSplitPattern(Family::Llama3, 3, kLlama3Regex); }
+
+HfSplitPattern HfSplitPattern::qwen2() { return HfSplitPattern(Family::Llama3, 1, kQwen2Regex); }
 
 std::size_t HfSplitPattern::matchContraction(const std::vector<Char>& chars, std::size_t i) const
 {

@@ -18,6 +18,11 @@ public:
     static std::optional<HfSplitPattern> fromRegex(std::string_view regex);
     static HfSplitPattern gpt2();
     static HfSplitPattern llama3();
+    static HfSplitPattern qwen2();
+
+    // The pattern's source text, exactly as fromRegex() accepts it (e.g. to name the pre-tokenizer in a GGUF
+    // export); for gpt2() the regex ByteLevel's use_regex stands for.
+    std::string_view regex() const { return regex_; }
 
     // The matches of the pattern, in order. They cover `text` completely (every character falls in one of
     // the alternatives), so concatenating them gives `text` back. Malformed UTF-8 bytes count as one
@@ -28,12 +33,16 @@ private:
     enum class Family { Gpt2, Llama3 };
     struct Char;
 
-    HfSplitPattern(Family family, int maxDigits) : family_(family), maxDigits_(maxDigits) {}
+    HfSplitPattern(Family family, int maxDigits, std::string_view regex)
+        : family_(family), maxDigits_(maxDigits), regex_(regex)
+    {
+    }
     std::size_t matchAt(const std::vector<Char>& chars, std::size_t i) const;
     std::size_t matchContraction(const std::vector<Char>& chars, std::size_t i) const;
 
     Family family_;
     int maxDigits_; // 0: unbounded
+    std::string_view regex_; // one of the static pattern texts in hf_split_pattern.cpp
 };
 
 } // namespace qpruner
