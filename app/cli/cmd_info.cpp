@@ -10,7 +10,7 @@ namespace qpruner::cli {
 
 int runInfo(const Args& args)
 {
-    ArgParser p("info", "Show a checkpoint's configuration (llama2.c .bin, Hugging Face or native directory).");
+    ArgParser p("info", "Show a checkpoint's configuration (llama2.c .bin, GGUF file, Hugging Face or native directory).");
     p.positional("MODEL", "checkpoint file or directory");
     p.flag("json", "print one JSON object");
     p.example("qpruner info ../shared/data/models/stories260K/stories260K.bin");

@@ -25,5 +25,6 @@ int runRun(const Args& args);
 int runRuns(const Args& args);
 int runPareto(const Args& args);
 int runFinetune(const Args& args);
+int runExport(const Args& args);
 
 } // namespace qpruner::cli

@@ -62,15 +62,16 @@ struct ModelConfig {
 // GUI's "Open model".
 struct ModelSummary {
     std::filesystem::path path;
-    std::string format;  // "llama2c", "hf" or "native"
-    std::string dtype;   // storage dtype of the weights: "float32", "float16", "bfloat16" (or "mixed")
+    std::string format;  // "llama2c", "hf", "native" or "gguf"
+    std::string dtype;   // storage dtype of the weights: "float32", "float16", "bfloat16", a ggml type of a GGUF
+                         // file ("q8_0"), or "mixed"
     ModelConfig config;
     int64_t parameterCount = 0;
     int64_t weightBytes = 0; // bytes of the stored weights
 };
 
-// Reads a checkpoint's configuration: a llama2.c `.bin`, or a directory with `config.json` (Hugging Face or
-// native). Throws FileError / FormatError naming the file and field at fault.
+// Reads a checkpoint's configuration: a llama2.c `.bin`, a GGUF file, or a directory with `config.json` (Hugging
+// Face or native). Throws FileError / FormatError naming the file and field at fault.
 ModelSummary inspectModel(const std::filesystem::path& path);
 
 } // namespace qpruner

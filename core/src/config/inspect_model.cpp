@@ -3,6 +3,8 @@
 
 #include "config/config_json.h"
 #include "config/llama2c_layout.h"
+#include "export/gguf_file.h"
+#include "export/gguf_model_config.h"
 #include "io/json_file.h"
 #include "io/safetensors_header.h"
 #include "io/safetensors_index.h"
@@ -15,9 +17,9 @@ namespace {
 
 std::string torchDtypeName(const std::string& st)
 {
-    if (st == "F32") return "float32";
-    if (st == "F16") return "float16";
-    if (st == "BF16") return "bfloat16";
+    if (st == "F32" || st == "f32") return "float32";
+    if (st == "F16" || st == "f16") return "float16";
+    if (st == "BF16" || st == "bf16") return "bfloat16";
     return st;
 }
 
@@ -30,6 +32,20 @@ ModelSummary inspectModel(const std::filesystem::path& path)
         throw FileError(path.string() + ": not found");
     ModelSummary s;
     s.path = path;
+    if (gguf::isGgufFile(path)) {
+        const gguf::GgufFile f = gguf::GgufFile::open(path);
+        s.format = "gguf";
+        s.config = gguf::readModelConfig(f);
+        std::set<std::string> types;
+        for (const gguf::TensorInfo& t : f.tensors()) {
+            s.weightBytes += static_cast<int64_t>(t.bytes());
+            if (t.ne.size() == 2) // weights, not norms
+                types.insert(gguf::ggmlTypeName(t.type));
+        }
+        s.dtype = types.size() == 1 ? torchDtypeName(*types.begin()) : "mixed";
+        s.parameterCount = s.config.parameterCount();
+        return s;
+    }
     if (!std::filesystem::is_directory(path, ec)) {
         const auto lay = config::readLlama2cLayout(path);
         s.format = "llama2c";

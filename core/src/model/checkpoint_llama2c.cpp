@@ -4,27 +4,10 @@
 #include "io/mapped_file.h"
 #include "model/checkpoint.h"
 #include "model/mapped_tensor.h"
+#include "model/rope.h"
 #include "qpruner/error.h"
 
 namespace qpruner::model {
-
-namespace {
-
-// Row order that turns interleaved pairs into rotate-half halves, for `heads` heads of size hd.
-at::Tensor interleavedToHalfPermutation(int64_t heads, int64_t hd)
-{
-    std::vector<int64_t> idx;
-    idx.reserve(static_cast<size_t>(heads * hd));
-    for (int64_t h = 0; h < heads; ++h) {
-        for (int64_t i = 0; i < hd; i += 2)
-            idx.push_back(h * hd + i);
-        for (int64_t i = 1; i < hd; i += 2)
-            idx.push_back(h * hd + i);
-    }
-    return at::tensor(idx, at::TensorOptions().dtype(at::kLong));
-}
-
-} // namespace
 
 std::unique_ptr<LlamaModel> loadLlama2c(const std::filesystem::path& file, const LoadOptions& options)
 {
@@ -46,8 +29,8 @@ std::unique_ptr<LlamaModel> loadLlama2c(const std::filesystem::path& file, const
     const auto wq = whole("wq"), wk = whole("wk"), wv = whole("wv"), wo = whole("wo");
     const auto w1 = whole("w1"), w2 = whole("w2"), w3 = whole("w3");
     const LayerShape& s = c.layers.front();
-    const auto permQ = interleavedToHalfPermutation(s.numHeads, c.headDim);
-    const auto permK = interleavedToHalfPermutation(s.numKvHeads, c.headDim);
+    const auto permQ = interleavedToHalfRows(s.numHeads, c.headDim);
+    const auto permK = interleavedToHalfRows(s.numKvHeads, c.headDim);
     model->layers.resize(c.layers.size());
     for (int64_t l = 0; l < c.numLayers(); ++l) {
         DecoderLayer& L = model->layers[static_cast<size_t>(l)];

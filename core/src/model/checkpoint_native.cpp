@@ -17,6 +17,13 @@ namespace qpruner::model {
 
 void saveNativeModel(const LlamaModel& model, const std::filesystem::path& dir, const nlohmann::json& extra)
 {
+    io::StagedDirectory staged(dir);
+    writeNativeModelFiles(model, staged.path(), extra);
+    staged.commit();
+}
+
+void writeNativeModelFiles(const LlamaModel& model, const std::filesystem::path& dir, const nlohmann::json& extra)
+{
     const ModelConfig& c = model.config();
     std::map<std::string, at::Tensor> tensors;
     auto put = [&](const std::string& name, const at::Tensor& t) { tensors[name] = t; };
@@ -58,10 +65,8 @@ void saveNativeModel(const LlamaModel& model, const std::filesystem::path& dir, 
     if (!uniform)
         cfg["qpruner"]["precision_map"] = PrecisionMap::fromResolved(held).toJson();
 
-    io::StagedDirectory staged(dir);
-    writeSafetensorsFile(staged.path() / "model.safetensors", tensors);
-    io::writeFileAtomic(staged.path() / "config.json", cfg.dump(2) + "\n");
-    staged.commit();
+    writeSafetensorsFile(dir / "model.safetensors", tensors);
+    io::writeFileAtomic(dir / "config.json", cfg.dump(2) + "\n");
 }
 
 } // namespace qpruner::model

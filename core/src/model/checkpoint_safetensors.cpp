@@ -4,6 +4,7 @@
 #include <set>
 
 #include "config/config_json.h"
+#include "export/gguf_model_config.h"
 #include "io/json_file.h"
 #include "io/mapped_file.h"
 #include "io/safetensors_header.h"
@@ -220,6 +221,8 @@ std::unique_ptr<LlamaModel> loadModel(const std::filesystem::path& path, const L
         throw FileError(path.string() + ": not found");
     if (std::filesystem::is_directory(path, ec))
         return loadSafetensorsDir(path, options);
+    if (gguf::isGgufFile(path))
+        return loadGguf(path, options);
     return loadLlama2c(path, options);
 }
 

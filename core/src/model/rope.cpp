@@ -8,26 +8,51 @@ namespace qpruner::model {
 RopeTable::RopeTable(int headDim, double theta, RopeScaling scaling, at::Device device)
     : headDim_(headDim), theta_(theta), scaling_(std::move(scaling)), device_(device)
 {
-    const int half = headDim_ / 2;
-    std::vector<double> inv(static_cast<size_t>(half));
-    for (int i = 0; i < half; ++i)
-        inv[static_cast<size_t>(i)] = 1.0 / std::pow(theta_, (2.0 * i) / headDim_);
-    if (scaling_.type == "llama3") {
-        // Llama-3.1: long wavelengths are divided by `factor`, short ones kept, the band between blended.
-        const double lowWave = scaling_.originalMaxPositions / scaling_.lowFreqFactor;
-        const double highWave = scaling_.originalMaxPositions / scaling_.highFreqFactor;
-        for (auto& f : inv) {
-            const double wave = 2.0 * M_PI / f;
-            if (wave > lowWave) {
-                f /= scaling_.factor;
-            } else if (wave >= highWave) {
-                const double smooth = (scaling_.originalMaxPositions / wave - scaling_.lowFreqFactor) /
-                                      (scaling_.highFreqFactor - scaling_.lowFreqFactor);
-                f = (1.0 - smooth) * f / scaling_.factor + smooth * f;
-            }
+    std::vector<double> inv = frequencyDivisors(headDim_, theta_, scaling_);
+    for (size_t i = 0; i < inv.size(); ++i)
+        inv[i] = 1.0 / std::pow(theta_, (2.0 * static_cast<double>(i)) / headDim_) / inv[i];
+    invFreq_ = at::tensor(inv, at::TensorOptions().dtype(at::kDouble));
+}
+
+std::vector<double> RopeTable::frequencyDivisors(int headDim, double theta, const RopeScaling& scaling)
+{
+    const int half = headDim / 2;
+    std::vector<double> div(static_cast<size_t>(half), 1.0);
+    if (scaling.type != "llama3")
+        return div;
+    // Llama-3.1: long wavelengths are divided by `factor`, short ones kept, the band between blended.
+    const double lowWave = scaling.originalMaxPositions / scaling.lowFreqFactor;
+    const double highWave = scaling.originalMaxPositions / scaling.highFreqFactor;
+    for (int i = 0; i < half; ++i) {
+        const double wave = 2.0 * M_PI * std::pow(theta, (2.0 * i) / headDim);
+        double& d = div[static_cast<size_t>(i)];
+        if (wave > lowWave) {
+            d = scaling.factor;
+        } else if (wave >= highWave) {
+            const double smooth = (scaling.originalMaxPositions / wave - scaling.lowFreqFactor) /
+                                  (scaling.highFreqFactor - scaling.lowFreqFactor);
+            d = 1.0 / ((1.0 - smooth) / scaling.factor + smooth);
         }
     }
-    invFreq_ = at::tensor(inv, at::TensorOptions().dtype(at::kDouble));
+    return div;
+}
+
+at::Tensor interleavedToHalfRows(int64_t heads, int64_t hd)
+{
+    std::vector<int64_t> idx;
+    idx.reserve(static_cast<size_t>(heads * hd));
+    for (int64_t h = 0; h < heads; ++h) {
+        for (int64_t i = 0; i < hd; i += 2)
+            idx.push_back(h * hd + i);
+        for (int64_t i = 1; i < hd; i += 2)
+            idx.push_back(h * hd + i);
+    }
+    return at::tensor(idx, at::TensorOptions().dtype(at::kLong));
+}
+
+at::Tensor halfToInterleavedRows(int64_t heads, int64_t hd)
+{
+    return at::argsort(interleavedToHalfRows(heads, hd));
 }
 
 void RopeTable::ensure(int64_t length)

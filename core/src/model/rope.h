@@ -2,6 +2,8 @@
 // cos/sin tables are computed in fp64->fp32 for positions on demand (llama3 frequency scaling supported).
 #pragma once
 
+#include <vector>
+
 #include <ATen/ATen.h>
 
 #include "qpruner/model_config.h"
@@ -23,6 +25,11 @@ public:
     // Rotates x: [B, H, T, head_dim] by angles for its T positions.
     static at::Tensor apply(const at::Tensor& x, const Angles& a);
 
+    // Per frequency i < head_dim/2, the divisor `scaling` applies to theta^(-2i/head_dim): 1 without scaling;
+    // Llama-3.1's "llama3" type divides long wavelengths by `factor`, keeps short ones and blends the band
+    // between. (llama.cpp stores these as the rope_freqs.weight tensor.)
+    static std::vector<double> frequencyDivisors(int headDim, double theta, const RopeScaling& scaling);
+
     // Precomputes the tables for positions below `length` (they grow on demand beyond it).
     void ensure(int64_t length);
 
@@ -36,5 +43,11 @@ private:
     at::Tensor cos_, sin_; // [len, head_dim] fp32
     int64_t length_ = 0;
 };
+
+// Row orders of a q/k weight [heads * hd, in] between the two RoPE layouts: `interleavedToHalfRows` gathers a
+// Meta / llama2.c / llama.cpp weight (pairs (2i, 2i+1) rotate together) into our rotate-half layout (pairs
+// (i, i + hd/2)), w.index_select(0, order); `halfToInterleavedRows` is its inverse.
+at::Tensor interleavedToHalfRows(int64_t heads, int64_t hd);
+at::Tensor halfToInterleavedRows(int64_t heads, int64_t hd);
 
 } // namespace qpruner::model

@@ -1,0 +1,115 @@
+// qpruner export MODEL --to gguf|hf --out PATH: the model in a form other tools load (qpruner/model_export.h),
+// with --dry-run printing every tensor's type and the exact size instead of writing.
+#include <cstdio>
+
+#include "cli_context.h"
+#include "commands.h"
+#include "model/dtype.h"
+#include "qpruner/model_export.h"
+
+namespace qpruner::cli {
+
+namespace {
+
+nlohmann::json planJson(const ExportPlan& plan, bool dryRun)
+{
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const ExportTensor& t : plan.tensors)
+        tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"source", t.source}, {"type", t.type},
+                           {"bytes", t.bytes}, {"note", t.note}});
+    return {{"target", exportTargetName(plan.target)}, {"dry_run", dryRun}, {"architecture", plan.architecture},
+            {"files", plan.files}, {"total_bytes", plan.totalBytes}, {"parameters", plan.parameterCount},
+            {"bits_per_weight", plan.bitsPerWeight}, {"tokenizer", plan.tokenizer}, {"warnings", plan.warnings},
+            {"tensors", tensors}};
+}
+
+void printPlan(const ExportPlan& plan, bool dryRun, const std::string& out)
+{
+    std::printf("%-44s %-16s %-8s %-8s %12s\n", "tensor", "shape", "map", "type", "bytes");
+    for (const ExportTensor& t : plan.tensors) {
+        std::string shape;
+        for (const int64_t d : t.shape)
+            shape += (shape.empty() ? "" : "x") + std::to_string(d);
+        std::printf("%-44s %-16s %-8s %-8s %12s%s%s\n", t.name.c_str(), shape.c_str(), t.source.c_str(),
+                    t.type.c_str(), withThousands(t.bytes).c_str(), t.note.empty() ? "" : "  ", t.note.c_str());
+    }
+    for (const std::string& w : plan.warnings)
+        std::fprintf(stderr, "warning: %s\n", w.c_str());
+    std::printf("%s %s (%s): %s, %s bytes, %s parameters, %.3f bits per weight\n", dryRun ? "would write" : "wrote",
+                out.c_str(), plan.architecture.c_str(), humanBytes(plan.totalBytes).c_str(),
+                withThousands(plan.totalBytes).c_str(), withThousands(plan.parameterCount).c_str(),
+                plan.bitsPerWeight);
+}
+
+} // namespace
+
+int runExport(const Args& args)
+{
+    ArgParser p("export",
+                "Writes MODEL as a GGUF file for llama.cpp (--to gguf: per-layer head and FFN counts for pruned\n"
+                "models, the tokenizer, each tensor in the ggml type nearest its precision-map format: fp32/bf16/fp16\n"
+                "exact, int8 -> q8_0, nf4 -> iq4_nl (or q4_0), int4 -> q4_1, int3 -> q3_K, int2 -> q2_K; rows that do\n"
+                "not fit a type's blocks fall back as llama-quantize does, with a warning) or as a Hugging Face\n"
+                "directory (--to hf: config.json + model.safetensors + tokenizer files for transformers; quantized\n"
+                "formats stored as their dequantized values). --adapter merges a LoRA adapter first.");
+    p.positional("MODEL", "checkpoint file or directory");
+    p.option("to", "gguf|hf", "output kind");
+    p.option("out", "PATH", "output file (gguf) or directory (hf); replaced only once the new one is complete");
+    addPrecisionMapOptions(p);
+    addAdapterOption(p);
+    addTokenizerOption(p);
+    p.option("nf4-type", "T", "GGUF type for nf4 weights: iq4_nl or q4_0", "iq4_nl");
+    p.option("dtype", "D", "hf: output dtype bf16, fp16 or fp32 (default: the map's embedding format)");
+    p.flag("pad-uniform", "hf: zero-pad a pruned model's layers to one shape (an equivalent model)");
+    p.option("name", "TEXT", "gguf: general.name (default: the model's file name)");
+    p.flag("strict", "treat every warning (type fallbacks, vocabulary padding, ...) as an error");
+    p.flag("dry-run", "print the tensors' types and the exact size; write nothing");
+    p.option("threads", "N", "intra-op threads (default: all cores)", "0");
+    p.flag("json", "print one JSON object");
+    p.example("qpruner export ../shared/data/models/stories260K/stories260K.bin --format int8 --to gguf "
+              "--out stories-q8.gguf --dry-run");
+    addStoreOptions(p);
+    if (!p.parse(args))
+        return 0;
+    recordStage(p, "export", [&](StageSink& sink) -> nlohmann::json {
+        ExportOptions o;
+        o.target = parseExportTarget(p.get("to"));
+        o.model = p.get("MODEL");
+        o.out = p.get("out");
+        if (p.find("map") || p.find("format"))
+            o.map = precisionMapFromArgs(p);
+        if (const auto a = p.find("adapter"))
+            o.adapter = *a;
+        if (const auto t = p.find("tokenizer"))
+            o.tokenizer = *t;
+        o.nf4Type = p.get("nf4-type");
+        if (const auto d = p.find("dtype"))
+            o.dtype = *d;
+        o.padUniform = p.isSet("pad-uniform");
+        o.strict = p.isSet("strict");
+        if (const auto n = p.find("name"))
+            o.name = *n;
+        o.threads = model::setIntraOpThreads(p.getInt("threads"));
+        const bool dryRun = p.isSet("dry-run");
+        const bool json = p.isSet("json");
+        const ExportPlan plan = dryRun ? planExport(o) : exportModel(o, [&](const Progress& pr) {
+            if (!json)
+                std::fprintf(stderr, "\r  tensor %lld / %lld", static_cast<long long>(pr.done),
+                             static_cast<long long>(pr.total));
+        });
+        if (!dryRun) {
+            if (!json)
+                std::fprintf(stderr, "\n");
+            sink.artifact(o.target == ExportTarget::Gguf ? "gguf" : "hf-model", o.out);
+        }
+        const nlohmann::json j = planJson(plan, dryRun);
+        if (json)
+            printJson(j);
+        else
+            printPlan(plan, dryRun, o.out.string());
+        return j;
+    });
+    return 0;
+}
+
+} // namespace qpruner::cli
