@@ -28,8 +28,11 @@ void printPlan(const ExportPlan& plan, bool dryRun, const std::string& out)
     std::printf("%-44s %-16s %-8s %-8s %12s\n", "tensor", "shape", "map", "type", "bytes");
     for (const ExportTensor& t : plan.tensors) {
         std::string shape;
-        for (const int64_t d : t.shape)
-            shape += (shape.empty() ? "" : "x") + std::to_string(d);
+        for (const int64_t d : t.shape) {
+            if (!shape.empty())
+                shape += 'x';
+            shape += std::to_string(d);
+        }
         std::printf("%-44s %-16s %-8s %-8s %12s%s%s\n", t.name.c_str(), shape.c_str(), t.source.c_str(),
                     t.type.c_str(), withThousands(t.bytes).c_str(), t.note.empty() ? "" : "  ", t.note.c_str());
     }
@@ -89,7 +92,7 @@ int runExport(const Args& args)
         o.strict = p.isSet("strict");
         if (const auto n = p.find("name"))
             o.name = *n;
-        o.threads = model::setIntraOpThreads(p.getInt("threads"));
+        model::setIntraOpThreads(p.getInt("threads")); // (o.threads stays 0: already in force)
         const bool dryRun = p.isSet("dry-run");
         const bool json = p.isSet("json");
         const ExportPlan plan = dryRun ? planExport(o) : exportModel(o, [&](const Progress& pr) {

@@ -22,7 +22,6 @@
 #include "finetune/lora.h"
 #include "io/file_bytes.h"
 #include "io/json_file.h"
-#include "io/mapped_file.h"
 #include "io/safetensors_header.h"
 #include "model/checkpoint.h"
 #include "model/random_model.h"
@@ -111,7 +110,6 @@ private Q_SLOTS:
 
         // llama2.c stores wq/wk in Meta's interleaved layout, which is llama.cpp's: the bytes must be identical.
         const auto lay = config::readLlama2cLayout(bin);
-        const auto mapped = io::MappedFile::open(bin);
         const std::string raw = io::readFileBytes(bin);
         for (const char* key : {"wq", "wk", "w2", "tok_embeddings"}) {
             const auto& a = lay.arrays.at(key);

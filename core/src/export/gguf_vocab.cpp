@@ -3,18 +3,15 @@
 // (convert_hf_to_gguf.py, _create_vocab_sentencepiece and get_vocab_base).
 #include "export/gguf_vocab.h"
 
-#include "io/file_bytes.h"
 #include "qpruner/error.h"
+#include "tokenizer/hf_bpe_tokenizer.h"
 #include "tokenizer/hf_tokenizer_json.h"
+#include "tokenizer/llama2c_tokenizer.h"
 #include "tokenizer/sentencepiece_model.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
-#include <nlohmann/json.hpp>
-
 #include <algorithm>
-#include <bit>
 #include <optional>
-#include <unordered_set>
 #include <utility>
 
 namespace qpruner::gguf {
@@ -65,9 +62,9 @@ void padTo(GgufVocab& v, int32_t rows, const std::string& source)
     }
 }
 
-GgufVocab fromSentencePiece(const std::filesystem::path& file, const Tokenizer& tokenizer)
+GgufVocab fromSentencePiece(const std::filesystem::path& file, const SentencePieceTokenizer& tokenizer)
 {
-    const SentencePieceModel model = SentencePieceModel::parse(io::readFileBytes(file), file.string());
+    const SentencePieceModel& model = tokenizer.model();
     GgufVocab v;
     v.model = "llama";
     for (size_t id = 0; id < model.pieces.size(); ++id) {
@@ -91,31 +88,18 @@ GgufVocab fromSentencePiece(const std::filesystem::path& file, const Tokenizer& 
     return v;
 }
 
-// The little-endian float at `pos` of `bytes` (in range).
-float floatAt(std::string_view bytes, size_t pos)
-{
-    uint32_t bits = 0;
-    for (int i = 3; i >= 0; --i)
-        bits = (bits << 8) | static_cast<unsigned char>(bytes[pos + static_cast<size_t>(i)]);
-    return std::bit_cast<float>(bits);
-}
-
 // llama2.c's tokenizer.bin, as written by its tokenizer.py export: int32 max_token_length, then per token a float
 // score, an int32 length and the bytes, with U+2581 written as ' ' and BOS/EOS as "\n<s>\n" / "\n</s>\n".
-GgufVocab fromLlama2c(const std::filesystem::path& file, const Tokenizer& tokenizer)
+GgufVocab fromLlama2c(const Llama2cTokenizer& tokenizer)
 {
-    const std::string bytes = io::readFileBytes(file);
     GgufVocab v;
     v.model = "llama";
     v.bosId = tokenizer.bosId();
     v.eosId = tokenizer.eosId();
     v.unknownId = 0;
-    // The tokenizer has checked every entry against the end of the data: walk them by their lengths.
-    size_t pos = 4;
     for (int32_t id = 0; id < tokenizer.vocabSize(); ++id) {
         std::string text = tokenizer.piece(id);
-        v.scores.push_back(floatAt(bytes, pos));
-        pos += 8 + text.size();
+        v.scores.push_back(tokenizer.score(id));
         TokenType type = TokenType::Normal;
         if (id == v.unknownId) {
             type = TokenType::Unknown;
@@ -159,29 +143,11 @@ std::string preTokenizerName(const HfTokenizerJson& hf, const std::string& file,
     return "default";
 }
 
-// The ids of the added tokens marked "special" (HfTokenizerJson does not keep the flag).
-std::unordered_set<int32_t> specialAddedIds(const std::string& json, const std::string& file)
-{
-    std::unordered_set<int32_t> ids;
-    try {
-        const auto root = nlohmann::json::parse(json);
-        if (const auto it = root.find("added_tokens"); it != root.end())
-            for (const auto& token : *it)
-                if (token.value("special", false))
-                    ids.insert(token.at("id").get<int32_t>());
-    } catch (const nlohmann::json::exception& e) {
-        throw FormatError("tokenizer file " + file + ": added_tokens: " + e.what());
-    }
-    return ids;
-}
-
 // A byte-level tokenizer.json: tokens by id (ids no entry uses become [PAD<id>] UNUSED, as get_vocab_base does),
 // merges as "left right" in rank order.
-GgufVocab fromHfJson(const std::filesystem::path& file, const Tokenizer& tokenizer)
+GgufVocab fromHfJson(const std::filesystem::path& file, const HfBpeTokenizer& tokenizer)
 {
-    const std::string json = io::readFileBytes(file);
-    // BOS/EOS come from the tokenizer, which read tokenizer_config.json too.
-    const HfTokenizerJson hf = HfTokenizerJson::parse(json, file.string(), {});
+    const HfTokenizerJson& hf = tokenizer.config();
     int32_t count = 0;
     for (const auto& [piece, id] : hf.vocab)
         count = std::max(count, id + 1);
@@ -196,11 +162,10 @@ GgufVocab fromHfJson(const std::filesystem::path& file, const Tokenizer& tokeniz
     for (const auto& merge : hf.merges)
         v.merges.push_back(*byId[static_cast<size_t>(merge.left)] + " " + *byId[static_cast<size_t>(merge.right)]);
     v.types.assign(byId.size(), typeValue(TokenType::Normal));
-    const auto special = specialAddedIds(json, file.string());
     for (const auto& added : hf.addedTokens) {
         byId[static_cast<size_t>(added.id)] = added.content;
         v.types[static_cast<size_t>(added.id)] =
-            typeValue(special.contains(added.id) ? TokenType::Control : TokenType::UserDefined);
+            typeValue(added.special ? TokenType::Control : TokenType::UserDefined);
     }
     for (size_t id = 0; id < byId.size(); ++id) {
         v.tokens.push_back(byId[id] ? *byId[id] : padToken(id));
@@ -286,13 +251,12 @@ GgufVocab vocabFromTokenizerFile(const std::filesystem::path& path, int32_t mode
         std::error_code ec;
         // For a directory, the file loadTokenizer chose (findTokenizerBeside tries the same names first).
         const auto file = std::filesystem::is_directory(path, ec) ? findTokenizerBeside(path) : path;
-        const std::string kind = tokenizer->kind();
-        if (kind == "sentencepiece")
-            v = fromSentencePiece(file, *tokenizer);
-        else if (kind == "llama2c")
-            v = fromLlama2c(file, *tokenizer);
+        if (const auto* sp = dynamic_cast<const SentencePieceTokenizer*>(tokenizer.get()))
+            v = fromSentencePiece(file, *sp);
+        else if (const auto* l2 = dynamic_cast<const Llama2cTokenizer*>(tokenizer.get()))
+            v = fromLlama2c(*l2);
         else
-            v = fromHfJson(file, *tokenizer);
+            v = fromHfJson(file, dynamic_cast<const HfBpeTokenizer&>(*tokenizer));
     }
     padTo(v, modelVocabSize, path.string());
     return v;

@@ -405,11 +405,7 @@ void padModel(model::LlamaModel& m, const LayerShape& target)
 
 at::ScalarType hfDtype(const ExportOptions& o, const PrecisionMap& map)
 {
-    if (!o.dtype.empty()) {
-        const at::ScalarType t = model::parseDtype(o.dtype);
-        return t;
-    }
-    return quant::denseDtype(map.embedding());
+    return o.dtype.empty() ? quant::denseDtype(map.embedding()) : model::parseDtype(o.dtype);
 }
 
 // The tokenizer files an HF directory gets: (file to copy, name in the output); warnings for what cannot go.
@@ -577,8 +573,9 @@ ExportPlan planExport(const ExportOptions& options)
     const Inputs in = readInputs(options);
     if (options.target == ExportTarget::HuggingFace)
         return planHf(options, in).plan;
+    const WeightSource none; // the plan's fills never run
     GgufBuild b;
-    buildGguf(b, options, in, WeightSource{});
+    buildGguf(b, options, in, none);
     return b.plan;
 }
 

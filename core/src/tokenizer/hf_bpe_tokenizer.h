@@ -36,6 +36,9 @@ public:
     std::string piece(std::int32_t id) const override;
     std::string kind() const override { return "hf-bpe"; }
 
+    // What the tokenizer was built from (vocabulary, merges, added tokens, pre-tokenizer).
+    const HfTokenizerJson& config() const { return config_; }
+
 private:
     using WordCache = std::unordered_map<std::string, std::vector<std::int32_t>>;
 

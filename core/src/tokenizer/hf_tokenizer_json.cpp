@@ -116,6 +116,7 @@ void Reader::addedTokens(const json& tokens)
         token.lstrip = boolOr(t, "lstrip", false);
         token.rstrip = boolOr(t, "rstrip", false);
         token.singleWord = boolOr(t, "single_word", false);
+        token.special = boolOr(t, "special", false);
         if (id < 0 || id > idLimit || token.content.empty())
             throw FormatError(where + ": token '" + token.content + "' has invalid id " + std::to_string(id) +
                               " or empty content");

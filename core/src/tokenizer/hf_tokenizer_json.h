@@ -21,6 +21,7 @@ struct HfTokenizerJson {
         bool lstrip = false;
         bool rstrip = false;
         bool singleWord = false;
+        bool special = false; // "special": a control token (GGUF export)
     };
     struct Merge {
         std::int32_t left = -1; // vocabulary ids; a merge's rank is its position in `merges`

@@ -30,6 +30,8 @@ public:
     std::string kind() const override { return "llama2c"; }
 
     std::int32_t maxTokenLength() const { return maxTokenLength_; }
+    // The file's merge score of entry `id` (0 <= id < vocabSize()).
+    float score(std::int32_t id) const { return scores_[static_cast<std::size_t>(id)]; }
 
 private:
     std::int32_t lookup(std::string_view text) const;

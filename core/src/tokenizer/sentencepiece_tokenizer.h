@@ -33,6 +33,9 @@ public:
     std::string piece(std::int32_t id) const override;
     std::string kind() const override { return "sentencepiece"; }
 
+    // The parsed model (pieces with scores and types, normalizer flags).
+    const SentencePieceModel& model() const { return model_; }
+
     // The model's normalization of `text` (what the BPE merges run on), e.g. for round-trip checks.
     std::string normalize(std::string_view text) const { return normalizer_->normalize(text); }
 
