@@ -75,11 +75,78 @@ at::Device parseDevice(const std::string& name)
     throw ConfigError("invalid device '" + name + "' (expected cpu, cuda or cuda:N)");
 }
 
+namespace {
+
+std::optional<at::ScalarType>& overrideSlot()
+{
+    static std::optional<at::ScalarType> forced;
+    return forced;
+}
+
+// The policy's dtype alone (no strings: computeDtypeFor runs per linear call).
+at::ScalarType pick(at::ScalarType storage, const at::Device& device, const CpuFeatures& cpu,
+                    std::optional<at::ScalarType> forced)
+{
+    if (forced) {
+        if (device.is_cpu() && *forced == at::kHalf)
+            throw ConfigError("--compute-dtype float16: libtorch has no fp16 matmul on the CPU (use float32 or "
+                              "bfloat16)");
+        return *forced;
+    }
+    if (!device.is_cpu())
+        return storage;
+    if (storage == at::kHalf)
+        return at::kFloat;
+    if (storage == at::kBFloat16)
+        return cpu.nativeBf16() ? at::kBFloat16 : at::kFloat;
+    return storage;
+}
+
+} // namespace
+
+ComputeChoice chooseComputeDtype(at::ScalarType storage, const at::Device& device, const CpuFeatures& cpu,
+                                 std::optional<at::ScalarType> forced)
+{
+    const at::ScalarType dt = pick(storage, device, cpu, forced);
+    const std::string stored = dtypeName(storage) + " weights compute in " + dtypeName(dt);
+    std::string why;
+    if (forced) {
+        why = "forced by --compute-dtype";
+        if (device.is_cpu() && dt == at::kBFloat16 && !cpu.nativeBf16())
+            why += "; this CPU has no native bf16, so bf16 matmuls are far slower than float32";
+    } else if (!device.is_cpu()) {
+        why = "their own dtype on " + device.str();
+    } else if (storage == at::kHalf) {
+        why = "libtorch has no fp16 matmul on the CPU";
+    } else if (storage == at::kBFloat16) {
+        why = dt == at::kBFloat16 ? "this CPU has native bf16"
+                                  : "this CPU has no AVX512_BF16 or AMX-BF16, where bf16 matmuls are ~50x slower "
+                                    "than float32";
+    } else {
+        why = "their own dtype";
+    }
+    return {dt, stored + ": " + why + " (CPU: " + cpu.describe() + ")"};
+}
+
+void setComputeDtypeOverride(std::optional<at::ScalarType> dtype) { overrideSlot() = dtype; }
+
+std::optional<at::ScalarType> computeDtypeOverride() { return overrideSlot(); }
+
+std::optional<at::ScalarType> parseComputeDtype(const std::string& name)
+{
+    if (name == "auto" || name.empty())
+        return std::nullopt;
+    return parseDtype(name);
+}
+
+ComputeChoice computeChoiceFor(at::ScalarType storage, const at::Device& device)
+{
+    return chooseComputeDtype(storage, device, hostCpuFeatures(), overrideSlot());
+}
+
 at::ScalarType computeDtypeFor(at::ScalarType weightDtype, const at::Device& device)
 {
-    if (device.is_cpu() && weightDtype == at::kHalf)
-        return at::kFloat;
-    return weightDtype;
+    return pick(weightDtype, device, hostCpuFeatures(), overrideSlot());
 }
 
 int setIntraOpThreads(int n)

@@ -1,5 +1,6 @@
 #include "model/linear.h"
 
+#include "model/blocked_linear.h"
 #include "model/dtype.h"
 
 namespace qpruner::model {
@@ -12,6 +13,14 @@ DenseLinear::DenseLinear(at::Tensor weight, std::optional<at::Tensor> bias)
 at::Tensor DenseLinear::forward(const at::Tensor& x) const
 {
     const auto dt = x.scalar_type();
+    const bool grad = c10::GradMode::is_enabled() && (x.requires_grad() || weight_.requires_grad());
+    if (weight_.scalar_type() != dt && !grad) {
+        // Stored in another dtype (bf16/fp16 weights computed in fp32): converted a block at a time.
+        return blockedLinear(
+            x, weight_.size(0), weight_.size(1),
+            [&](int64_t r0, int64_t r1, at::Tensor& dst) { copyRowsAsFloat(weight_, r0, r1, dst); },
+            bias_);
+    }
     const at::Tensor w = weight_.scalar_type() == dt ? weight_ : weight_.to(dt);
     if (bias_) {
         const at::Tensor b = bias_->scalar_type() == dt ? *bias_ : bias_->to(dt);

@@ -26,8 +26,9 @@ public:
     virtual std::string formatName() const = 0;
 };
 
-// Plain dense weights in fp32, bf16 or fp16. When the weight dtype differs from the activation dtype
-// (fp16 weights on a CPU, which has no fp16 matmul) the weight is converted per call.
+// Plain dense weights in fp32, bf16 or fp16. When the weight dtype differs from the activation dtype (bf16/fp16
+// weights computing in fp32, see computeDtypeFor) the weight is converted per call, block by block
+// (blockedLinear) unless autograd needs the converted weight.
 class DenseLinear final : public Linear {
 public:
     explicit DenseLinear(at::Tensor weight, std::optional<at::Tensor> bias = std::nullopt);

@@ -103,8 +103,9 @@ Parts doubleQuantize(const at::Tensor& absmax)
             {"absmax_offset", at::full({1}, offset, opts)}};
 }
 
-// absmax of blocks [b0, b1), fp32.
-at::Tensor absmaxBlocks(const QuantizedTensor& q, int64_t b0, int64_t b1)
+} // namespace
+
+at::Tensor nf4BlockAbsmax(const QuantizedTensor& q, int64_t b0, int64_t b1)
 {
     if (!q.spec.doubleQuant)
         return q.parts.at("absmax").narrow(0, b0, b1 - b0);
@@ -117,8 +118,6 @@ at::Tensor absmaxBlocks(const QuantizedTensor& q, int64_t b0, int64_t b1)
                            .narrow(0, b0 - s0 * kDqBlock, b1 - b0);
     return levels * scale + q.parts.at("absmax_offset");
 }
-
-} // namespace
 
 Parts quantizeNf4(const at::Tensor& weight, bool doubleQuant)
 {
@@ -163,7 +162,7 @@ at::Tensor dequantizeNf4Elements(const QuantizedTensor& q, int64_t e0, int64_t e
     const auto bytes = q.parts.at("codes").narrow(0, byte0, byte1 - byte0).to(at::kLong);
     auto levels = padTo(tableOn(nf4PairTable(), q.device()).index_select(0, bytes).view(-1),
                               (b1 - b0) * kBlock);
-    levels.view({b1 - b0, kBlock}).mul_(absmaxBlocks(q, b0, b1).unsqueeze(1)); // levels is a fresh tensor
+    levels.view({b1 - b0, kBlock}).mul_(nf4BlockAbsmax(q, b0, b1).unsqueeze(1)); // levels is a fresh tensor
     return levels.narrow(0, e0 - b0 * kBlock, e1 - e0);
 }
 

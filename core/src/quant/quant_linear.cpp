@@ -1,6 +1,7 @@
 // QuantLinear: chunked dequantize-and-matmul forward, and quantizeLinear.
 #include "quant/quant_linear.h"
 
+#include "model/blocked_linear.h"
 #include "model/dtype.h"
 #include "qpruner/error.h"
 
@@ -30,6 +31,11 @@ at::Tensor QuantLinear::forward(const at::Tensor& x) const
     const auto outDtype = x.scalar_type();
     const auto dt = model::computeDtypeFor(outDtype, x.device());
     const at::Tensor xc = x.to(dt);
+    if (!c10::GradMode::is_enabled() || !xc.requires_grad()) {
+        const auto fill = [&](int64_t r0, int64_t r1, at::Tensor& dst) { dequantizeRowsInto(weight_, r0, r1, dst); };
+        return model::blockedLinear(xc, weight_.rows, weight_.cols, fill, bias_, chunkBytes_).to(outDtype);
+    }
+    // Autograd through the dequantized blocks (the LoRA trainer's frozenForward avoids this path).
     const auto biasRows = [&](int64_t r0, int64_t n) -> c10::optional<at::Tensor> {
         if (!bias_)
             return c10::nullopt;
@@ -38,14 +44,12 @@ at::Tensor QuantLinear::forward(const at::Tensor& x) const
     const int64_t step = chunkRows(dt);
     if (step >= weight_.rows)
         return at::linear(xc, dequantize(weight_, dt), biasRows(0, weight_.rows)).to(outDtype);
-    auto outShape = x.sizes().vec();
-    outShape.back() = weight_.rows;
-    auto out = at::empty(outShape, xc.options());
+    std::vector<at::Tensor> parts;
     for (int64_t r0 = 0; r0 < weight_.rows; r0 += step) {
         const int64_t n = std::min(step, weight_.rows - r0);
-        out.narrow(-1, r0, n).copy_(at::linear(xc, dequantizeRows(weight_, r0, r0 + n, dt), biasRows(r0, n)));
+        parts.push_back(at::linear(xc, dequantizeRows(weight_, r0, r0 + n, dt), biasRows(r0, n)));
     }
-    return out.to(outDtype);
+    return at::cat(parts, -1).to(outDtype);
 }
 
 at::Tensor QuantLinear::denseWeight() const { return dequantize(weight_, at::kFloat); }

@@ -3,6 +3,7 @@
 // turns any layer into the layer a precision-map entry asks for: this one, or a DenseLinear for fp32/bf16/fp16.
 #pragma once
 
+#include "model/blocked_linear.h"
 #include "model/linear.h"
 #include "quant/quantized_tensor.h"
 
@@ -12,7 +13,7 @@ class QuantLinear final : public model::Linear {
 public:
     // Dequantized weight bytes per step of forward(): small enough to stay in a large cache, large enough that
     // each step is a real matmul.
-    static constexpr int64_t kDefaultChunkBytes = int64_t(4) << 20;
+    static constexpr int64_t kDefaultChunkBytes = model::kLinearBlockBytes;
 
     // Throws FormatError when `weight` does not match its spec's layout, ConfigError when the bias is not
     // [outFeatures] or chunkBytes is not positive. The bias keeps its dtype.

@@ -6,6 +6,7 @@
 
 #include "model/dtype.h"
 #include "qpruner/error.h"
+#include "quant/cpu_dequant.h"
 #include "quant/tensor_kernels.h"
 
 namespace qpruner::quant {
@@ -82,6 +83,11 @@ at::Tensor dequantizeRows(const QuantizedTensor& q, int64_t r0, int64_t r1, at::
     if (r0 < 0 || r1 > q.rows || r0 >= r1)
         throw ConfigError("dequantize: row range [" + std::to_string(r0) + ", " + std::to_string(r1) +
                           ") is empty or outside 0.." + std::to_string(q.rows));
+    if (q.device().is_cpu()) {
+        at::Tensor w = at::empty({r1 - r0, q.cols}, at::kFloat);
+        dequantizeRowsCpu(q, r0, r1, w.data_ptr<float>());
+        return w.to(dtype);
+    }
     at::Tensor w;
     switch (q.spec.kind) {
     case QuantKind::Int8: w = kernels::dequantizeInt8Rows(q, r0, r1); break;
@@ -91,6 +97,16 @@ at::Tensor dequantizeRows(const QuantizedTensor& q, int64_t r0, int64_t r1, at::
     default: w = kernels::dequantizeIntKRows(q, r0, r1); break;
     }
     return w.to(dtype);
+}
+
+void dequantizeRowsInto(const QuantizedTensor& q, int64_t r0, int64_t r1, at::Tensor& dst)
+{
+    if (q.device().is_cpu() && dst.scalar_type() == at::kFloat && dst.is_contiguous() && dst.is_cpu() &&
+        r0 >= 0 && r1 <= q.rows && r0 < r1 && dst.numel() == (r1 - r0) * q.cols) {
+        dequantizeRowsCpu(q, r0, r1, dst.data_ptr<float>());
+        return;
+    }
+    dst.copy_(dequantizeRows(q, r0, r1, dst.scalar_type()));
 }
 
 at::Tensor dequantize(const QuantizedTensor& q, at::ScalarType dtype)

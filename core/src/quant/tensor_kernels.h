@@ -18,6 +18,8 @@ using Parts = std::map<std::string, at::Tensor>;
 inline constexpr int64_t kStepElements = int64_t(1) << 20;
 
 Parts quantizeNf4(const at::Tensor& weight, bool doubleQuant);
+// The absmax of NF4 blocks [b0, b1), fp32 (decoded from the double-quantized form when the spec has it).
+at::Tensor nf4BlockAbsmax(const QuantizedTensor& q, int64_t b0, int64_t b1);
 // Elements [e0, e1) of the row-major flattened weight, fp32 [e1 - e0].
 at::Tensor dequantizeNf4Elements(const QuantizedTensor& q, int64_t e0, int64_t e1);
 

@@ -1,0 +1,128 @@
+// One linear layer's forward at the shapes of real models, per weight storage: dense fp32 (at::linear, the
+// ceiling), bf16 and fp16 storage computed in fp32 (blockedLinear converting per block), and the quantized
+// formats (QuantLinear: dequantize per block + matmul). Also the blocking alone (an fp32 weight copied block by
+// block) and the dequantization alone, in G weights/s. JSON lines, medians of --reps.
+//   bench_linear [--tokens 256,1024] [--shapes 2048x2048,5632x2048,2048x5632] [--reps 7] [--threads N]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include "bench_args.h"
+#include "model/blocked_linear.h"
+#include "model/cpu_features.h"
+#include "model/dtype.h"
+#include "model/linear.h"
+#include "quant/cpu_dequant.h"
+#include "quant/quant_linear.h"
+#include "quant/quantized_tensor.h"
+
+using namespace qpruner;
+
+namespace {
+
+template <typename F>
+double medianSeconds(int reps, F&& f)
+{
+    f(); // warm-up
+    std::vector<double> t;
+    for (int r = 0; r < reps; ++r) {
+        const auto t0 = std::chrono::steady_clock::now();
+        f();
+        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(t.begin(), t.end());
+    return t[t.size() / 2];
+}
+
+std::vector<int64_t> intList(const std::string& s)
+{
+    std::vector<int64_t> v;
+    size_t i = 0;
+    while (i < s.size()) {
+        const size_t j = s.find(',', i);
+        v.push_back(std::stoll(s.substr(i, j - i)));
+        i = j == std::string::npos ? s.size() : j + 1;
+    }
+    return v;
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    const auto get = [&](const char* name, const char* def) { return bench::arg(argc, argv, name, def); };
+    const auto tokens = intList(get("tokens", "256,1024"));
+    const std::string shapes = get("shapes", "2048x2048,5632x2048,2048x5632");
+    const int reps = std::stoi(get("reps", "7"));
+    model::setIntraOpThreads(std::stoi(get("threads", "0")));
+    std::printf("{\"bench\": \"linear_env\", \"threads\": %d, \"cpu\": \"%s\", \"dequant_kernel\": \"%s\"}\n",
+                at::get_num_threads(), model::hostCpuFeatures().describe().c_str(), quant::cpuDequantKernel());
+    c10::InferenceMode guard;
+    size_t i = 0;
+    while (i < shapes.size()) {
+        const size_t j = shapes.find(',', i);
+        const std::string shape = shapes.substr(i, j - i);
+        i = j == std::string::npos ? shapes.size() : j + 1;
+        const int64_t out = std::stoll(shape.substr(0, shape.find('x')));
+        const int64_t in = std::stoll(shape.substr(shape.find('x') + 1));
+        auto gen = at::detail::createCPUGenerator(1);
+        const auto w = at::randn({out, in}, gen, at::kFloat) * 0.02;
+        // Dequantization alone: a whole weight into one buffer.
+        for (const char* name : {"int8", "nf4", "int4", "int3", "int2"}) {
+            const auto q = quant::quantize(w, parseQuantSpec(name));
+            auto buf = at::empty({out, in}, at::kFloat);
+            const double s = medianSeconds(reps, [&] { quant::dequantizeRowsCpu(q, 0, out, buf.data_ptr<float>()); });
+            std::printf("{\"bench\": \"dequant\", \"shape\": \"%s\", \"format\": \"%s\", \"gweights_per_s\": %.3f}\n",
+                        shape.c_str(), name, double(out * in) / s / 1e9);
+        }
+        for (int64_t n : tokens) {
+            const auto x = at::randn({n, in}, gen, at::kFloat);
+            // Variants run round-robin, one call each per round, so the machine's noise hits them alike.
+            std::vector<std::pair<std::string, std::function<void()>>> variants;
+            variants.emplace_back("fp32", [&] { (void)at::linear(x, w); });
+            for (int64_t kib : intList(get("block-kib", "1024"))) {
+                variants.emplace_back("fp32-blocked-" + std::to_string(kib) + "KiB", [&, kib] {
+                    (void)model::blockedLinear(x, out, in, [&](int64_t r0, int64_t r1, at::Tensor& dst) {
+                        dst.copy_(w.narrow(0, r0, r1 - r0));
+                    }, std::nullopt, kib * 1024);
+                });
+            }
+            std::vector<std::shared_ptr<model::Linear>> layers;
+            for (const auto dt : {at::kBFloat16, at::kHalf}) {
+                layers.push_back(std::make_shared<model::DenseLinear>(w.to(dt)));
+                variants.emplace_back(dt == at::kBFloat16 ? "bf16-storage" : "fp16-storage",
+                                      [&, l = layers.back()] { (void)l->forward(x); });
+            }
+            for (const char* name : {"int8", "nf4", "int4", "int3", "int2"}) {
+                layers.push_back(std::make_shared<quant::QuantLinear>(quant::quantize(w, parseQuantSpec(name))));
+                variants.emplace_back(name, [&, l = layers.back()] { (void)l->forward(x); });
+            }
+            std::vector<std::vector<double>> times(variants.size());
+            for (int r = -1; r < reps; ++r) // round -1 warms up
+                for (size_t v = 0; v < variants.size(); ++v) {
+                    const auto t0 = std::chrono::steady_clock::now();
+                    variants[v].second();
+                    if (r >= 0)
+                        times[v].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                }
+            for (size_t v = 0; v < variants.size(); ++v) {
+                auto& t = times[v];
+                std::sort(t.begin(), t.end());
+                const double s = t[t.size() / 2];
+                std::printf("{\"bench\": \"linear\", \"shape\": \"%s\", \"tokens\": %lld, \"variant\": \"%s\", "
+                            "\"ms\": %.3f, \"gflops\": %.2f}\n",
+                            shape.c_str(), static_cast<long long>(n), variants[v].first.c_str(), s * 1e3,
+                            2.0 * double(n) * double(out) * double(in) / s / 1e9);
+            }
+            std::fflush(stdout);
+        }
+    }
+    return 0;
+}

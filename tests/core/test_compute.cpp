@@ -1,0 +1,280 @@
+// Compute dtype and the blocked matmuls: the policy per CPU feature set (injected), bf16 storage computing in
+// fp32 without changing perplexity beyond bf16's rounding, blockedLinear against at::linear, and the CPU
+// dequantization loops (AVX2 and portable) bit for bit against the tensor kernels and the reference quantizer.
+#include <QtTest/QtTest>
+
+#include <fstream>
+#include <random>
+
+#include <ATen/ATen.h>
+
+#include "eval/perplexity.h"
+#include "model/blocked_linear.h"
+#include "model/checkpoint.h"
+#include "model/cpu_features.h"
+#include "model/dtype.h"
+#include "model/linear.h"
+#include "qpruner/tokenizer.h"
+#include "quant/cpu_dequant.h"
+#include "quant/model_quantizer.h"
+#include "quant/quant_linear.h"
+#include "quant/quantized_tensor.h"
+#include "quant/reference_quant.h"
+#include "quant/tensor_kernels.h"
+#include "test_data.h"
+
+using namespace qpruner;
+using qpruner::model::CpuFeatures;
+
+namespace {
+
+at::Tensor randn(std::vector<int64_t> shape, uint64_t seed)
+{
+    auto gen = at::detail::createCPUGenerator(seed);
+    return at::randn(shape, gen, at::TensorOptions().dtype(at::kFloat));
+}
+
+double maxRelDiff(const at::Tensor& a, const at::Tensor& b)
+{
+    const double scale = b.abs().max().item<double>();
+    return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>() / (scale > 0 ? scale : 1.0);
+}
+
+// The tensor kernels' rows (the CUDA path), fp32.
+at::Tensor tensorKernelRows(const quant::QuantizedTensor& q, int64_t r0, int64_t r1)
+{
+    switch (q.spec.kind) {
+    case QuantKind::Int8: return quant::kernels::dequantizeInt8Rows(q, r0, r1).contiguous();
+    case QuantKind::NF4:
+        return quant::kernels::dequantizeNf4Elements(q, r0 * q.cols, r1 * q.cols).view({r1 - r0, q.cols}).contiguous();
+    default: return quant::kernels::dequantizeIntKRows(q, r0, r1).contiguous();
+    }
+}
+
+at::Tensor cpuRows(const quant::QuantizedTensor& q, int64_t r0, int64_t r1, bool vectorised)
+{
+    auto out = at::full({r1 - r0, q.cols}, std::numeric_limits<float>::quiet_NaN());
+    quant::dequantizeRowsCpu(q, r0, r1, out.data_ptr<float>(), vectorised);
+    return out;
+}
+
+} // namespace
+
+class TestCompute : public QObject {
+    Q_OBJECT
+
+private Q_SLOTS:
+    void policyPerCpuFeatureSet()
+    {
+        const at::Device cpu(at::kCPU);
+        CpuFeatures avx2;
+        avx2.avx2 = avx2.fma = avx2.f16c = true;
+        CpuFeatures avx512 = avx2; // AVX-512 without its bf16 extension: still no native bf16
+        avx512.avx512f = avx512.avx512bw = true;
+        CpuFeatures bf16 = avx512;
+        bf16.avx512bf16 = true;
+        CpuFeatures amx = avx2;
+        amx.amxbf16 = true;
+
+        for (const CpuFeatures& f : {CpuFeatures{}, avx2, avx512}) {
+            const auto c = model::chooseComputeDtype(at::kBFloat16, cpu, f);
+            QCOMPARE(c.dtype, at::kFloat);
+            QVERIFY2(c.reason.find("no AVX512_BF16 or AMX-BF16") != std::string::npos, c.reason.c_str());
+            QVERIFY2(c.reason.find("CPU: " + f.describe()) != std::string::npos, c.reason.c_str());
+        }
+        for (const CpuFeatures& f : {bf16, amx}) {
+            QCOMPARE(model::chooseComputeDtype(at::kBFloat16, cpu, f).dtype, at::kBFloat16);
+            QVERIFY(f.nativeBf16());
+        }
+        // fp16 never computes in fp16 on the CPU; fp32 stays fp32 everywhere.
+        for (const CpuFeatures& f : {CpuFeatures{}, bf16}) {
+            QCOMPARE(model::chooseComputeDtype(at::kHalf, cpu, f).dtype, at::kFloat);
+            QCOMPARE(model::chooseComputeDtype(at::kFloat, cpu, f).dtype, at::kFloat);
+        }
+        // CUDA computes in the stored dtype.
+        const at::Device gpu(at::kCUDA, 0);
+        QCOMPARE(model::chooseComputeDtype(at::kBFloat16, gpu, avx2).dtype, at::kBFloat16);
+        QCOMPARE(model::chooseComputeDtype(at::kHalf, gpu, avx2).dtype, at::kHalf);
+        // The override wins, says so, and warns when it forces slow bf16.
+        const auto forced = model::chooseComputeDtype(at::kFloat, cpu, avx2, at::kBFloat16);
+        QCOMPARE(forced.dtype, at::kBFloat16);
+        QVERIFY(forced.reason.find("forced by --compute-dtype") != std::string::npos);
+        QVERIFY(forced.reason.find("far slower") != std::string::npos);
+        QVERIFY(model::chooseComputeDtype(at::kFloat, cpu, bf16, at::kBFloat16).reason.find("far slower") ==
+                std::string::npos);
+        QCOMPARE(model::chooseComputeDtype(at::kBFloat16, cpu, bf16, at::kFloat).dtype, at::kFloat);
+        VERIFY_THROWS(ConfigError, model::chooseComputeDtype(at::kFloat, cpu, avx2, at::kHalf), "no fp16 matmul");
+        QCOMPARE(model::chooseComputeDtype(at::kFloat, gpu, avx2, at::kHalf).dtype, at::kHalf);
+        // Parsing.
+        QVERIFY(!model::parseComputeDtype("auto"));
+        QCOMPARE(*model::parseComputeDtype("bf16"), at::kBFloat16);
+        VERIFY_THROWS(ConfigError, model::parseComputeDtype("int8"), "unknown dtype 'int8'");
+        // Names of features.
+        QCOMPARE(CpuFeatures{}.describe(), std::string("none"));
+        QCOMPARE(bf16.describe(), std::string("avx2 fma f16c avx512f avx512bw avx512_bf16"));
+    }
+
+    void processOverrideAndHostPolicy()
+    {
+        const at::Device cpu(at::kCPU);
+        const bool native = model::hostCpuFeatures().nativeBf16();
+        QCOMPARE(model::computeDtypeFor(at::kBFloat16, cpu), native ? at::kBFloat16 : at::kFloat);
+        model::setComputeDtypeOverride(at::kFloat);
+        QCOMPARE(model::computeDtypeFor(at::kBFloat16, cpu), at::kFloat);
+        model::setComputeDtypeOverride(at::kBFloat16);
+        QCOMPARE(model::computeDtypeFor(at::kFloat, cpu), at::kBFloat16);
+        model::setComputeDtypeOverride(at::kHalf);
+        VERIFY_THROWS(ConfigError, model::computeDtypeFor(at::kFloat, cpu), "no fp16 matmul");
+        model::setComputeDtypeOverride(std::nullopt);
+        QCOMPARE(model::computeDtypeFor(at::kFloat, cpu), at::kFloat);
+    }
+
+    void blockedLinearEqualsLinear()
+    {
+        const auto x = randn({3, 5, 70}, 1);
+        const auto w = randn({130, 70}, 2);
+        const auto b = randn({130}, 3);
+        const auto want = at::linear(x, w, b);
+        const auto fill = [&](int64_t r0, int64_t r1, at::Tensor& dst) { dst.copy_(w.narrow(0, r0, r1 - r0)); };
+        for (int64_t blockBytes : {int64_t(1), int64_t(7 * 70 * 4), int64_t(64 * 70 * 4), int64_t(1) << 24}) {
+            for (int threads : {1, 2}) {
+                at::set_num_threads(threads);
+                const auto got = model::blockedLinear(x, 130, 70, fill, b, blockBytes);
+                QCOMPARE(got.sizes().vec(), want.sizes().vec());
+                QVERIFY2(maxRelDiff(got, want) < 1e-6,
+                         qPrintable(QString("block %1 B, %2 threads: %3").arg(blockBytes).arg(threads)
+                                        .arg(maxRelDiff(got, want))));
+            }
+        }
+        // Large enough for the threads to split the blocks (x rows * rows * cols >= 2^22).
+        const auto xl = randn({64, 256}, 6);
+        const auto wl = randn({300, 256}, 7);
+        const auto fillL = [&](int64_t r0, int64_t r1, at::Tensor& dst) { dst.copy_(wl.narrow(0, r0, r1 - r0)); };
+        for (int threads : {1, 2, 3}) {
+            at::set_num_threads(threads);
+            QVERIFY(maxRelDiff(model::blockedLinear(xl, 300, 256, fillL, std::nullopt, 13 * 256 * 4),
+                               at::linear(xl, wl)) < 1e-6);
+        }
+        // No bias, a single token.
+        const auto one = x.narrow(1, 0, 1).narrow(0, 0, 1);
+        QVERIFY(maxRelDiff(model::blockedLinear(one, 130, 70, fill, std::nullopt, 1000), at::linear(one, w)) < 1e-6);
+    }
+
+    void bf16WeightsComputeInFp32ByBlocks()
+    {
+        const auto w = randn({96, 48}, 4).to(at::kBFloat16);
+        const auto x = randn({4, 48}, 5);
+        const model::DenseLinear layer(w);
+        // Blocked conversion equals converting the whole weight, and the result is fp32 (not bf16-rounded).
+        const auto want = at::linear(x, w.to(at::kFloat));
+        const auto got = layer.forward(x);
+        QCOMPARE(got.scalar_type(), at::kFloat);
+        QVERIFY(maxRelDiff(got, want) < 1e-6);
+        // The conversion itself is exact for bf16 and fp16, subnormals and odd row lengths included.
+        for (const auto dt : {at::kBFloat16, at::kHalf}) {
+            auto src = (randn({6, 37}, 8) * 1e3).to(dt);
+            src.view(-1).narrow(0, 0, 5).copy_(at::tensor({1e-7f, -3e-8f, 65504.0f, 0.0f, -0.0f}).to(dt));
+            auto dst = at::empty({3, 37}, at::kFloat);
+            model::copyRowsAsFloat(src, 2, 5, dst);
+            QVERIFY(at::equal(dst, src.narrow(0, 2, 3).to(at::kFloat)));
+            auto head = at::empty({1, 37}, at::kFloat);
+            model::copyRowsAsFloat(src, 0, 1, head);
+            QVERIFY(at::equal(head, src.narrow(0, 0, 1).to(at::kFloat)));
+        }
+        // With autograd the conversion is differentiable: dL/dx = W.
+        const auto xg = x.clone().requires_grad_(true);
+        layer.forward(xg).sum().backward();
+        QVERIFY(maxRelDiff(xg.grad(), w.to(at::kFloat).sum(0).expand({4, 48})) < 1e-6);
+    }
+
+    void cpuDequantMatchesTensorKernelsAndReference()
+    {
+        QVERIFY(std::string(quant::cpuDequantKernel()) == "avx2" || std::string(quant::cpuDequantKernel()) == "scalar");
+        // Shapes where NF4 blocks straddle rows (cols not a multiple of 64, odd cols), short rows, one column.
+        const std::vector<std::pair<int64_t, int64_t>> shapes = {{37, 100}, {5, 64}, {3, 1}, {9, 129}, {16, 256}};
+        const char* formats[] = {"nf4", "nf4-dq", "int8", "int4", "int4-g128", "int3", "int3-g128", "int2", "int2-g128"};
+        uint64_t seed = 10;
+        for (const auto& [rows, cols] : shapes) {
+            for (const char* name : formats) {
+                const QuantSpec spec = parseQuantSpec(name);
+                auto w = randn({rows, cols}, seed++);
+                w.narrow(0, 0, 1).mul_(40.0); // one row of outliers: scales differ between rows
+                const quant::QuantizedTensor q = quant::quantize(w, spec);
+                // The reference quantizer's own dequantization of the same weight.
+                std::vector<float> wv(w.data_ptr<float>(), w.data_ptr<float>() + w.numel());
+                const auto refParts = quant::reference::quantize(wv, rows, cols, spec);
+                const auto ref = quant::reference::dequantize(refParts, rows, cols, spec);
+                const auto refT = at::from_blob(const_cast<float*>(ref.data()), {rows, cols}, at::kFloat).clone();
+                const QString what = QString("%1 [%2, %3]").arg(name).arg(rows).arg(cols);
+                QVERIFY2(at::equal(quant::dequantize(q), refT), qPrintable(what + ": dequantize vs reference"));
+                // Every row range, both CPU implementations, against the tensor kernels.
+                for (const auto& [r0, r1] : std::vector<std::pair<int64_t, int64_t>>{{0, rows}, {rows / 2, rows},
+                                                                                       {rows - 1, rows}}) {
+                    if (r0 >= r1)
+                        continue;
+                    const auto kernel = tensorKernelRows(q, r0, r1);
+                    QVERIFY2(at::equal(cpuRows(q, r0, r1, true), kernel), qPrintable(what + ": vectorised"));
+                    QVERIFY2(at::equal(cpuRows(q, r0, r1, false), kernel), qPrintable(what + ": portable"));
+                    QVERIFY2(at::equal(kernel, refT.narrow(0, r0, r1 - r0)), qPrintable(what + ": kernel vs ref"));
+                }
+            }
+        }
+    }
+
+    void quantLinearBlockedEqualsDequantizedLinear()
+    {
+        const auto w = randn({200, 96}, 30);
+        const auto b = randn({200}, 31);
+        const auto x = randn({2, 7, 96}, 32);
+        for (const char* name : {"nf4", "int8", "int4", "int3"}) {
+            const quant::QuantLinear layer(quant::quantize(w, parseQuantSpec(name)), b, 40 * 96 * 4);
+            const auto want = at::linear(x, quant::dequantize(layer.quantized()), b);
+            QVERIFY2(maxRelDiff(layer.forward(x), want) < 1e-6, name);
+            // Through autograd (x needs a gradient): the same values, and dL/dx = sum of W's rows.
+            const auto xg = x.clone().requires_grad_(true);
+            const auto y = layer.forward(xg);
+            QVERIFY2(maxRelDiff(y.detach(), want) < 1e-6, name);
+            y.sum().backward();
+            const auto gw = quant::dequantize(layer.quantized()).sum(0).expand({2, 7, 96});
+            QVERIFY2(maxRelDiff(xg.grad(), gw) < 1e-5, name);
+        }
+    }
+
+    void bf16StoredModelScoresLikeFp32()
+    {
+        QPRUNER_SHARED_FILE(modelPath, "models/stories260K/stories260K.bin");
+        QPRUNER_SHARED_FILE(tokPath, "models/stories260K/tok512.model");
+        QPRUNER_SHARED_FILE(textPath, "text/tinystories/tinystories_valid_subset.txt");
+        model::setComputeDtypeOverride(std::nullopt);
+        const auto tok = loadTokenizer(tokPath);
+        std::ifstream in(textPath);
+        std::string text((std::istreambuf_iterator<char>(in)), {});
+        const auto stream = tok->encode(text.substr(0, 60000));
+        eval::PerplexityOptions o;
+        o.seqLen = 256;
+        o.maxWindows = 16;
+        // The fp32 reference is the bf16 weights themselves, held in fp32: only the compute path differs.
+        model::LoadOptions lo;
+        lo.dtype = at::kBFloat16;
+        const auto bf16 = model::loadModel(modelPath, lo);
+        auto fp32 = model::loadModel(modelPath, lo);
+        fp32->to(at::kFloat, at::Device(at::kCPU));
+        QCOMPARE(bf16->weightDtype(), at::kBFloat16);
+        QCOMPARE(bf16->computeDtype(), model::computeDtypeFor(at::kBFloat16, at::Device(at::kCPU)));
+        const double a = eval::evaluatePerplexity(*bf16, stream, o).ppl;
+        const double b = eval::evaluatePerplexity(*fp32, stream, o).ppl;
+        const double tol = bf16->computeDtype() == at::kFloat ? 1e-6 : 1e-2; // fp32 compute: the same numbers
+        QVERIFY2(std::abs(a - b) <= tol * b, qPrintable(QString("bf16 %1 vs fp32 %2").arg(a).arg(b)));
+        // And against the original fp32 checkpoint: bf16 rounding of the weights alone, within 1e-3.
+        const auto orig = model::loadModel(modelPath);
+        const double c = eval::evaluatePerplexity(*orig, stream, o).ppl;
+        QVERIFY2(std::abs(a - c) <= 1e-3 * c, qPrintable(QString("bf16 %1 vs fp32 checkpoint %2").arg(a).arg(c)));
+        // A quantized map's bf16 embedding no longer drags the activations to bf16 on a CPU without native bf16.
+        auto q = model::loadModel(modelPath);
+        quant::quantizeModel(*q, PrecisionMap(parseQuantSpec("int8")));
+        QCOMPARE(q->computeDtype(), model::computeDtypeFor(at::kBFloat16, at::Device(at::kCPU)));
+    }
+};
+
+QTEST_APPLESS_MAIN(TestCompute)
+#include "test_compute.moc"
