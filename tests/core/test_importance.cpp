@@ -241,6 +241,7 @@ private Q_SLOTS:
         importance::ImportanceOptions o;
         o.metrics = {Metric::QuantKl};
         o.klFormat = parseQuantSpec("int3");
+        o.klModules = true;
         o.microBatch = 5; // one pass, the same batch shape as the explicit computation below
         const auto s = importance::layerImportance(*m, calib, o).at("quant-kl");
         QVERIFY(maxAbsDiff(m->forward(calib), before) == 0.0); // the model is left as it was

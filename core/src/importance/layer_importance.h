@@ -14,7 +14,8 @@
 //             stream before and after the layer. 0 for a layer that changes nothing. Per layer only.
 //   quant-kl  mean over tokens of KL(p || q) in nats: p the model's next-token distribution, q the same with only
 //             that layer's seven linears (per layer), or only that one linear (per module), quantized to the
-//             given format; everything else unchanged.
+//             given format; everything else unchanged. Each quantized pass starts from the cached residual
+//             stream entering its layer (about L/2 + 2 forward passes per micro-batch for the layer scores).
 //   taylor    sum over the layer's (module's) weights of |g·w|, g the gradient of the mean LM loss (the pruning
 //             stage's taylor-first score, summed over the whole layer).
 // Raw values are returned with their min-max normalisation (qpruner/importance_scores.h).
@@ -51,7 +52,7 @@ struct ImportanceOptions {
     std::vector<Metric> metrics = {Metric::MI, Metric::BI, Metric::QuantKl, Metric::Taylor};
     MiOptions mi;
     QuantSpec klFormat{QuantKind::NF4, 64, false}; // quant-kl: the lowest candidate format
-    bool klModules = true;   // quant-kl: also score each linear alone (7 more forward passes per layer)
+    bool klModules = false;  // quant-kl: also score each linear alone (opt-in: 7x the passes of the layer scores)
     int microBatch = 4;      // calibration windows per forward pass
 };
 

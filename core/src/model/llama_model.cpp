@@ -8,6 +8,16 @@
 
 namespace qpruner::model {
 
+namespace {
+
+// a * b, in place into the temporary `a` when no gradient is recorded (one allocation less per op).
+at::Tensor scaled(at::Tensor a, const at::Tensor& b)
+{
+    return c10::GradMode::is_enabled() ? a * b : a.mul_(b);
+}
+
+} // namespace
+
 LlamaModel::LlamaModel(ModelConfig config, at::ScalarType weightDtype, at::Device device)
     : config_(std::move(config)),
       weightDtype_(weightDtype),
@@ -22,8 +32,8 @@ LlamaModel::LlamaModel(ModelConfig config, at::ScalarType weightDtype, at::Devic
 at::Tensor LlamaModel::rmsNorm(const at::Tensor& x, const at::Tensor& weight) const
 {
     const auto xf = x.to(at::kFloat);
-    const auto var = xf.pow(2).mean(-1, /*keepdim=*/true);
-    return (xf * at::rsqrt(var + config_.normEps) * weight).to(computeDtype_);
+    auto y = xf * at::rsqrt(xf.square().mean(-1, /*keepdim=*/true).add_(config_.normEps));
+    return scaled(y, weight).to(computeDtype_);
 }
 
 KvCache LlamaModel::makeCache(int64_t batch, int64_t maxLen) const
@@ -62,8 +72,11 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int li, const at::Te
     // Query head h uses KV head h / g: group the g query heads of one KV head along the time axis, so one
     // batched matmul per KV head serves them all without materialising repeated keys.
     const auto qg = q.reshape({B, nkv, g * T, hd});
-    auto scores = at::matmul(qg, k.transpose(-1, -2)).to(at::kFloat) * (1.0 / std::sqrt(double(hd)));
-    scores.masked_fill_(g == 1 ? future : future.repeat({g, 1}), -std::numeric_limits<float>::infinity());
+    const int64_t S = k.size(2);
+    auto scores = at::matmul(qg, k.transpose(-1, -2)).to(at::kFloat);
+    scores.mul_(1.0 / std::sqrt(double(hd)));
+    // Rows are (query head within the group, time): the [T, S] mask broadcasts over the group.
+    scores.view({B, nkv, g, T, S}).masked_fill_(future, -std::numeric_limits<float>::infinity());
     const auto probs = at::softmax(scores, -1).to(computeDtype_);
     auto out = at::matmul(probs, v);                                  // [B, nkv, g*T, hd]
     out = out.view({B, nh, T, hd}).transpose(1, 2).reshape({B, T, nh * hd});
@@ -81,28 +94,46 @@ at::Tensor LlamaModel::forwardHidden(const at::Tensor& tokens, KvCache* cache, s
                           std::to_string(pos + T) + " needed");
     auto ids = tokens.to(at::kLong).to(device_);
     auto x = at::embedding(embedding, ids).to(computeDtype_);
+    if (residuals) {
+        residuals->clear();
+        residuals->push_back(x);
+    }
+    auto out = runLayers(std::move(x), 0, pos, cache, residuals);
+    if (cache)
+        cache->length = pos + T;
+    return out;
+}
+
+at::Tensor LlamaModel::forwardHiddenFrom(const at::Tensor& residual, int firstLayer) const
+{
+    if (residual.dim() != 3 || residual.size(2) != config_.hiddenSize)
+        throw ConfigError("forward: residual stream must be [batch, time, " + std::to_string(config_.hiddenSize) + "]");
+    if (firstLayer < 0 || firstLayer > int(layers.size()))
+        throw ConfigError("forward: layer " + std::to_string(firstLayer) + " is outside 0.." +
+                          std::to_string(layers.size()));
+    return runLayers(residual.to(computeDtype_), firstLayer, 0, nullptr, nullptr);
+}
+
+at::Tensor LlamaModel::runLayers(at::Tensor x, int first, int64_t pos, KvCache* cache,
+                                 std::vector<at::Tensor>* residuals) const
+{
+    const int64_t T = x.size(1);
     // Shared by every layer: the rotation angles of these positions and the causal mask (query at absolute
     // position pos+t sees keys 0..pos+t).
     const auto angles = rope_.angles(pos, T, computeDtype_);
     const auto longs = at::TensorOptions().dtype(at::kLong).device(device_);
     const auto future = at::arange(pos + T, longs).unsqueeze(0) > at::arange(pos, pos + T, longs).unsqueeze(1);
-    if (residuals) {
-        residuals->clear();
-        residuals->push_back(x);
-    }
-    for (size_t li = 0; li < layers.size(); ++li) {
+    for (size_t li = size_t(first); li < layers.size(); ++li) {
         const DecoderLayer& layer = layers[li];
         x = x + attention(layer, static_cast<int>(li), rmsNorm(x, layer.attnNorm), pos, angles, future, cache);
         const auto h = rmsNorm(x, layer.ffnNorm);
-        x = x + layer.down->forward(at::silu(layer.gate->forward(h)) * layer.up->forward(h));
+        x = x + layer.down->forward(scaled(at::silu(layer.gate->forward(h)), layer.up->forward(h)));
         if (residuals)
             residuals->push_back(x);
     }
-    if (cache)
-        cache->length = pos + T;
     const auto xf = x.to(at::kFloat);
-    const auto var = xf.pow(2).mean(-1, true);
-    return xf * at::rsqrt(var + config_.normEps) * finalNorm;
+    auto y = xf * at::rsqrt(xf.square().mean(-1, true).add_(config_.normEps));
+    return scaled(y, finalNorm);
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& hidden) const

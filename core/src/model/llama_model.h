@@ -60,6 +60,10 @@ public:
     // entry l + 1 the output of decoder layer l (the last one before the final norm).
     at::Tensor forwardHidden(const at::Tensor& tokens, KvCache* cache = nullptr,
                              std::vector<at::Tensor>* residuals = nullptr) const;
+    // Continues a pass without cache from the residual stream entering layer `firstLayer` ([B, T, D], compute
+    // dtype, positions 0..T-1): what forwardHidden() returns for the same tokens when the layers before are
+    // unchanged, computed from there on only (quant-kl scores each layer from cached states this way).
+    at::Tensor forwardHiddenFrom(const at::Tensor& residual, int firstLayer) const;
     // fp32 logits [..., V] of final hidden states.
     at::Tensor logits(const at::Tensor& hidden) const;
     // Convenience: logits [B, T, V] (fp32).
@@ -89,6 +93,9 @@ private:
     at::Tensor attention(const DecoderLayer& layer, int layerIndex, const at::Tensor& x, int64_t pos,
                          const RopeTable::Angles& angles, const at::Tensor& future, KvCache* cache) const;
     at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
+    // Layers [first, end) on x at positions pos.., then the final norm (fp32).
+    at::Tensor runLayers(at::Tensor x, int first, int64_t pos, KvCache* cache,
+                         std::vector<at::Tensor>* residuals) const;
 
     ModelConfig config_;
     at::ScalarType weightDtype_;
