@@ -24,6 +24,10 @@ void addModelOptions(ArgParser& p)
     p.option("dtype", "DTYPE", "weight dtype: float32, bfloat16 or float16 (default: the checkpoint's)");
     p.option("device", "DEV", "cpu, cuda or cuda:N", "cpu");
     p.option("threads", "N", "intra-op threads (0: one per core)", "0");
+    p.option("compute-dtype", "DTYPE",
+             "dtype matmuls run in: auto (bf16 only where the CPU has native bf16, else float32), float32 or "
+             "bfloat16",
+             "auto");
 }
 
 void addTokenizerOption(ArgParser& p)
@@ -38,6 +42,7 @@ namespace {
 model::LoadOptions loadOptionsFromArgs(const ArgParser& p)
 {
     model::setIntraOpThreads(p.getInt("threads"));
+    applyComputeDtype(p);
     model::LoadOptions opts;
     if (auto d = p.find("dtype"))
         opts.dtype = model::parseDtype(*d);
@@ -46,6 +51,19 @@ model::LoadOptions loadOptionsFromArgs(const ArgParser& p)
 }
 
 } // namespace
+
+void applyComputeDtype(const ArgParser& p)
+{
+    if (const auto d = p.find("compute-dtype"))
+        model::setComputeDtypeOverride(model::parseComputeDtype(*d));
+}
+
+nlohmann::json computeJson(const model::LlamaModel& m)
+{
+    const auto choice = model::computeChoiceFor(m.weightDtype(), m.device());
+    return {{"dtype", model::dtypeName(m.computeDtype())}, {"reason", choice.reason},
+            {"cpu", model::hostCpuFeatures().describe()}};
+}
 
 std::unique_ptr<model::LlamaModel> loadModelFromArgs(const ArgParser& p, const std::string& modelArg)
 {

@@ -19,8 +19,12 @@
 
 namespace qpruner::cli {
 
-// Adds --dtype, --device and --threads.
+// Adds --dtype, --device, --threads and --compute-dtype.
 void addModelOptions(ArgParser& p);
+// Applies --compute-dtype (when the command has it) process-wide, before any model is loaded.
+void applyComputeDtype(const ArgParser& p);
+// {"dtype", "reason", "cpu"}: the dtype a loaded model computes in and why (model/dtype.h's policy).
+nlohmann::json computeJson(const model::LlamaModel& m);
 // Adds --tokenizer.
 void addTokenizerOption(ArgParser& p);
 

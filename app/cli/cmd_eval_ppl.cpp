@@ -5,6 +5,7 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "progress_line.h"
 #include "eval/perplexity.h"
 #include "qpruner/memory_model.h"
 #include "quant/model_quantizer.h"
@@ -56,16 +57,14 @@ int runEvalPpl(const Args& args)
         o.seqLen = seqLen > 0 ? seqLen : model->config().maxSeqLen;
         o.bosId = tok->bosId() >= 0 ? tok->bosId() : model->config().bosId;
         const bool json = p.isSet("json");
-        const auto r = eval::evaluatePerplexity(*model, stream, o, [&](const Progress& pr) {
-            if (!json)
-                std::fprintf(stderr, "\r  window %lld / %lld", static_cast<long long>(pr.done),
-                             static_cast<long long>(pr.total));
-        });
+        ProgressLine line(!json);
+        const auto r = eval::evaluatePerplexity(*model, stream, o, line.sink(), &signalCancelToken());
+        line.finish();
         nlohmann::json j = {{"model", p.get("MODEL")}, {"adapter", p.find("adapter") ? nlohmann::json(p.get("adapter")) : nlohmann::json()}, {"file", file}, {"ppl", r.ppl}, {"mean_nll", r.meanNll},
                             {"seq_len", o.seqLen}, {"bos", o.bos}, {"stream_tokens", r.streamTokens},
                             {"windows", r.windows}, {"predicted_tokens", r.predictedTokens},
                             {"seconds", r.seconds}, {"tokens_per_second", r.tokensPerSecond},
-                            {"window_nll", r.windowNll}};
+                            {"window_nll", r.windowNll}, {"compute", computeJson(*model)}};
         if (memory)
             j["memory"] = {{"total_bytes", memory->totalBytes},
                            {"linear_bytes", memory->linearBytes},

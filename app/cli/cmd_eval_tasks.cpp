@@ -5,6 +5,7 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "progress_line.h"
 #include "eval/multiple_choice.h"
 
 namespace qpruner::cli {
@@ -68,11 +69,9 @@ int runEvalTasks(const Args& args)
             {"limit", p.getInt64("limit")}, {"tasks", nlohmann::json::object()}};
         double sumAcc = 0, sumNorm = 0;
         for (const auto& set : sets) {
-            const auto r = eval::evaluateTask(*model, *tok, set, o, [&](const Progress& pr) {
-                if (!json)
-                    std::fprintf(stderr, "\r  %-14s %lld / %lld", set.name.c_str(), static_cast<long long>(pr.done),
-                                 static_cast<long long>(pr.total));
-            });
+            ProgressLine line(!json);
+            const auto r = eval::evaluateTask(*model, *tok, set, o, line.sink(), &signalCancelToken());
+            line.finish();
             sumAcc += r.acc;
             sumNorm += r.accNorm;
             nlohmann::json tj = {{"items", r.items}, {"acc", r.acc}, {"acc_stderr", r.accStderr},

@@ -4,6 +4,7 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "progress_line.h"
 #include "model/dtype.h"
 #include "qpruner/model_export.h"
 
@@ -95,11 +96,9 @@ int runExport(const Args& args)
         model::setIntraOpThreads(p.getInt("threads")); // (o.threads stays 0: already in force)
         const bool dryRun = p.isSet("dry-run");
         const bool json = p.isSet("json");
-        const ExportPlan plan = dryRun ? planExport(o) : exportModel(o, [&](const Progress& pr) {
-            if (!json)
-                std::fprintf(stderr, "\r  tensor %lld / %lld", static_cast<long long>(pr.done),
-                             static_cast<long long>(pr.total));
-        });
+        ProgressLine line(!json && !dryRun);
+        const ExportPlan plan = dryRun ? planExport(o) : exportModel(o, line.sink(), &signalCancelToken());
+        line.finish();
         if (!dryRun) {
             if (!json)
                 std::fprintf(stderr, "\n");

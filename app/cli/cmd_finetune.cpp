@@ -4,6 +4,7 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "progress_line.h"
 #include "finetune/recovery.h"
 #include "qpruner/error.h"
 
@@ -106,11 +107,9 @@ int runFinetune(const Args& args)
         const auto model = loadModelFromArgs(p);
         o.train.padId = std::max(0, tok->eosId());
         const bool json = p.isSet("json");
-        const auto r = finetune::runRecovery(*model, map, *tok, o, [&](const Progress& pr) {
-            if (!json && pr.stage == "finetune")
-                std::fprintf(stderr, "\r  step %lld / %lld  %s   ", static_cast<long long>(pr.done),
-                             static_cast<long long>(pr.total), pr.message.c_str());
-        });
+        ProgressLine line(!json);
+        const auto r = finetune::runRecovery(*model, map, *tok, o, line.sink(), &signalCancelToken());
+        line.finish();
         sink.artifact("adapter", r.adapterDir / finetune::kAdapterWeightsFile);
         sink.artifact("training", r.adapterDir / "training.json");
         if (std::filesystem::exists(r.adapterDir / finetune::kAdapterBaseDir))

@@ -5,6 +5,7 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "progress_line.h"
 #include "importance/layer_importance.h"
 
 namespace qpruner::cli {
@@ -32,7 +33,7 @@ int runImportance(const Args& args)
     p.option("mi-seed", "N", "mi: seed of the projection matrix", "0");
     p.flag("mi-plugin", "mi: plain plug-in estimate, without the Miller-Madow correction");
     p.option("kl-format", "F", "quant-kl: the format a layer is quantized to (the lowest candidate)", "nf4");
-    p.flag("kl-layers-only", "quant-kl: score whole layers only, not each linear (7x fewer forward passes)");
+    p.flag("kl-modules", "quant-kl: also score each linear alone (7x the forward passes of the layer scores)");
     p.option("micro-batch", "N", "calibration windows per forward pass", "4");
     p.option("out", "FILE", "write the scores (JSON, atomically)");
     p.flag("json", "print the scores file's JSON");
@@ -53,7 +54,7 @@ int runImportance(const Args& args)
         o.mi.seed = static_cast<uint64_t>(p.getInt64("mi-seed"));
         o.mi.millerMadow = !p.isSet("mi-plugin");
         o.klFormat = parseQuantSpec(p.get("kl-format"));
-        o.klModules = !p.isSet("kl-layers-only");
+        o.klModules = p.isSet("kl-modules");
         o.microBatch = p.getInt("micro-batch");
 
         const auto model = loadModelFromArgs(p);
@@ -63,13 +64,9 @@ int runImportance(const Args& args)
         scores.model = p.get("MODEL");
         scores.numLayers = model->config().numLayers();
         const bool json = p.isSet("json");
-        scores.metrics = importance::layerImportance(*model, calib, o, [&](const Progress& pr) {
-            if (!json)
-                std::fprintf(stderr, "\r  %s: %lld / %lld %s      ", pr.stage.c_str(), static_cast<long long>(pr.done),
-                             static_cast<long long>(pr.total), pr.message.c_str());
-        });
-        if (!json)
-            std::fprintf(stderr, "\n");
+        ProgressLine line(!json);
+        scores.metrics = importance::layerImportance(*model, calib, o, line.sink(), &signalCancelToken());
+        line.finish();
         if (auto out = p.find("out")) {
             scores.save(*out);
             sink.artifact("scores", *out);

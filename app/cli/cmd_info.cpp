@@ -4,6 +4,8 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "model/dtype.h"
+#include "qpruner/error.h"
 #include "qpruner/model_config.h"
 
 namespace qpruner::cli {
@@ -13,11 +15,21 @@ int runInfo(const Args& args)
     ArgParser p("info", "Show a checkpoint's configuration (llama2.c .bin, GGUF file, Hugging Face or native directory).");
     p.positional("MODEL", "checkpoint file or directory");
     p.flag("json", "print one JSON object");
+    p.option("compute-dtype", "DTYPE", "show the compute dtype this override gives (auto, float32, bfloat16)",
+             "auto");
     p.example("qpruner info ../shared/data/models/stories260K/stories260K.bin");
     if (!p.parse(args))
         return 0;
     const ModelSummary s = inspectModel(p.get("MODEL"));
     const ModelConfig& c = s.config;
+    // Dense checkpoints compute per the policy; quantized ones in the dtype of their dense parts (bf16 embedding).
+    at::ScalarType stored = at::kBFloat16;
+    try {
+        stored = model::parseDtype(s.dtype);
+    } catch (const ConfigError&) {
+    }
+    applyComputeDtype(p);
+    const auto compute = model::computeChoiceFor(stored, at::Device(at::kCPU));
     if (p.isSet("json")) {
         nlohmann::json layers = nlohmann::json::array();
         for (int l = 0; l < c.numLayers(); ++l) {
@@ -31,7 +43,9 @@ int runInfo(const Args& args)
                    {"norm_eps", c.normEps}, {"rope_theta", c.ropeTheta}, {"tied_embeddings", c.tiedEmbeddings},
                    {"attention_bias", c.attentionBias}, {"homogeneous", c.homogeneous()},
                    {"parameters", s.parameterCount}, {"weight_bytes", s.weightBytes},
-                   {"macs_per_token", c.macsPerToken(1)}, {"layers", layers}});
+                   {"macs_per_token", c.macsPerToken(1)}, {"layers", layers},
+                   {"compute", {{"dtype", model::dtypeName(compute.dtype)}, {"reason", compute.reason},
+                                {"cpu", model::hostCpuFeatures().describe()}}}});
         return 0;
     }
     std::cout << s.path.string() << "\n"
@@ -44,7 +58,8 @@ int runInfo(const Args& args)
               << "  rope theta      " << c.ropeTheta << ", norm eps " << c.normEps << "\n"
               << "  parameters      " << withThousands(s.parameterCount) << "\n"
               << "  weight bytes    " << withThousands(s.weightBytes) << " (" << humanBytes(s.weightBytes) << ")\n"
-              << "  MACs/token      " << withThousands(c.macsPerToken(1)) << " (context 1)\n\n"
+              << "  MACs/token      " << withThousands(c.macsPerToken(1)) << " (context 1)\n"
+              << "  compute (CPU)   " << compute.reason << "\n\n"
               << "  layer  heads  kv  ffn     parameters\n";
     for (int l = 0; l < c.numLayers(); ++l) {
         const auto& ls = c.layers[static_cast<size_t>(l)];

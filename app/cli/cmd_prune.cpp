@@ -6,6 +6,7 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "progress_line.h"
 #include "io/atomic_output.h"
 #include "model/dtype.h"
 #include "prune/pruner.h"
@@ -118,13 +119,9 @@ int runPrune(const Args& args)
 
         const bool json = p.isSet("json");
         const auto t1 = std::chrono::steady_clock::now();
-        const auto scores = prune::estimateImportance(*model, calib, o, [&](const Progress& pr) {
-            if (!json)
-                std::fprintf(stderr, "\r  importance: %lld / %lld %s", static_cast<long long>(pr.done),
-                             static_cast<long long>(pr.total), pr.message.c_str());
-        });
-        if (!json && prune::needsGradients(o.criterion))
-            std::fprintf(stderr, "\n");
+        ProgressLine line(!json);
+        const auto scores = prune::estimateImportance(*model, calib, o, line.sink(), &signalCancelToken());
+        line.finish();
         const double importanceSeconds = secondsSince(t1);
         const auto t2 = std::chrono::steady_clock::now();
         const auto plan = prune::planPruning(before, scores, o);

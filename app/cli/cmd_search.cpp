@@ -6,6 +6,7 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "progress_line.h"
 #include "io/json_file.h"
 #include "qpruner/pipeline.h"
 
@@ -31,14 +32,12 @@ int execute(const ArgParser& p, const std::string& kind, const std::function<nlo
     ro.workers = p.find("workers") ? p.getInt("workers") : 0;
     ro.threads = p.getInt("threads");
     const bool json = p.isSet("json");
-    auto progress = [&](const Progress& pr) {
-        if (!json)
-            std::fprintf(stderr, "  %s %lld/%lld %s\n", pr.stage.c_str(), static_cast<long long>(pr.done),
-                         static_cast<long long>(pr.total), pr.message.c_str());
-    };
+    ProgressLine line(!json);
+    const CancelToken& cancel = signalCancelToken();
     const pipeline::RunOutcome out = p.find("resume")
-                                         ? pipeline::resumeRun(st, p.getInt64("resume"), ro, progress)
-                                         : pipeline::startRun(st, makeConfig(), ro, progress);
+                                         ? pipeline::resumeRun(st, p.getInt64("resume"), ro, line.sink(), &cancel)
+                                         : pipeline::startRun(st, makeConfig(), ro, line.sink(), &cancel);
+    line.finish();
     if (json) {
         printJson({{"run", out.runId}, {"db", p.get("db")}, {"stages", out.result}});
         return 0;

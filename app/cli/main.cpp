@@ -1,11 +1,13 @@
 // qpruner: the headless command line (no Qt). Dispatches to one subcommand; errors print one line to stderr.
-// Exit status: 0 success, 1 error (bad file, bad config, failed stage), 2 bad command line.
+// Exit status: 0 success, 1 error (bad file, bad config, failed stage), 2 bad command line, 128 + N cancelled by
+// signal N (130 for SIGINT, 143 for SIGTERM).
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "arg_parser.h"
 #include "commands.h"
+#include "progress_line.h"
 #include "qpruner/error.h"
 
 namespace {
@@ -68,6 +70,12 @@ int main(int argc, char** argv)
         const std::vector<std::string> rest(args.begin() + 1, args.end());
         try {
             return c.run(rest);
+        } catch (const qpruner::CancelledError&) {
+            // SIGINT/SIGTERM: the core stopped between steps and recorded the stage and run as cancelled.
+            const int sig = qpruner::cli::cancellingSignal();
+            std::cerr << "qpruner " << c.name << ": cancelled" << (sig ? " by signal " + std::to_string(sig) : "")
+                      << "; nothing half-written is left (resume with --resume where the command has it)\n";
+            return 128 + (sig ? sig : 2);
         } catch (const qpruner::cli::UsageError& e) {
             std::cerr << "qpruner " << c.name << ": " << e.what() << "\n(see 'qpruner " << c.name << " --help')\n";
             return 2;

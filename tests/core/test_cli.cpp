@@ -1,6 +1,7 @@
 // The `qpruner` executable end to end: MANIFEST reference generation, JSON outputs against the independent
 // reference, make-random -> info -> eval round trip, and exit codes/messages for bad input.
 #include <QtTest/QtTest>
+#include <QThread>
 
 #include <algorithm>
 #include <fstream>
@@ -459,6 +460,72 @@ private Q_SLOTS:
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.err.contains("run.json"), r.err.constData());
         QCOMPARE(qpruner::store::Store(db.toStdString()).runs().size(), size_t(1));
+    }
+
+    // SIGTERM (what Slurm sends before a time limit, and what Ctrl-C's SIGINT does too) mid-search: the process
+    // stops between steps and exits 143, the run and its stage are recorded "cancelled" with no trial left running,
+    // and --resume completes the search to the asked number of trials.
+    void sigtermCancelsRunAndResumeCompletes()
+    {
+        QPRUNER_SHARED_FILE(modelFile, "models/stories260K/stories260K.bin");
+        QTemporaryDir tmp;
+        const QString db = tmp.path() + "/study.db", config = tmp.path() + "/run.json";
+        const int trials = 12;
+        const nlohmann::json c = {
+            {"version", 1},
+            {"model", "${data}/models/stories260K/stories260K.bin"},
+            {"importance", {{"metric", "bi"}, {"calibration", {{"samples", 4}, {"seq_len", 64}}}}},
+            {"allocate", {{"budget", "7bpw"}}},
+            {"search", {{"trials", trials}, {"granularity", "group"}, {"validation", {{"windows", 16}}}}},
+            {"evaluate", nullptr}};
+        std::ofstream(config.toStdString()) << c.dump(2);
+        QProcess p;
+        QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+        env.insert("QPRUNER_SHARED_DATA", QString::fromStdString(qpruner::testing::sharedDataDir().string()));
+        p.setProcessEnvironment(env);
+        p.start(QStringLiteral(QPRUNER_CLI_PATH), {"run", config, "--db", db, "--threads", "1"});
+        QVERIFY(p.waitForStarted());
+        // Wait for the search to have completed a trial, then signal.
+        bool started = false;
+        for (int i = 0; i < 1200 && !started && p.state() == QProcess::Running; ++i) {
+            QThread::msleep(100);
+            if (!std::filesystem::exists(db.toStdString()))
+                continue;
+            try {
+                for (const auto& t : qpruner::store::Store(db.toStdString()).trials(1))
+                    started = started || t.state == qpruner::store::TrialState::Complete;
+            } catch (const std::exception&) { // the schema may not exist yet
+            }
+        }
+        QVERIFY2(started, "no trial completed before the process ended");
+        p.terminate(); // SIGTERM
+        QVERIFY(p.waitForFinished(120000));
+        const QByteArray err = p.readAllStandardError();
+        QCOMPARE(p.exitStatus(), QProcess::NormalExit);
+        QVERIFY2(p.exitCode() == 143, err.constData());
+        QVERIFY2(err.contains("cancelled by signal 15"), err.constData());
+        {
+            qpruner::store::Store st(db.toStdString());
+            QCOMPARE(st.run(1).status, qpruner::store::RunStatus::Cancelled);
+            for (const auto& s : st.stages(1))
+                QVERIFY2(s.status != qpruner::store::RunStatus::Running, s.name.c_str());
+            QCOMPARE(st.stages(1).back().name, std::string("search"));
+            QCOMPARE(st.stages(1).back().status, qpruner::store::RunStatus::Cancelled);
+            int complete = 0;
+            for (const auto& t : st.trials(1)) {
+                QVERIFY(t.state != qpruner::store::TrialState::Running);
+                complete += t.state == qpruner::store::TrialState::Complete;
+            }
+            QVERIFY2(complete >= 1 && complete < trials, qPrintable(QString::number(complete)));
+        }
+        const auto r = runCli({"run", "--resume", "1", "--db", db, "--threads", "1", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        qpruner::store::Store st(db.toStdString());
+        QCOMPARE(st.run(1).status, qpruner::store::RunStatus::Done);
+        int complete = 0;
+        for (const auto& t : st.trials(1))
+            complete += t.state == qpruner::store::TrialState::Complete;
+        QCOMPARE(complete, trials);
     }
 
     // finetune writes a PEFT adapter directory and records curves and memory in the store; eval-ppl --adapter
