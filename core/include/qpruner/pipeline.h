@@ -16,7 +16,8 @@
 //   "prune": null | {"ratio": 0.25, "attention_layers": "B:E"|"", "mlp_layers": "B:E"|"", "criterion":
 //             "taylor-first", "calibration": CALIB},
 //   "importance": {"metric": "quant-kl", "metrics": [...], "scores": PATH|"", "calibration": CALIB,
-//                  "kl_format": "nf4"},     scores: use a score file instead of computing (metrics ignored)
+//                  "kl_format": "nf4", "kl_modules": false},  scores: use a score file instead of computing
+//                                                    (metrics ignored); kl_modules: quant-kl per linear too
 //   "allocate": {"budget": "4.5bpw", "method": "probabilistic", "candidates": ["nf4", "int8", "bf16"],
 //                "layers": [] (all) | [i, ...], "base_format": "bf16", "samples": 16, "temperature": 0.1,
 //                "epsilon": 0.001},

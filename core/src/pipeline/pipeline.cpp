@@ -10,6 +10,7 @@
 #include "eval/perplexity.h"
 #include "eval/task_data.h"
 #include "finetune/recovery.h"
+#include "finetune/train_step.h"
 #include "importance/layer_importance.h"
 #include "io/file_bytes.h"
 #include "io/sha256.h"
@@ -243,7 +244,7 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
         normalizeCalibration(n, "calibration", baseDir, dataDir);
     }
     root.child("importance", json::object(), &n);
-    n.allowOnly({"metric", "metrics", "scores", "calibration", "kl_format"});
+    n.allowOnly({"metric", "metrics", "scores", "calibration", "kl_format", "kl_modules"});
     const std::string metric = n.str("metric", "quant-kl");
     importance::parseMetric(metric);
     json& metrics = n.slot("metrics", json::array({metric}));
@@ -261,6 +262,7 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
     const std::string scores = n.str("scores", "");
     (*n.node)["scores"] = resolvePath(scores, baseDir, dataDir);
     parseQuantSpec(n.str("kl_format", "nf4"));
+    n.boolean("kl_modules", false);
     normalizeCalibration(n, "calibration", baseDir, dataDir);
 
     root.child("allocate", json::object(), &n);
@@ -417,8 +419,21 @@ json runStage(Context& cx, const std::string& name, const json& config, F&& body
     }
     const int64_t id = cx.store.beginStage(cx.runId, name, config);
     const auto t0 = std::chrono::steady_clock::now();
+    const finetune::PeakMemory peak(at::Device(at::kCPU));
     try {
         json r = body(id);
+        // What the stage cost in memory, and the dtype its models computed in (dense ones in the run's dtype,
+        // quantized maps in that of their bf16 embedding), on this machine.
+        if (r.is_object()) {
+            std::string source;
+            r["peak_rss_bytes"] = peak.peakRssBytes(&source);
+            r["peak_rss_source"] = source;
+            const at::Device cpu(at::kCPU);
+            const auto dense = model::computeChoiceFor(model::parseDtype(cx.config["dtype"]), cpu);
+            const auto quantized = model::computeChoiceFor(at::kBFloat16, cpu);
+            r["compute"] = {{"dense", {{"dtype", model::dtypeName(dense.dtype)}, {"reason", dense.reason}}},
+                            {"quantized", {{"dtype", model::dtypeName(quantized.dtype)}, {"reason", quantized.reason}}}};
+        }
         cx.store.finishStage(id, store::RunStatus::Done, r, secondsSince(t0));
         cx.results[name] = r;
         return r;
@@ -495,6 +510,7 @@ ImportanceScores importanceStage(Context& cx, const std::string& modelPath, cons
             std::vector<std::string> names = ic["metrics"];
             o.metrics = importance::parseMetrics(names);
             o.klFormat = parseQuantSpec(ic["kl_format"].get<std::string>());
+            o.klModules = ic.value("kl_modules", false); // runs stored before the key existed
             const json& cc = ic["calibration"];
             prune::CalibrationOptions co{int(cc["samples"]), int(cc["seq_len"]), uint64_t(cc["seed"])};
             const auto calib =
