@@ -275,7 +275,7 @@ private Q_SLOTS:
         const QString scores = tmp.path() + "/scores.json", map = tmp.path() + "/map.json";
         const QString tok = shared("models/stories260K/tok512.model");
         auto r = runCli({"importance", model, "--tokenizer", tok, "--calib", alpaca, "--calib-format", "alpaca",
-                         "--samples", "4", "--seq-len", "32", "--out", scores, "--json"});
+                         "--samples", "4", "--seq-len", "32", "--kl-modules", "--out", scores, "--json"});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         const auto j = r.json();
         QCOMPARE(j["layers"].get<int>(), 5);
