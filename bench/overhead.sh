@@ -18,25 +18,27 @@ done
 cmake --build "$BUILD" --target qpruner > /dev/null
 M="$DATA/models/stories260K/stories260K.bin" TOK="$DATA/models/stories260K/tok512.model"
 TEXT="$DATA/text/tinystories/tinystories_valid_subset.txt"
-ours=() theirs=() ppl_ours="" ppl_theirs=""
-for _ in $(seq "$REPS"); do
+rows=()
+for _ in $(seq "$REPS"); do # alternately: whole-process seconds, the pass's own seconds, ppl
   s=$(date +%s.%N)
-  ppl_ours=$("$BUILD/app/qpruner" eval-ppl "$M" --tokenizer "$TOK" --file "$TEXT" --seq-len 256 --max-windows 200 \
-               --batch-size 4 --threads "$THREADS" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["ppl"])')
-  ours+=("$(python3 -c "print($(date +%s.%N) - $s)")")
+  j=$("$BUILD/app/qpruner" eval-ppl "$M" --tokenizer "$TOK" --file "$TEXT" --seq-len 256 --max-windows 200 \
+        --batch-size 4 --threads "$THREADS" --json)
+  rows+=("ours $(python3 -c "print($(date +%s.%N) - $s)") $(echo "$j" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["seconds"], j["ppl"])')")
   s=$(date +%s.%N)
-  ppl_theirs=$(/usr/bin/python3 "$ROOT/bench/torch_reference_ppl.py" "$M" "$TOK" "$TEXT" --windows 200 \
-                 --threads "$THREADS" | python3 -c 'import json,sys; print(json.load(sys.stdin)["ppl"])')
-  theirs+=("$(python3 -c "print($(date +%s.%N) - $s)")")
+  j=$(/usr/bin/python3 "$ROOT/bench/torch_reference_ppl.py" "$M" "$TOK" "$TEXT" --windows 200 --threads "$THREADS")
+  rows+=("torch $(python3 -c "print($(date +%s.%N) - $s)") $(echo "$j" | python3 -c 'import json,sys; j=json.load(sys.stdin); print(j["pass_seconds"], j["ppl"])')")
 done
-python3 - "$ppl_ours" "$ppl_theirs" "${ours[*]}" "${theirs[*]}" <<'PY'
+printf '%s\n' "${rows[@]}" | python3 -c '
 import statistics, sys
-po, pt, o, t = sys.argv[1], sys.argv[2], [float(x) for x in sys.argv[3].split()], [float(x) for x in sys.argv[4].split()]
-mo, mt = statistics.median(o), statistics.median(t)
-print(f"stories260K perplexity pass, 200 x 256 tokens, whole process (median of {len(o)})")
-print("| | ppl | seconds | tokens/s |")
-print("|---|---|---|---|")
-print(f"| qpruner eval-ppl | {float(po):.6f} | {mo:.2f} | {200 * 255 / mo:,.0f} |")
-print(f"| PyTorch (Python) | {float(pt):.6f} | {mt:.2f} | {200 * 255 / mt:,.0f} |")
-print(f"qpruner is {mt / mo:.2f}x the reference")
-PY
+rows = [l.split() for l in sys.stdin if l.strip()]
+med = lambda who, i: statistics.median(float(r[i]) for r in rows if r[0] == who)
+ppl = {r[0]: float(r[3]) for r in rows}
+n = 200 * 255
+print(f"stories260K perplexity pass, 200 x 256 tokens (median of {len(rows) // 2} alternating runs)")
+print("| | ppl | whole process s | tokens/s | pass only s | tokens/s |")
+print("|---|---|---|---|---|---|")
+for who, name in (("ours", "qpruner eval-ppl"), ("torch", "PyTorch (Python)")):
+    print(f"| {name} | {ppl[who]:.6f} | {med(who, 1):.2f} | {n / med(who, 1):,.0f} | {med(who, 2):.2f} | {n / med(who, 2):,.0f} |")
+whole, single = med("torch", 1) / med("ours", 1), med("torch", 2) / med("ours", 2)
+print(f"qpruner / reference: {whole:.2f}x whole process, {single:.2f}x pass only")
+'

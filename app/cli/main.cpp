@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "progress_line.h"
 #include "qpruner/error.h"
+#include "qpruner/process_tuning.h"
 
 namespace {
 
@@ -55,6 +56,7 @@ void printUsage(std::ostream& os)
 
 int main(int argc, char** argv)
 {
+    qpruner::tuneAllocatorForTensors();
     std::vector<std::string> args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
         printUsage(std::cout);

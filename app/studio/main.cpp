@@ -3,9 +3,11 @@
 
 #include "app/studio_main.h"
 #include "common/studio_identity.h"
+#include "qpruner/process_tuning.h"
 
 int main(int argc, char* argv[])
 {
+    qpruner::tuneAllocatorForTensors(); // the studio runs pipeline jobs in-process
     qpruner::ui::selectHeadlessPlatformIfNeeded(argc, argv);
     QApplication app(argc, argv);
     // Organisation and application names place the QSettings file (e.g. ~/.config/QPruner/qpruner-studio.conf).
