@@ -123,9 +123,10 @@ json.dump({
     "workdir": f"{work}/pipeline-{size}-runs",
     "prune": {"ratio": 0.2, "calibration": calib},
     "importance": {"metric": "quant-kl", "metrics": ["mi", "bi", "quant-kl", "taylor"], "calibration": calib},
-    "allocate": {"budget": "4.5bpw"},
+    "allocate": {"budget": "6bpw"},
     "search": {"trials": 12, "initial_samples": 4, "validation": {"source": "wikitext2", "windows": 8, "seq_len": 256}},
-    "finetune": {"data": "wikitext2", "format": "text", "steps": 20, "batch_size": 4, "micro_batch": 1, "seq_len": 256,
+    "finetune": {"data": "wikitext2", "format": "text", "steps": 20, "warmup": 2, "batch_size": 4, "micro_batch": 1,
+                 "seq_len": 256,
                  "eval_every": 0},
     "evaluate": {"ppl": [{"source": "wikitext2", "windows": 8, "seq_len": 256}]},
 }, open(f"{work}/pipeline-{size}.json", "w"), indent=1)
