@@ -27,31 +27,15 @@ using namespace qpruner;
 
 namespace {
 
-template <typename F>
-double medianSeconds(int reps, F&& f)
-{
-    f(); // warm-up
-    std::vector<double> t;
-    for (int r = 0; r < reps; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        f();
-        t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
-
 std::vector<int64_t> intList(const std::string& s)
 {
     std::vector<int64_t> v;
-    size_t i = 0;
-    while (i < s.size()) {
-        const size_t j = s.find(',', i);
-        v.push_back(std::stoll(s.substr(i, j - i)));
-        i = j == std::string::npos ? s.size() : j + 1;
-    }
+    for (const auto& item : bench::split(s))
+        v.push_back(std::stoll(item));
     return v;
 }
+
+double medianSeconds(int reps, const std::function<void()>& f) { return bench::timeRuns(reps, f)[size_t(reps) / 2]; }
 
 } // namespace
 
@@ -65,11 +49,7 @@ int main(int argc, char** argv)
     std::printf("{\"bench\": \"linear_env\", \"threads\": %d, \"cpu\": \"%s\", \"dequant_kernel\": \"%s\"}\n",
                 at::get_num_threads(), model::hostCpuFeatures().describe().c_str(), quant::cpuDequantKernel());
     c10::InferenceMode guard;
-    size_t i = 0;
-    while (i < shapes.size()) {
-        const size_t j = shapes.find(',', i);
-        const std::string shape = shapes.substr(i, j - i);
-        i = j == std::string::npos ? shapes.size() : j + 1;
+    for (const std::string& shape : bench::split(shapes)) {
         const int64_t out = std::stoll(shape.substr(0, shape.find('x')));
         const int64_t in = std::stoll(shape.substr(shape.find('x') + 1));
         auto gen = at::detail::createCPUGenerator(1);

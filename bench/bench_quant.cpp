@@ -23,22 +23,9 @@
 using namespace qpruner;
 using bench::arg;
 using bench::split;
+using bench::timeRuns;
 
 namespace {
-
-// Seconds of each of `reps` runs of f after one warm-up run, sorted.
-std::vector<double> timeRuns(int reps, const std::function<void()>& f)
-{
-    f();
-    std::vector<double> s;
-    for (int r = 0; r < reps; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        f();
-        s.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-    }
-    std::sort(s.begin(), s.end());
-    return s;
-}
 
 std::vector<double> gbps(double bytes, const std::vector<double>& seconds)
 {
