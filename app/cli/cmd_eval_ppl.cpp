@@ -57,7 +57,7 @@ int runEvalPpl(const Args& args)
         o.seqLen = seqLen > 0 ? seqLen : model->config().maxSeqLen;
         o.bosId = tok->bosId() >= 0 ? tok->bosId() : model->config().bosId;
         const bool json = p.isSet("json");
-        ProgressLine line(!json);
+        ProgressLine line;
         const auto r = eval::evaluatePerplexity(*model, stream, o, line.sink(), &signalCancelToken());
         line.finish();
         nlohmann::json j = {{"model", p.get("MODEL")}, {"adapter", p.find("adapter") ? nlohmann::json(p.get("adapter")) : nlohmann::json()}, {"file", file}, {"ppl", r.ppl}, {"mean_nll", r.meanNll},

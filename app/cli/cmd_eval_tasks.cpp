@@ -69,7 +69,7 @@ int runEvalTasks(const Args& args)
             {"limit", p.getInt64("limit")}, {"tasks", nlohmann::json::object()}};
         double sumAcc = 0, sumNorm = 0;
         for (const auto& set : sets) {
-            ProgressLine line(!json);
+            ProgressLine line;
             const auto r = eval::evaluateTask(*model, *tok, set, o, line.sink(), &signalCancelToken());
             line.finish();
             sumAcc += r.acc;

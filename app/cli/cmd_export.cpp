@@ -96,7 +96,7 @@ int runExport(const Args& args)
         model::setIntraOpThreads(p.getInt("threads")); // (o.threads stays 0: already in force)
         const bool dryRun = p.isSet("dry-run");
         const bool json = p.isSet("json");
-        ProgressLine line(!json && !dryRun);
+        ProgressLine line(!dryRun);
         const ExportPlan plan = dryRun ? planExport(o) : exportModel(o, line.sink(), &signalCancelToken());
         line.finish();
         if (!dryRun) {

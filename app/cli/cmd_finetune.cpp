@@ -107,7 +107,7 @@ int runFinetune(const Args& args)
         const auto model = loadModelFromArgs(p);
         o.train.padId = std::max(0, tok->eosId());
         const bool json = p.isSet("json");
-        ProgressLine line(!json);
+        ProgressLine line;
         const auto r = finetune::runRecovery(*model, map, *tok, o, line.sink(), &signalCancelToken());
         line.finish();
         sink.artifact("adapter", r.adapterDir / finetune::kAdapterWeightsFile);

@@ -64,7 +64,7 @@ int runImportance(const Args& args)
         scores.model = p.get("MODEL");
         scores.numLayers = model->config().numLayers();
         const bool json = p.isSet("json");
-        ProgressLine line(!json);
+        ProgressLine line;
         scores.metrics = importance::layerImportance(*model, calib, o, line.sink(), &signalCancelToken());
         line.finish();
         if (auto out = p.find("out")) {

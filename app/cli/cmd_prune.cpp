@@ -119,7 +119,7 @@ int runPrune(const Args& args)
 
         const bool json = p.isSet("json");
         const auto t1 = std::chrono::steady_clock::now();
-        ProgressLine line(!json);
+        ProgressLine line;
         const auto scores = prune::estimateImportance(*model, calib, o, line.sink(), &signalCancelToken());
         line.finish();
         const double importanceSeconds = secondsSince(t1);

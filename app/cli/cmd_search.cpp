@@ -32,7 +32,7 @@ int execute(const ArgParser& p, const std::string& kind, const std::function<nlo
     ro.workers = p.find("workers") ? p.getInt("workers") : 0;
     ro.threads = p.getInt("threads");
     const bool json = p.isSet("json");
-    ProgressLine line(!json);
+    ProgressLine line;
     const CancelToken& cancel = signalCancelToken();
     const pipeline::RunOutcome out = p.find("resume")
                                          ? pipeline::resumeRun(st, p.getInt64("resume"), ro, line.sink(), &cancel)

@@ -1,5 +1,6 @@
-// Progress of a long command on stderr: one live line (stage, done/total, rate, ETA) redrawn in place on a
-// terminal, and a plain line every 10 s (and at each new stage) otherwise, so logs of batch jobs stay short.
+// Progress of a long command on stderr (also with --json, whose document goes to stdout): one live line (stage,
+// done/total, rate, ETA) redrawn in place on a terminal, and a plain line every 10 s (and at each new stage)
+// otherwise, so logs of batch jobs stay short.
 // SIGINT/SIGTERM cancel the command: the handler sets one CancelToken that every core call of the CLI polls.
 #pragma once
 
@@ -14,7 +15,7 @@ namespace qpruner::cli {
 
 class ProgressLine {
 public:
-    // `enabled` false prints nothing (--json output stays clean); `live` -1 decides by isatty(stderr).
+    // `enabled` false prints nothing; `live` -1 decides by isatty(stderr).
     explicit ProgressLine(bool enabled = true, int live = -1);
     ~ProgressLine(); // ends a live line with a newline
     ProgressLine(const ProgressLine&) = delete;
