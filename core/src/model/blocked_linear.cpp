@@ -1,7 +1,7 @@
+// blockedLinear and the exact bf16/fp16 -> fp32 row conversion it uses for dense weights.
 #include "model/blocked_linear.h"
 
 #include <algorithm>
-
 #include <cstring>
 
 #include <ATen/Parallel.h>

@@ -1,3 +1,4 @@
+// CPUID / XGETBV feature detection behind hostCpuFeatures(), and the feature list as text.
 #include "model/cpu_features.h"
 
 #if defined(__x86_64__) || defined(__i386__)
