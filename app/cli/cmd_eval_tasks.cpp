@@ -91,13 +91,12 @@ int runEvalTasks(const Args& args)
             }
             out["tasks"][set.name] = tj;
             if (!json)
-                std::fprintf(stderr, "\r%*s\r", 40, "");
-            if (!json)
                 std::printf("%-14s n=%-5lld acc %.4f ± %.4f   acc_norm %.4f ± %.4f   (%.1f s)\n", set.name.c_str(),
                             static_cast<long long>(r.items), r.acc, r.accStderr, r.accNorm, r.accNormStderr, r.seconds);
         }
         const double n = static_cast<double>(sets.size());
         out["average"] = {{"acc", sumAcc / n}, {"acc_norm", sumNorm / n}};
+        out["compute"] = computeJson(*model);
         if (json)
             printJson(out);
         else

@@ -118,6 +118,7 @@ int runFinetune(const Args& args)
             sink.artifact("merged", r.mergedDir);
         nlohmann::json j = r.toJson();
         j["model"] = p.get("MODEL");
+        j["compute"] = computeJson(*model);
         j["data"]["file"] = o.dataFile.string();
         j["data"]["format"] = finetune::dataFormatName(o.data.format);
         if (json) {

@@ -146,6 +146,7 @@ int runPrune(const Args& args)
 
         nlohmann::json report = {
             {"model", modelPath},
+            {"compute", computeJson(*model)},
             {"out", out},
             {"settings", settings},
             {"before", sizes(before, summary.weightBytes)},
