@@ -314,6 +314,20 @@ private Q_SLOTS:
         VERIFY_THROWS(ConfigError, finetune::attachLoraWithInit(*m, dense, badTarget, lo, init), "gaet");
         QVERIFY(loraLayers(*m).empty());
         QVERIFY(at::equal(logitsOf(*m, tokens), quantLogits));
+        // A cancel (SIGINT/SIGTERM in the CLI) after the second linear: progress was reported per linear, the
+        // adapters are gone again.
+        CancelToken cancel;
+        std::vector<int64_t> seen;
+        const ProgressSink stopAfterTwo = [&](const Progress& p) {
+            QCOMPARE(p.stage, std::string("lora-init"));
+            QCOMPARE(p.total, int64_t(2 * 4));
+            seen.push_back(p.done);
+            if (p.done == 2)
+                cancel.cancel();
+        };
+        VERIFY_THROWS(CancelledError, finetune::attachLoraWithInit(*m, dense, s, lo, init, stopAfterTwo, &cancel));
+        QCOMPARE(seen, (std::vector<int64_t>{1, 2}));
+        QVERIFY(loraLayers(*m).empty());
 
         // Plain LoRA (with the LoftQ errors in the report): B = 0, the quantized model's forward exactly.
         finetune::InitOptions loraInit = init;

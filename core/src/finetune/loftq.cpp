@@ -231,7 +231,8 @@ nlohmann::ordered_json InitReport::toJson() const
 }
 
 PreparedLora attachLoraWithInit(model::LlamaModel& model, const LayerLinears& dense, const FinetuneSettings& settings,
-                                const LoraOptions& lora, const InitOptions& init)
+                                const LoraOptions& lora, const InitOptions& init, const ProgressSink& progress,
+                                const CancelToken* cancel)
 {
     // Everything that can be refused is checked before the model changes.
     const std::vector<LinearModule> targets = parseLoraTargets(settings.targets);
@@ -257,9 +258,13 @@ PreparedLora attachLoraWithInit(model::LlamaModel& model, const LayerLinears& de
     InitReport& report = prepared.report;
     report.init = init.init;
     report.loftqIterations = computeLoftq ? init.loftqIterations : 0;
+    const int64_t total = int64_t(model.layers.size() * targets.size());
+    std::vector<std::pair<LoraLinear*, model::LinearPtr>> replaced; // bases LoftQ replaced, to undo on failure
     try {
         for (size_t l = 0; l < model.layers.size(); ++l)
             for (const LinearModule m : targets) {
+                if (cancel)
+                    cancel->throwIfCancelled();
                 auto* wrapped = dynamic_cast<LoraLinear*>(slotOf(model.layers[l], m).get());
                 if (!wrapped)
                     fail(slotText(l, m) + " was not wrapped"); // attachLora wraps every target
@@ -275,8 +280,10 @@ PreparedLora attachLoraWithInit(model::LlamaModel& model, const LayerLinears& de
                     e.loraInitError = r.loraInitError;
                     e.loftqErrors = r.errors;
                     e.weightNormSq = r.weightNormSq;
-                    if (init.init == LoraInit::Loftq)
+                    if (init.init == LoraInit::Loftq) {
+                        replaced.emplace_back(wrapped, held);
                         applyLoftq(*wrapped, r);
+                    }
                 } else {
                     c10::NoGradGuard noGrad;
                     const at::Tensor w = fp32Weight(d);
@@ -284,10 +291,13 @@ PreparedLora attachLoraWithInit(model::LlamaModel& model, const LayerLinears& de
                     e.loraInitError = relativeError(w - fp32Weight(*held), e.weightNormSq);
                 }
                 report.entries.push_back(std::move(e));
+                qpruner::report(progress, "lora-init", int64_t(report.entries.size()), total, slotText(l, m));
             }
     } catch (...) {
-        // Only an unexpected failure (memory, a failed SVD) gets here: the adapters are removed again; layers
-        // already initialised keep LoftQ's base.
+        // A cancel, or an unexpected failure (memory, a failed SVD): the model is left as it was (the held bases
+        // back, the adapters removed).
+        for (auto& [wrapped, base] : replaced)
+            wrapped->setBase(base);
         detachLora(model);
         throw;
     }

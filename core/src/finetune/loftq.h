@@ -14,6 +14,7 @@
 #include "finetune/lora.h"
 #include "model/llama_model.h"
 #include "qpruner/memory_model.h"
+#include "qpruner/progress.h"
 #include "qpruner/quant_format.h"
 
 namespace qpruner::finetune {
@@ -90,8 +91,11 @@ struct PreparedLora {
 // in LoraLinear adapters (attachLora), initialised as `init` says: lora keeps attachLora's A and B = 0 on the
 // held weight; loftq replaces each target's base by LoftQ's Q_T (in the held format, quant::heldSpec) and sets A
 // and B. `dense` are the linears captureLinears() took before the map was applied. Throws ConfigError as
-// attachLora and when `dense` does not match the model's layers and shapes; nothing is changed then.
+// attachLora and when `dense` does not match the model's layers and shapes; nothing is changed then. Progress is
+// reported per initialised linear ("lora-init"); a cancel between linears (LoftQ's SVDs take minutes on 1B+ models)
+// or a failure leaves the model as it was and throws (CancelledError for the cancel).
 PreparedLora attachLoraWithInit(model::LlamaModel& model, const LayerLinears& dense, const FinetuneSettings& settings,
-                                const LoraOptions& lora, const InitOptions& init);
+                                const LoraOptions& lora, const InitOptions& init, const ProgressSink& progress = {},
+                                const CancelToken* cancel = nullptr);
 
 } // namespace qpruner::finetune

@@ -89,7 +89,7 @@ RecoveryResult runRecovery(model::LlamaModel& model, const PrecisionMap& map, co
         LoraOptions lo;
         lo.alpha = o.alpha;
         lo.seed = o.train.seed;
-        PreparedLora prepared = attachLoraWithInit(model, dense, s, lo, o.init);
+        PreparedLora prepared = attachLoraWithInit(model, dense, s, lo, o.init, progress, cancel);
         params = std::move(prepared.params);
         r.init = std::move(prepared.report);
     } // the dense weights go here
@@ -143,7 +143,7 @@ TrainResult recoverInPlace(model::LlamaModel& model, const LayerLinears& dense, 
     lo.seed = train.seed;
     InitOptions io = init;
     io.reportBoth = false;
-    PreparedLora prepared = attachLoraWithInit(model, dense, lora, lo, io);
+    PreparedLora prepared = attachLoraWithInit(model, dense, lora, lo, io, {}, cancel);
     TrainOptions t = train;
     t.measureMemory = false; // trials run side by side in one process
     Trainer trainer(model, std::move(prepared.params), data, t);
