@@ -185,9 +185,9 @@ void unpackRow(const uint8_t* packed, int64_t cols, int bits, uint8_t* codes, bo
         for (int64_t c = 0; c < cols; ++c)
             codes[c] = (packed[c / 4] >> (2 * (c % 4))) & 3;
     } else { // 3 bits: 8 codes per 3 little-endian bytes
+        const int64_t rowBytes = (cols * 3 + 7) / 8;
         for (int64_t c = 0; c < cols; c += 8) {
             const int64_t byte = c / 8 * 3;
-            const int64_t rowBytes = (cols * 3 + 7) / 8;
             uint32_t word = 0;
             for (int k = 0; k < 3 && byte + k < rowBytes; ++k)
                 word |= uint32_t(packed[byte + k]) << (8 * k);

@@ -1,7 +1,6 @@
 // QuantLinear: chunked dequantize-and-matmul forward, and quantizeLinear.
 #include "quant/quant_linear.h"
 
-#include "model/blocked_linear.h"
 #include "model/dtype.h"
 #include "qpruner/error.h"
 
@@ -20,7 +19,7 @@ QuantLinear::QuantLinear(QuantizedTensor weight, std::optional<at::Tensor> bias,
 
 int64_t QuantLinear::chunkRows(at::ScalarType dtype) const
 {
-    return std::max<int64_t>(1, chunkBytes_ / (weight_.cols * int64_t(c10::elementSize(dtype))));
+    return model::linearBlockRows(weight_.cols, dtype, chunkBytes_);
 }
 
 at::Tensor QuantLinear::forward(const at::Tensor& x) const
