@@ -607,14 +607,14 @@ private Q_SLOTS:
             edit(j);
             return withJson(j.dump());
         };
-        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["normalizer"] = {{"type", "NFKC"}}; })), "normalizer 'NFKC'");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["normalizer"] = {{"type", "Precompiled"}}; })), "normalizer type 'Precompiled' is not supported");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["type"] = "WordPiece"; })), "WordPiece");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["vocab"] = 3; })), "bad_tokenizer.json");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["merges"][0] = "a"; })), "merges[0]");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["merges"].push_back({"zz", "qq"}); })), "not in the vocabulary");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["vocab"].erase("\xC4\x80"); })), "byte-level symbol");
-        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\w+"; })), "Split regex");
-        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["pre_tokenizer"] = nullptr; })), "pre_tokenizer");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(\\w+"; })), "pre_tokenizer: Split: regex '(\\w+' is not valid");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["pre_tokenizer"] = {{"type", "UnicodeScripts"}}; })), "pre_tokenizer type 'UnicodeScripts' is not supported");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["added_tokens"][0]["id"] = "x"; })), "bad_tokenizer.json");
     }
 };

@@ -124,11 +124,13 @@ std::string preTokenizerName(const HfTokenizerJson& hf, const std::string& file,
 {
     std::vector<std::string_view> regexes;
     bool other = false;
-    for (const auto& step : hf.preTokenizer) {
-        if (step.pattern)
-            regexes.push_back(step.pattern->regex());
-        other = other || !step.literal.empty() || step.addPrefixSpace;
-    }
+    if (hf.preTokenizer)
+        for (const auto& step : hf.preTokenizer->steps()) {
+            if (step.fast)
+                regexes.push_back(step.fast->regex());
+            other = other || step.regex || !step.literal.empty() || step.addPrefixSpace ||
+                    (step.kind != HfPreTokenizer::Kind::Split && step.kind != HfPreTokenizer::Kind::ByteLevel);
+        }
     if (regexes.size() == 1 && !other) {
         const std::pair<HfSplitPattern, const char*> known[] = {{HfSplitPattern::llama3(), "llama-bpe"},
                                                                 {HfSplitPattern::qwen2(), "qwen2"},

@@ -1,6 +1,7 @@
-// Hugging Face byte-level BPE (see hf_bpe_tokenizer.h). Encoding follows tokenizers' order of work:
-// AddedVocabulary split, pre_tokenizer, BPE::merge_word (lowest merge rank first, leftmost on ties) and
-// ignore_merges; decoding follows the ByteLevel decoder.
+// Hugging Face BPE (see hf_bpe_tokenizer.h). Encoding follows tokenizers' order of work:
+// AddedVocabulary::extract_and_normalize (non-normalized added tokens, normalizer, normalized added tokens),
+// pre_tokenizer, BPE::merge_word (characters or bytes, byte_fallback, unk_token / fuse_unk, then the lowest merge
+// rank first, leftmost on ties) and ignore_merges; decoding runs the file's decoder.
 #include "tokenizer/hf_bpe_tokenizer.h"
 
 #include "qpruner/error.h"
@@ -10,6 +11,7 @@
 #include "tokenizer/utf8.h"
 
 #include <climits>
+#include <cstring>
 
 namespace qpruner {
 
@@ -41,7 +43,7 @@ bool isSpaceChar(const Utf8Char& c) { return c.valid && unicode::isWhitespace(c.
 } // namespace
 
 HfBpeTokenizer::HfBpeTokenizer(HfTokenizerJson config, std::string fileName)
-    : config_(std::move(config)), fileName_(std::move(fileName))
+    : config_(std::move(config)), fileName_(std::move(fileName)), byteLevel_(config_.byteLevel())
 {
     std::int32_t maxId = -1;
     for (const auto& [piece, id] : config_.vocab)
@@ -49,25 +51,38 @@ HfBpeTokenizer::HfBpeTokenizer(HfTokenizerJson config, std::string fileName)
     for (const auto& t : config_.addedTokens)
         maxId = std::max(maxId, t.id);
     pieces_.assign(static_cast<std::size_t>(maxId + 1), std::nullopt);
-    decoded_.assign(pieces_.size(), std::nullopt);
     for (const auto& [piece, id] : config_.vocab) {
         if (pieces_[id])
             throw FormatError("tokenizer file " + fileName_ + ": model.vocab: id " + std::to_string(id) +
                               " is used by both '" + *pieces_[id] + "' and '" + piece + "'");
         pieces_[id] = piece;
-        // Like the ByteLevel decoder: a piece with a character outside the byte alphabet decodes as itself.
-        decoded_[id] = alphabet_.bytesOf(piece).value_or(piece);
     }
-    // Added tokens take precedence, in decoding too (they may share an id with a vocabulary entry).
-    std::vector<std::string> contents;
+    // Added tokens take precedence (they may share an id with a vocabulary entry).
+    std::vector<std::string> rawContents, normalizedContents;
     for (std::size_t i = 0; i < config_.addedTokens.size(); ++i) {
         const auto& t = config_.addedTokens[i];
         pieces_[t.id] = t.content;
-        decoded_[t.id] = t.content;
-        addedByContent_[t.content] = i;
-        contents.push_back(t.content);
+        if (t.normalized && config_.normalizer) {
+            const std::string n = config_.normalizer->normalize(t.content);
+            if (n.empty())
+                continue;
+            normalizedAdded_.byContent[n] = i;
+            normalizedContents.push_back(n);
+        } else {
+            rawAdded_.byContent[t.content] = i;
+            rawContents.push_back(t.content);
+        }
     }
-    addedMatcher_ = PrefixMatcher(contents);
+    rawAdded_.matcher = PrefixMatcher(rawContents);
+    normalizedAdded_.matcher = PrefixMatcher(normalizedContents);
+
+    // Like the ByteLevel decoder: a piece with a character outside the byte alphabet decodes as itself.
+    if ((!config_.decoder && byteLevel_) || (config_.decoder && config_.decoder->isByteLevelOnly())) {
+        decoded_.assign(pieces_.size(), std::nullopt);
+        for (std::size_t id = 0; id < pieces_.size(); ++id)
+            if (pieces_[id])
+                decoded_[id] = alphabet_.bytesOf(*pieces_[id]).value_or(*pieces_[id]);
+    }
 
     merges_.reserve(config_.merges.size());
     for (std::size_t rank = 0; rank < config_.merges.size(); ++rank) {
@@ -75,14 +90,35 @@ HfBpeTokenizer::HfBpeTokenizer(HfTokenizerJson config, std::string fileName)
         // Later duplicates win, as when tokenizers collects the merges into its map.
         merges_[pairKey(m.left, m.right)] = {static_cast<std::int32_t>(rank), m.merged};
     }
-    for (int b = 0; b < 256; ++b) {
-        const std::string& symbol = alphabet_.symbol(static_cast<unsigned char>(b));
-        const auto it = config_.vocab.find(symbol);
-        if (it == config_.vocab.end())
-            throw FormatError("tokenizer file " + fileName_ + ": the vocabulary lacks the byte-level symbol '" +
-                              symbol + "' of byte " + std::to_string(b));
-        byteIds_[b] = it->second;
+    if (byteLevel_) {
+        for (int b = 0; b < 256; ++b) {
+            const std::string& symbol = alphabet_.symbol(static_cast<unsigned char>(b));
+            const auto it = config_.vocab.find(symbol);
+            if (it == config_.vocab.end())
+                throw FormatError("tokenizer file " + fileName_ + ": the vocabulary lacks the byte-level symbol '" +
+                                  symbol + "' of byte " + std::to_string(b));
+            byteIds_[b] = it->second;
+        }
     }
+    asciiIds_.fill(-1);
+    byteFallbackIds_.fill(-1);
+    static const char* hex = "0123456789ABCDEF";
+    for (int b = 0; b < 256; ++b) {
+        const std::string name = std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">";
+        if (const auto it = config_.vocab.find(name); it != config_.vocab.end())
+            byteFallbackIds_[b] = it->second;
+    }
+    for (const auto& [piece, id] : config_.vocab) {
+        const Utf8Char c = decodeUtf8(piece);
+        if (!c.valid || c.length != piece.size())
+            continue;
+        if (c.codepoint < 0x80)
+            asciiIds_[c.codepoint] = id;
+        else
+            charIds_.emplace(c.codepoint, id);
+    }
+    if (!config_.unkToken.empty())
+        unkId_ = config_.vocab.at(config_.unkToken);
 }
 
 std::unique_ptr<HfBpeTokenizer> HfBpeTokenizer::fromFile(const std::filesystem::path& path)
@@ -103,73 +139,191 @@ std::string HfBpeTokenizer::piece(std::int32_t id) const
     return *pieces_[id];
 }
 
-void HfBpeTokenizer::encodeWord(std::string_view bytes, std::vector<std::int32_t>& ids) const
+void HfBpeTokenizer::encodeWord(std::string_view word, std::vector<std::int32_t>& ids) const
 {
     if (config_.ignoreMerges) {
         std::string spelled;
-        for (const char c : bytes)
-            spelled += alphabet_.symbol(static_cast<unsigned char>(c));
-        if (const auto it = config_.vocab.find(spelled); it != config_.vocab.end()) {
+        if (byteLevel_)
+            for (const char c : word)
+                spelled += alphabet_.symbol(static_cast<unsigned char>(c));
+        if (const auto it = config_.vocab.find(byteLevel_ ? spelled : std::string(word)); it != config_.vocab.end()) {
             ids.push_back(it->second);
             return;
         }
     }
-    std::vector<MergeSymbol> symbols(bytes.size());
-    for (std::size_t i = 0; i < bytes.size(); ++i) {
-        symbols[i].begin = i;
-        symbols[i].size = 1;
-        symbols[i].id = byteIds_[static_cast<unsigned char>(bytes[i])];
+    thread_local std::vector<MergeSymbol> symbols;
+    symbols.clear();
+    if (byteLevel_) {
+        symbols.resize(word.size());
+        for (std::size_t i = 0; i < word.size(); ++i) {
+            symbols[i].begin = i;
+            symbols[i].size = 1;
+            symbols[i].id = byteIds_[static_cast<unsigned char>(word[i])];
+        }
+    } else {
+        // BPE::merge_word: each character (with continuing_subword_prefix / end_of_word_suffix) is a piece, else
+        // its bytes as <0xNN> pieces, else the unknown piece (consecutive ones fused when fuse_unk).
+        const bool affixes = !config_.continuingSubwordPrefix.empty() || !config_.endOfWordSuffix.empty();
+        std::int32_t pendingUnk = -1;
+        std::size_t unkBegin = 0, unkSize = 0;
+        auto add = [&](std::size_t begin, std::size_t size, std::int32_t id) {
+            MergeSymbol s;
+            s.begin = begin;
+            s.size = size;
+            s.id = id;
+            symbols.push_back(s);
+        };
+        auto flushUnk = [&] {
+            if (pendingUnk >= 0)
+                add(unkBegin, unkSize, pendingUnk);
+            pendingUnk = -1;
+        };
+        for (std::size_t i = 0; i < word.size();) {
+            const auto lead = static_cast<unsigned char>(word[i]);
+            std::size_t length = 1;
+            std::int32_t id = -1;
+            if (lead < 0x80 && !affixes) {
+                id = asciiIds_[lead];
+            } else {
+                const Utf8Char c = decodeUtf8(word.substr(i));
+                length = c.length;
+                if (affixes) {
+                    std::string s(word.substr(i, length));
+                    if (i > 0)
+                        s.insert(0, config_.continuingSubwordPrefix);
+                    if (i + length == word.size())
+                        s += config_.endOfWordSuffix;
+                    if (const auto it = config_.vocab.find(s); it != config_.vocab.end())
+                        id = it->second;
+                } else if (c.valid) {
+                    if (const auto it = charIds_.find(c.codepoint); it != charIds_.end())
+                        id = it->second;
+                }
+            }
+            if (id >= 0) {
+                flushUnk();
+                add(i, length, id);
+            } else {
+                bool spelled = false;
+                if (config_.byteFallback) {
+                    spelled = true;
+                    for (std::size_t k = 0; k < length; ++k)
+                        spelled = spelled && byteFallbackIds_[static_cast<unsigned char>(word[i + k])] >= 0;
+                    if (spelled)
+                        for (std::size_t k = 0; k < length; ++k)
+                            add(i + k, 1, byteFallbackIds_[static_cast<unsigned char>(word[i + k])]);
+                }
+                if (!spelled && unkId_ >= 0) {
+                    if (pendingUnk >= 0 && config_.fuseUnk) {
+                        unkSize += length;
+                    } else {
+                        flushUnk();
+                        pendingUnk = unkId_;
+                        unkBegin = i;
+                        unkSize = length;
+                    }
+                }
+            }
+            i += length;
+        }
+        flushUnk();
     }
-    PairMerger().merge(symbols, StaleCheck::ByLookup,
-                       [&](const MergeSymbol& l, const MergeSymbol& r) -> std::optional<MergeChoice> {
-                           const auto it = merges_.find(pairKey(l.id, r.id));
-                           if (it == merges_.end())
-                               return std::nullopt;
-                           return MergeChoice{-static_cast<double>(it->second.first), it->second.second};
-                       });
+    thread_local PairMerger merger;
+    merger.merge(symbols, StaleCheck::ByLookup,
+                 [&](const MergeSymbol& l, const MergeSymbol& r) -> std::optional<MergeChoice> {
+                     const auto it = merges_.find(pairKey(l.id, r.id));
+                     if (it == merges_.end())
+                         return std::nullopt;
+                     return MergeChoice{-static_cast<double>(it->second.first), it->second.second};
+                 });
     for (const MergeSymbol& s : symbols)
         if (s.size > 0)
             ids.push_back(s.id);
 }
 
-void HfBpeTokenizer::encodeSegment(std::string_view segment, std::vector<std::int32_t>& ids, WordCache& cache) const
+void HfBpeTokenizer::encodeNormalized(std::string_view text, bool atStart, std::vector<std::int32_t>& ids,
+                                      WordCache& cache) const
 {
-    if (segment.empty())
+    if (text.empty())
         return;
-    std::vector<std::string> pieces{std::string(segment)};
-    for (const auto& step : config_.preTokenizer) {
-        std::vector<std::string> next;
-        next.reserve(pieces.size());
-        for (std::string& p : pieces) {
-            if (step.byteLevel && step.addPrefixSpace && !p.starts_with(' '))
-                p.insert(0, 1, ' ');
-            if (step.pattern) {
-                for (const std::string_view v : step.pattern->split(p))
-                    next.emplace_back(v);
-            } else if (!step.literal.empty()) {
-                std::size_t start = 0;
-                for (std::size_t hit; (hit = p.find(step.literal, start)) != std::string::npos;) {
-                    if (hit > start)
-                        next.push_back(p.substr(start, hit - start));
-                    next.push_back(step.literal);
-                    start = hit + step.literal.size();
-                }
-                if (start < p.size())
-                    next.push_back(p.substr(start));
-            } else {
-                next.push_back(std::move(p));
-            }
+    constexpr std::size_t kMaxCachedWord = 256; // as tokenizers' BPE cache: long words are rarely repeated
+    auto word = [&](std::string_view w) {
+        if (w.empty())
+            return;
+        if (w.size() > kMaxCachedWord) {
+            encodeWord(w, ids);
+            return;
         }
-        pieces = std::move(next);
-    }
-    for (const std::string& p : pieces) {
-        if (p.empty())
-            continue;
-        auto [it, inserted] = cache.try_emplace(p);
+        auto [it, inserted] = cache.try_emplace(std::string(w));
         if (inserted)
-            encodeWord(p, it->second);
+            encodeWord(w, it->second);
         ids.insert(ids.end(), it->second.begin(), it->second.end());
+    };
+    if (!config_.preTokenizer) {
+        word(text);
+        return;
     }
+    thread_local std::vector<std::string> pieces;
+    pieces.clear();
+    config_.preTokenizer->split(text, atStart, pieces);
+    for (const std::string& p : pieces)
+        word(p);
+}
+
+void HfBpeTokenizer::encodeStretch(std::string_view stretch, bool atStart, std::vector<std::int32_t>& ids,
+                                   WordCache& cache) const
+{
+    if (stretch.empty())
+        return;
+    if (!config_.normalizer) {
+        encodeNormalized(stretch, atStart, ids, cache);
+        return;
+    }
+    const std::string normalized = config_.normalizer->normalize(stretch);
+    if (normalizedAdded_.matcher.empty()) {
+        encodeNormalized(normalized, atStart, ids, cache);
+        return;
+    }
+    splitAdded(
+        normalized, normalizedAdded_,
+        [&](std::string_view s, std::size_t offset) { encodeNormalized(s, atStart && offset == 0, ids, cache); },
+        [&](std::int32_t id) { ids.push_back(id); });
+}
+
+void HfBpeTokenizer::splitAdded(std::string_view text, const AddedSet& set,
+                                const std::function<void(std::string_view, std::size_t)>& onText,
+                                const std::function<void(std::int32_t)>& onToken) const
+{
+    // Added tokens are found first, leftmost-longest, and the text between them is encoded normally.
+    std::size_t segmentStart = 0;
+    if (!set.matcher.empty()) {
+        for (std::size_t pos = 0; pos < text.size();) {
+            const std::size_t len = set.matcher.longestMatch(text.substr(pos));
+            if (len == 0) {
+                ++pos;
+                continue;
+            }
+            const auto& token = config_.addedTokens[set.byContent.at(std::string(text.substr(pos, len)))];
+            std::size_t start = pos, end = pos + len;
+            if (token.singleWord && ((start > 0 && isWordChar(charBefore(text, start))) ||
+                                     (end < text.size() && isWordChar(decodeUtf8(text.substr(end)))))) {
+                ++pos;
+                continue;
+            }
+            if (token.lstrip)
+                while (start > segmentStart && isSpaceChar(charBefore(text, start)))
+                    start -= charBefore(text, start).length;
+            if (token.rstrip)
+                while (end < text.size() && isSpaceChar(decodeUtf8(text.substr(end))))
+                    end += decodeUtf8(text.substr(end)).length;
+            if (start > segmentStart)
+                onText(text.substr(segmentStart, start - segmentStart), segmentStart);
+            onToken(token.id);
+            pos = segmentStart = end;
+        }
+    }
+    if (segmentStart < text.size())
+        onText(text.substr(segmentStart), segmentStart);
 }
 
 std::vector<std::int32_t> HfBpeTokenizer::encode(std::string_view text, bool addBos, bool addEos) const
@@ -181,32 +335,10 @@ std::vector<std::int32_t> HfBpeTokenizer::encode(std::string_view text, bool add
     if (addBos && config_.bosId >= 0)
         ids.push_back(config_.bosId);
     WordCache cache;
-    // Added tokens are found first, leftmost-longest, and the text between them is encoded normally.
-    std::size_t segmentStart = 0;
-    for (std::size_t pos = 0; pos < text.size();) {
-        const std::size_t len = addedMatcher_.longestMatch(text.substr(pos));
-        if (len == 0) {
-            ++pos;
-            continue;
-        }
-        const auto& token = config_.addedTokens[addedByContent_.at(std::string(text.substr(pos, len)))];
-        std::size_t start = pos, end = pos + len;
-        if (token.singleWord && ((start > 0 && isWordChar(charBefore(text, start))) ||
-                                 (end < text.size() && isWordChar(decodeUtf8(text.substr(end)))))) {
-            ++pos;
-            continue;
-        }
-        if (token.lstrip)
-            while (start > segmentStart && isSpaceChar(charBefore(text, start)))
-                start -= charBefore(text, start).length;
-        if (token.rstrip)
-            while (end < text.size() && isSpaceChar(decodeUtf8(text.substr(end))))
-                end += decodeUtf8(text.substr(end)).length;
-        encodeSegment(text.substr(segmentStart, start - segmentStart), ids, cache);
-        ids.push_back(token.id);
-        pos = segmentStart = end;
-    }
-    encodeSegment(text.substr(segmentStart), ids, cache);
+    splitAdded(
+        text, rawAdded_,
+        [&](std::string_view s, std::size_t offset) { encodeStretch(s, offset == 0, ids, cache); },
+        [&](std::int32_t id) { ids.push_back(id); });
     if (addEos && config_.eosId >= 0)
         ids.push_back(config_.eosId);
     return ids;
@@ -214,15 +346,25 @@ std::vector<std::int32_t> HfBpeTokenizer::encode(std::string_view text, bool add
 
 std::string HfBpeTokenizer::decode(const std::vector<std::int32_t>& ids) const
 {
+    std::vector<std::string> tokens;
     std::string out;
     for (const std::int32_t id : ids) {
-        if (id < 0 || id >= vocabSize() || !decoded_[id])
+        if (id < 0 || id >= vocabSize() || !pieces_[id])
             throw FormatError("cannot decode token id " + std::to_string(id) + ": not in the vocabulary of " +
                               fileName_);
         if (id == config_.bosId || id == config_.eosId)
             continue;
-        out += *decoded_[id];
+        if (!decoded_.empty())
+            out += *decoded_[id];
+        else
+            tokens.push_back(*pieces_[id]);
     }
+    if (!decoded_.empty())
+        return out;
+    if (config_.decoder)
+        return config_.decoder->decode(std::move(tokens));
+    for (std::size_t i = 0; i < tokens.size(); ++i)
+        out += (i ? " " : "") + tokens[i];
     return out;
 }
 

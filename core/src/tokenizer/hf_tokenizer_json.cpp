@@ -39,7 +39,6 @@ public:
 
     void model(const json& model);
     void addedTokens(const json& tokens);
-    void preTokenizer(const json& pre, int depth);
     void specialIds(const json& root, std::string_view configJson, const std::string& fileName);
 
     const std::string& where() const { return where_; }
@@ -57,12 +56,18 @@ void Reader::model(const json& model)
     const std::string where = where_ + ": model";
     if (const std::string type = model.value("type", std::string("BPE")); type != "BPE")
         throw FormatError(where + " type '" + type + "' is not supported (only BPE)");
-    for (const char* key : {"continuing_subword_prefix", "end_of_word_suffix"})
-        if (const auto it = model.find(key); it != model.end() && !it->is_null() && !it->get<std::string>().empty())
-            throw FormatError(where + "." + key + " is not supported");
+    auto stringOr = [&](const char* key) {
+        const auto it = model.find(key);
+        return it == model.end() || it->is_null() ? std::string() : it->get<std::string>();
+    };
+    out_.continuingSubwordPrefix = stringOr("continuing_subword_prefix");
+    out_.endOfWordSuffix = stringOr("end_of_word_suffix");
+    out_.unkToken = stringOr("unk_token");
     if (const auto it = model.find("dropout"); it != model.end() && it->is_number() && it->get<double>() > 0)
         throw FormatError(where + ".dropout is not supported (encoding must be deterministic)");
     out_.ignoreMerges = boolOr(model, "ignore_merges", false);
+    out_.byteFallback = boolOr(model, "byte_fallback", false);
+    out_.fuseUnk = boolOr(model, "fuse_unk", false);
 
     const auto vocab = model.find("vocab");
     if (vocab == model.end() || !vocab->is_object())
@@ -75,16 +80,19 @@ void Reader::model(const json& model)
             throw FormatError(where + ".vocab: '" + piece + "' has invalid id " + std::to_string(id));
         out_.vocab.emplace(piece, static_cast<std::int32_t>(id));
     }
+    if (!out_.unkToken.empty() && !out_.vocab.contains(out_.unkToken))
+        throw FormatError(where + ".unk_token '" + out_.unkToken + "' is not in the vocabulary");
 
     const auto merges = model.find("merges");
     if (merges == model.end() || !merges->is_array())
         throw FormatError(where + ".merges is missing or not an array");
     out_.merges.reserve(merges->size());
+    const std::size_t prefixLength = out_.continuingSubwordPrefix.size();
     for (const json& m : *merges) {
         const std::string name = where + ".merges[" + std::to_string(out_.merges.size()) + "]";
         std::string left, right;
         if (m.is_string()) {
-            const std::string s = m.get<std::string>();
+            const std::string& s = m.get_ref<const std::string&>();
             const std::size_t space = s.find(' ');
             if (space == std::string::npos || s.find(' ', space + 1) != std::string::npos)
                 throw FormatError(name + " '" + s + "' is not two pieces separated by one space");
@@ -96,7 +104,9 @@ void Reader::model(const json& model)
         } else {
             throw FormatError(name + " is neither \"a b\" nor [a, b]");
         }
-        const auto a = out_.vocab.find(left), b = out_.vocab.find(right), ab = out_.vocab.find(left + right);
+        // The merged piece drops the right side's continuing_subword_prefix, as BpeBuilder::build does.
+        const std::string merged = left + (right.size() >= prefixLength ? right.substr(prefixLength) : std::string());
+        const auto a = out_.vocab.find(left), b = out_.vocab.find(right), ab = out_.vocab.find(merged);
         if (a == out_.vocab.end() || b == out_.vocab.end() || ab == out_.vocab.end())
             throw FormatError(name + " ('" + left + "', '" + right + "') uses a piece that is not in the vocabulary");
         out_.merges.push_back({a->second, b->second, ab->second});
@@ -117,52 +127,13 @@ void Reader::addedTokens(const json& tokens)
         token.rstrip = boolOr(t, "rstrip", false);
         token.singleWord = boolOr(t, "single_word", false);
         token.special = boolOr(t, "special", false);
+        token.normalized = boolOr(t, "normalized", !token.special);
         if (id < 0 || id > idLimit || token.content.empty())
             throw FormatError(where + ": token '" + token.content + "' has invalid id " + std::to_string(id) +
                               " or empty content");
         token.id = static_cast<std::int32_t>(id);
         out_.addedTokens.push_back(std::move(token));
     }
-}
-
-void Reader::preTokenizer(const json& p, int depth)
-{
-    const std::string where = where_ + ": pre_tokenizer";
-    const std::string type = typeOf(p);
-    if (depth > kMaxNesting)
-        throw FormatError(where + ": Sequence nested too deeply");
-    if (!out_.preTokenizer.empty() && out_.preTokenizer.back().byteLevel)
-        throw FormatError(where + ": '" + type + "' after ByteLevel is not supported");
-    HfTokenizerJson::PreTokenizerStep step;
-    if (type == "Sequence") {
-        for (const json& inner : p.at("pretokenizers"))
-            preTokenizer(inner, depth + 1);
-        return;
-    }
-    if (type == "ByteLevel") {
-        step.byteLevel = true;
-        step.addPrefixSpace = boolOr(p, "add_prefix_space", true);
-        if (boolOr(p, "use_regex", true))
-            step.pattern = HfSplitPattern::gpt2();
-    } else if (type == "Split") {
-        if (p.value("behavior", std::string()) != "Isolated" || boolOr(p, "invert", false))
-            throw FormatError(where + ": Split is supported only with behavior Isolated and invert false");
-        const json& pattern = p.at("pattern");
-        if (pattern.contains("Regex")) {
-            const std::string regex = pattern["Regex"].get<std::string>();
-            step.pattern = HfSplitPattern::fromRegex(regex);
-            if (!step.pattern)
-                throw FormatError(where + ": Split regex '" + regex +
-                                  "' is not supported (only the GPT-2, Llama-3 and Qwen2 patterns)");
-        } else {
-            step.literal = pattern.at("String").get<std::string>();
-            if (step.literal.empty())
-                throw FormatError(where + ": Split with an empty string pattern");
-        }
-    } else {
-        throw FormatError(where + " type '" + type + "' is not supported (only ByteLevel, Split, Sequence)");
-    }
-    out_.preTokenizer.push_back(std::move(step));
 }
 
 std::int32_t Reader::idOfContent(const std::string& content) const
@@ -246,19 +217,26 @@ HfTokenizerJson HfTokenizerJson::parse(std::string_view text, const std::string&
         const json root = json::parse(text);
         if (!root.is_object())
             throw FormatError(where + ": the top level is not a JSON object");
-        if (const auto it = root.find("normalizer"); it != root.end() && !it->is_null())
-            throw FormatError(where + ": normalizer '" + typeOf(*it) + "' is not supported (only none)");
+        if (const auto it = root.find("normalizer"); it != root.end() && !it->is_null()) {
+            out.normalizer = HfNormalizer::parse(*it, where + ": normalizer");
+            if (out.normalizer->empty())
+                out.normalizer.reset();
+        }
+        if (const auto it = root.find("pre_tokenizer"); it != root.end() && !it->is_null()) {
+            out.preTokenizer = HfPreTokenizer::parse(*it, where + ": pre_tokenizer");
+            if (out.preTokenizer->steps().empty())
+                out.preTokenizer.reset();
+        }
+        if (const auto it = root.find("decoder"); it != root.end() && !it->is_null())
+            out.decoder = HfDecoder::parse(*it, where + ": decoder");
         const auto model = root.find("model");
         if (model == root.end() || !model->is_object())
             throw FormatError(where + ": has no 'model' object");
         reader.model(*model);
         reader.addedTokens(root.contains("added_tokens") ? root["added_tokens"] : json::array());
-        const auto pre = root.find("pre_tokenizer");
-        if (pre == root.end() || pre->is_null())
-            throw FormatError(where + ": pre_tokenizer is missing: only byte-level BPE (a ByteLevel pre-tokenizer) is supported");
-        reader.preTokenizer(*pre, 0);
-        if (out.preTokenizer.empty() || !out.preTokenizer.back().byteLevel)
-            throw FormatError(where + ": pre_tokenizer has no ByteLevel step: only byte-level BPE is supported");
+        if (out.byteLevel() && (!out.continuingSubwordPrefix.empty() || !out.endOfWordSuffix.empty()))
+            throw FormatError(where + ": model.continuing_subword_prefix / end_of_word_suffix are not supported "
+                                      "with a ByteLevel pre-tokenizer");
         reader.specialIds(root, configJson, fileName);
     } catch (const json::exception& e) {
         // Wrong JSON types anywhere (a string where a number belongs, ...) end up here.
