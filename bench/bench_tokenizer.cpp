@@ -3,7 +3,7 @@
 // Prints load time, ids and MB/s (median of --repeats runs) per file as a Markdown table and one JSON line
 // (bench "tokenizer").
 //
-//   bench_tokenizer [--data <shared data dir>] [--kb 200] [--repeats 5]
+//   bench_tokenizer [--data <shared data dir>] [--kb 200] [--repeats 5] [--only <name,...>]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -28,6 +28,7 @@ int main(int argc, char** argv)
     const std::filesystem::path data = arg(argc, argv, "data", QPRUNER_DEFAULT_SHARED_DATA);
     const std::size_t kb = std::stoul(arg(argc, argv, "kb", "200"));
     const int repeats = std::max(1, std::stoi(arg(argc, argv, "repeats", "5")));
+    const std::vector<std::string> only = bench::split(arg(argc, argv, "only", ""));
 
     std::ifstream in(data / "text/wikitext-2-raw/wiki.test.raw", std::ios::binary);
     if (!in) {
@@ -55,6 +56,8 @@ int main(int argc, char** argv)
     nlohmann::json results = nlohmann::json::array();
     std::printf("| tokenizer | load s | ids | MB/s |\n|---|---:|---:|---:|\n");
     for (const auto& [name, path] : files) {
+        if (!only.empty() && std::find(only.begin(), only.end(), name.substr(0, name.find(' '))) == only.end())
+            continue;
         const auto t0 = Clock::now();
         const auto tok = loadTokenizer(path);
         const double load = std::chrono::duration<double>(Clock::now() - t0).count();

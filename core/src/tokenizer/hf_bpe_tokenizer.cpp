@@ -17,10 +17,7 @@ namespace qpruner {
 
 namespace {
 
-std::uint64_t pairKey(std::int32_t left, std::int32_t right)
-{
-    return (static_cast<std::uint64_t>(static_cast<std::uint32_t>(left)) << 32) | static_cast<std::uint32_t>(right);
-}
+constexpr char32_t kMetaspace = 0x2581;
 
 // The character that ends just before `end` in `text` (one malformed byte when the bytes there do not end
 // a valid UTF-8 character).
@@ -88,8 +85,11 @@ HfBpeTokenizer::HfBpeTokenizer(HfTokenizerJson config, std::string fileName)
     for (std::size_t rank = 0; rank < config_.merges.size(); ++rank) {
         const auto& m = config_.merges[rank];
         // Later duplicates win, as when tokenizers collects the merges into its map.
-        merges_[pairKey(m.left, m.right)] = {static_cast<std::int32_t>(rank), m.merged};
+        merges_.set(m.left, m.right, static_cast<std::int32_t>(rank), m.merged);
     }
+    inMerges_.assign(pieces_.size(), false);
+    for (const auto& m : config_.merges)
+        inMerges_[static_cast<std::size_t>(m.left)] = inMerges_[static_cast<std::size_t>(m.right)] = true;
     if (byteLevel_) {
         for (int b = 0; b < 256; ++b) {
             const std::string& symbol = alphabet_.symbol(static_cast<unsigned char>(b));
@@ -119,6 +119,22 @@ HfBpeTokenizer::HfBpeTokenizer(HfTokenizerJson config, std::string fileName)
     }
     if (!config_.unkToken.empty())
         unkId_ = config_.vocab.at(config_.unkToken);
+
+    if (!byteLevel_ && !config_.ignoreMerges && config_.continuingSubwordPrefix.empty() &&
+        config_.endOfWordSuffix.empty() && charIds_.contains(kMetaspace)) {
+        beforeMetaspace_.emplace();
+        for (const auto& m : config_.merges) {
+            const std::string_view text = *pieces_[static_cast<std::size_t>(m.merged)];
+            char32_t prev = 0;
+            for (std::size_t i = 0; i < text.size();) {
+                const Utf8Char c = decodeUtf8(text.substr(i));
+                if (c.valid && c.codepoint == kMetaspace && i > 0)
+                    (*beforeMetaspace_)[prev] = true;
+                prev = c.valid ? c.codepoint : 0xFFFD;
+                i += c.length;
+            }
+        }
+    }
 }
 
 std::unique_ptr<HfBpeTokenizer> HfBpeTokenizer::fromFile(const std::filesystem::path& path)
@@ -228,13 +244,16 @@ void HfBpeTokenizer::encodeWord(std::string_view word, std::vector<std::int32_t>
         }
         flushUnk();
     }
+    // Symbols that no merge uses split the word into stretches that merge independently (smaller heaps: a
+    // SentencePiece-style file without pre-tokenizer hands whole lines or documents over as one word).
     thread_local PairMerger merger;
-    merger.merge(symbols, StaleCheck::ByLookup,
+    merger.mergeStretches(symbols, StaleCheck::ByLookup,
+                 [&](const MergeSymbol& s) { return !inMerges_[static_cast<std::size_t>(s.id)]; },
                  [&](const MergeSymbol& l, const MergeSymbol& r) -> std::optional<MergeChoice> {
-                     const auto it = merges_.find(pairKey(l.id, r.id));
-                     if (it == merges_.end())
+                     const PairTable::Entry* e = merges_.find(l.id, r.id);
+                     if (!e)
                          return std::nullopt;
-                     return MergeChoice{-static_cast<double>(it->second.first), it->second.second};
+                     return MergeChoice{-static_cast<double>(e->rank), e->id};
                  });
     for (const MergeSymbol& s : symbols)
         if (s.size > 0)
@@ -247,9 +266,7 @@ void HfBpeTokenizer::encodeNormalized(std::string_view text, bool atStart, std::
     if (text.empty())
         return;
     constexpr std::size_t kMaxCachedWord = 256; // as tokenizers' BPE cache: long words are rarely repeated
-    auto word = [&](std::string_view w) {
-        if (w.empty())
-            return;
+    auto cachedWord = [&](std::string_view w) {
         if (w.size() > kMaxCachedWord) {
             encodeWord(w, ids);
             return;
@@ -258,6 +275,30 @@ void HfBpeTokenizer::encodeNormalized(std::string_view text, bool atStart, std::
         if (inserted)
             encodeWord(w, it->second);
         ids.insert(ids.end(), it->second.begin(), it->second.end());
+    };
+    auto word = [&](std::string_view w) {
+        if (w.empty())
+            return;
+        if (!beforeMetaspace_ || w.size() <= kMaxCachedWord / 4) {
+            cachedWord(w);
+            return;
+        }
+        // Cut before each U+2581 that no merge joins to the character before it (both in the vocabulary).
+        std::size_t start = 0;
+        char32_t prev = 0;
+        bool prevKnown = false;
+        for (std::size_t i = 0; i < w.size();) {
+            const Utf8Char c = decodeUtf8(w.substr(i));
+            const bool known = c.valid && (c.codepoint < 0x80 ? asciiIds_[c.codepoint] >= 0 : charIds_.contains(c.codepoint));
+            if (known && c.codepoint == kMetaspace && prevKnown && i > start && !beforeMetaspace_->contains(prev)) {
+                cachedWord(w.substr(start, i - start));
+                start = i;
+            }
+            prev = c.codepoint;
+            prevKnown = known;
+            i += c.length;
+        }
+        cachedWord(w.substr(start));
     };
     if (!config_.preTokenizer) {
         word(text);

@@ -9,6 +9,7 @@
 #include "qpruner/tokenizer.h"
 #include "tokenizer/byte_level_alphabet.h"
 #include "tokenizer/hf_tokenizer_json.h"
+#include "tokenizer/pair_table.h"
 #include "tokenizer/prefix_matcher.h"
 
 #include <array>
@@ -69,12 +70,17 @@ private:
     bool byteLevel_ = false;
     std::vector<std::optional<std::string>> pieces_;  // by id: vocabulary entry or added-token content
     std::vector<std::optional<std::string>> decoded_; // by id, byte-level decoding only: the bytes decode() emits
-    std::unordered_map<std::uint64_t, std::pair<std::int32_t, std::int32_t>> merges_; // (left, right) -> rank, id
+    PairTable merges_; // (left, right) -> rank, merged id
+    std::vector<bool> inMerges_; // by id: the piece is the left or right side of some merge
     std::array<std::int32_t, 256> byteIds_{};         // byte-level: the id of each byte's symbol
     std::array<std::int32_t, 256> byteFallbackIds_{}; // <0xNN> pieces, -1 where missing
     std::array<std::int32_t, 128> asciiIds_{};        // character-level: single ASCII characters, -1 where missing
     std::unordered_map<char32_t, std::int32_t> charIds_; // character-level: other single characters
     std::int32_t unkId_ = -1;
+    // Character-level: a word may be cut before a U+2581 whose preceding character is none of these (no merge
+    // product has that character followed by U+2581), so the merges on either side are independent and the
+    // parts can be cached like pre-tokenized words. Off (empty optional) where it does not apply.
+    std::optional<std::unordered_map<char32_t, bool>> beforeMetaspace_;
     AddedSet rawAdded_;        // matched in the input
     AddedSet normalizedAdded_; // matched in the normalized text
     ByteLevelAlphabet alphabet_;

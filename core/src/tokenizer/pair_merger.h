@@ -55,7 +55,7 @@ public:
                 return;
             if (const std::optional<MergeChoice> m = find(symbols[left], symbols[right])) {
                 const auto size = static_cast<std::uint32_t>(symbols[left].size + symbols[right].size);
-                queue_.push_back({m->score, left, right, size, m->id});
+                queue_.push_back({m->score, left, right, size, m->id, symbols[left].id, symbols[right].id});
                 std::push_heap(queue_.begin(), queue_.end(), Lower{});
             }
         };
@@ -76,9 +76,12 @@ public:
                 if (left.size == 0 || left.next < 0)
                     continue;
                 rightIndex = left.next;
-                const std::optional<MergeChoice> m = find(left, symbols[rightIndex]);
-                if (!m || m->id != top.id)
-                    continue;
+                // The same two ids merge the same way: only a changed pair needs a new lookup.
+                if (left.id != top.leftId || symbols[rightIndex].id != top.rightId) {
+                    const std::optional<MergeChoice> m = find(left, symbols[rightIndex]);
+                    if (!m || m->id != top.id)
+                        continue;
+                }
             }
             MergeSymbol& right = symbols[rightIndex];
             left.size += right.size;
@@ -114,6 +117,8 @@ private:
         std::int32_t right;
         std::uint32_t size; // symbols are short: a merged piece never approaches 4 GB
         std::int32_t id;
+        std::int32_t leftId; // the ids of the pair when it was queued
+        std::int32_t rightId;
     };
     struct Lower {
         bool operator()(const Candidate& a, const Candidate& b) const
