@@ -89,6 +89,13 @@ SentencePieceTokenizer::SentencePieceTokenizer(SentencePieceModel model, std::st
         std::size_t last = text.size() - 1;
         while (last > 0 && (static_cast<unsigned char>(text[last]) & 0xC0) == 0x80)
             --last;
+        for (std::size_t at = text.find(kSpaceSymbol, 1); at != std::string_view::npos;
+             at = text.find(kSpaceSymbol, at + 1)) {
+            std::size_t prev = at - 1;
+            while (prev > 0 && (static_cast<unsigned char>(text[prev]) & 0xC0) == 0x80)
+                --prev;
+            beforeSpaceSymbol_.emplace(text.substr(prev, at - prev));
+        }
         for (const std::string_view c : {text.substr(0, first), text.substr(last)}) {
             if (c.size() == 1)
                 extendableBytes_[static_cast<unsigned char>(c[0])] = true;
@@ -175,16 +182,6 @@ std::vector<std::int32_t> SentencePieceTokenizer::encode(std::string_view text, 
             reverseMerge[merged] = {slice(l), slice(r)};
         return MergeChoice{p.score, id};
     };
-    PairMerger merger;
-    if (hasUnused_) {
-        // The reverse-merge table depends on the global order of lookups: keep one queue.
-        merger.merge(symbols, StaleCheck::BySize, find);
-    } else {
-        merger.mergeStretches(
-            std::span(symbols), StaleCheck::BySize,
-            [&](const MergeSymbol& sym) { return sym.frozen || !isExtendable(slice(sym)); }, find);
-    }
-
     std::vector<std::int32_t> ids;
     ids.reserve(symbols.size() + 2);
     if (addBos && bosId_ >= 0)
@@ -211,9 +208,54 @@ std::vector<std::int32_t> SentencePieceTokenizer::encode(std::string_view text, 
         resegment(it->second.first);
         resegment(it->second.second);
     };
-    for (const MergeSymbol& s : symbols)
-        if (s.size > 0)
-            resegment(slice(s));
+    PairMerger merger;
+    if (hasUnused_) {
+        // The reverse-merge table depends on the global order of lookups: keep one queue.
+        merger.merge(symbols, StaleCheck::BySize, find);
+        for (const MergeSymbol& s : symbols)
+            if (s.size > 0)
+                resegment(slice(s));
+    } else {
+        // Words: cut before each U+2581 that no mergeable piece joins to the character before it; each word's
+        // stretches between never-merging symbols merge independently, and repeated words come from a cache.
+        auto isBarrier = [&](const MergeSymbol& sym) { return sym.frozen || !isExtendable(slice(sym)); };
+        std::unordered_map<std::string_view, std::pair<std::size_t, std::size_t>> cache; // word -> ids range
+        constexpr std::size_t kMaxCachedWord = 256;
+        auto word = [&](std::size_t a, std::size_t b) {
+            if (a == b)
+                return;
+            const std::size_t from = symbols[a].begin;
+            const std::string_view text = buf.substr(from, symbols[b - 1].begin + symbols[b - 1].size - from);
+            const bool cacheable = text.size() <= kMaxCachedWord;
+            if (cacheable) {
+                if (const auto it = cache.find(text); it != cache.end()) {
+                    const auto [first, count] = it->second;
+                    for (std::size_t k = 0; k < count; ++k) {
+                        const std::int32_t id = ids[first + k];
+                        ids.push_back(id);
+                    }
+                    return;
+                }
+            }
+            const std::size_t before = ids.size();
+            merger.mergeStretches(std::span(symbols).subspan(a, b - a), StaleCheck::BySize, isBarrier, find);
+            for (std::size_t k = a; k < b; ++k)
+                if (symbols[k].size > 0)
+                    resegment(slice(symbols[k]));
+            if (cacheable)
+                cache.emplace(text, std::make_pair(before, ids.size() - before));
+        };
+        std::size_t start = 0;
+        for (std::size_t i = 1; i < symbols.size(); ++i) {
+            const MergeSymbol& prev = symbols[i - 1];
+            if (!symbols[i].frozen && !prev.frozen && slice(symbols[i]) == kSpaceSymbol &&
+                !beforeSpaceSymbol_.contains(std::string(slice(prev)))) {
+                word(start, i);
+                start = i;
+            }
+        }
+        word(start, symbols.size());
+    }
     if (addEos && eosId_ >= 0)
         ids.push_back(eosId_);
     return ids;

@@ -56,6 +56,9 @@ private:
     std::array<std::int32_t, 256> byteIds_{};
     std::array<bool, 256> extendableBytes_{};
     std::unordered_set<std::string> extendableChars_;
+    // Characters that some mergeable piece has right before a U+2581: before any other character's U+2581 no
+    // merge can reach across, so the text is cut there into words that merge independently and are cached.
+    std::unordered_set<std::string> beforeSpaceSymbol_;
     std::int32_t unkId_ = -1;
     std::int32_t bosId_ = -1;
     std::int32_t eosId_ = -1;
