@@ -571,6 +571,76 @@ private Q_SLOTS:
         QCOMPARE(userDefined.types[559], kControl);
         QVERIFY(userDefined.warnings.empty());
     }
+
+    // ---------------------------------------------------------------- real tokenizer.json files
+    // SentencePiece-style BPE (Mistral-7B, Gemma 3) -> "llama": the GGUF vocabulary, read back by
+    // tokenizerFromGguf (llama.cpp's SPM rules), encodes as the tokenizer.json does.
+    void hfSentencePieceStyleVocab_data()
+    {
+        QTest::addColumn<QString>("name");
+        QTest::addColumn<bool>("spacePrefix");
+        QTest::newRow("mistral-7b-v0.1") << QString("mistral-7b-v0.1") << true;
+        QTest::newRow("gemma-3") << QString("gemma-3") << false;
+    }
+
+    void hfSentencePieceStyleVocab()
+    {
+        QFETCH(QString, name);
+        QFETCH(bool, spacePrefix);
+        QPRUNER_SHARED_FILE(path, "tokenizers/" + name.toStdString() + "/tokenizer.json");
+        QPRUNER_SHARED_FILE(wikiPath, "text/wikitext-2-raw/wiki.test.raw");
+        const auto original = qpruner::loadTokenizer(path);
+        const GgufVocab v = qpruner::gguf::vocabFromTokenizerFile(path, original->vocabSize());
+        QCOMPARE(v.model, std::string("llama"));
+        QVERIFY(v.pre.empty());
+        QCOMPARE(v.tokens.size(), size_t(original->vocabSize()));
+        QCOMPARE(v.addSpacePrefix, spacePrefix);
+        QVERIFY2(v.warnings.empty(), v.warnings.empty() ? "" : v.warnings.front().c_str());
+        const auto idOf = [&](const std::string& token) {
+            return static_cast<size_t>(std::find(v.tokens.begin(), v.tokens.end(), token) - v.tokens.begin());
+        };
+        QCOMPARE(v.types[idOf("<0x41>")], kByte);
+        QCOMPARE(v.types[idOf("<unk>")], kUnknown);
+        QCOMPARE(v.unknownId, int32_t(idOf("<unk>")));
+        QCOMPARE(v.types[static_cast<size_t>(original->bosId())], kControl);
+        QCOMPARE(v.bosId, original->bosId());
+        QCOMPARE(v.eosId, original->eosId());
+        // Merged pieces score minus their merge rank: "\u2581t" merges before "\u2581the".
+        QVERIFY(v.scores[idOf("\xE2\x96\x81t")] > v.scores[idOf("\xE2\x96\x81the")]);
+
+        QTemporaryDir dir;
+        const std::filesystem::path gguf = std::filesystem::path(dir.path().toStdString()) / "vocab.gguf";
+        writeGguf(gguf, vocabMetadata(v));
+        const GgufVocab back = qpruner::gguf::readVocab(GgufFile::open(gguf));
+        QCOMPARE(back.tokens, v.tokens);
+        QCOMPARE(back.scores, v.scores);
+        QCOMPARE(back.types, v.types);
+        QCOMPARE(back.addSpacePrefix, spacePrefix);
+        const auto tok = qpruner::gguf::tokenizerFromGguf(GgufFile::open(gguf));
+        const std::string wiki = qpruner::io::readFileBytes(wikiPath).substr(0, 16384);
+        for (const std::string& text :
+             {wiki, std::string("Hello world"), std::string("The quick brown fox jumps over the lazy dog."),
+              std::string("caf\xC3\xA9 \xE4\xBD\xA0\xE5\xA5\xBD \xF0\x9F\x98\x80 1234567"), kAwkwardText}) {
+            COMPARE_IDS(tok->encode(text), original->encode(text), name.toStdString() + ": " + text.substr(0, 40));
+            COMPARE_IDS(tok->encode(text, true, true), original->encode(text, true, true), name.toStdString() + " with BOS/EOS");
+        }
+    }
+
+    // Byte-level BPE files -> "gpt2" with llama.cpp's pre-tokenizer names.
+    void hfByteLevelPreNames()
+    {
+        for (const auto& [name, pre] : {std::pair{"qwen3", "qwen2"}, std::pair{"llama-3.1", "llama-bpe"},
+                                        std::pair{"deepseek-v3", "deepseek-v3"}}) {
+            QPRUNER_SHARED_FILE(path, std::string("tokenizers/") + name + "/tokenizer.json");
+            const auto tok = qpruner::loadTokenizer(path);
+            const GgufVocab v = qpruner::gguf::vocabFromTokenizerFile(path, tok->vocabSize());
+            QCOMPARE(v.model, std::string("gpt2"));
+            QCOMPARE(v.pre, std::string(pre));
+            QVERIFY2(v.warnings.empty(), name);
+            QCOMPARE(v.tokens.size(), size_t(tok->vocabSize()));
+            QCOMPARE(v.merges.empty(), false);
+        }
+    }
 };
 
 QTEST_APPLESS_MAIN(TestGgufVocab)

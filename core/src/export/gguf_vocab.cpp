@@ -118,17 +118,30 @@ GgufVocab fromLlama2c(const Llama2cTokenizer& tokenizer)
     return v;
 }
 
-// tokenizer.ggml.pre for a byte-level pre-tokenizer: the name llama.cpp gives its regex, when the pre-tokenizer is
-// exactly one known regex split and adds no prefix space; else "default", with a warning.
+// DeepSeek-V3's pre-tokenizer: these three regex splits (then ByteLevel), llama.cpp's "deepseek-v3".
+const char* const kDeepSeekV3Regexes[] = {
+    "\\p{N}{1,3}",
+    "[\xE4\xB8\x80" "-\xE9\xBE\xA5" "\xE3\x81\x80" "-\xE3\x82\x9F" "\xE3\x82\xA0" "-\xE3\x83\xBF" "]+",
+    "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\r\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+"
+    "[\r\n]*|\\s*[\r\n]+|\\s+(?!\\S)|\\s+",
+};
+
+// tokenizer.ggml.pre for a byte-level pre-tokenizer: the name llama.cpp gives its regex splits, when the
+// pre-tokenizer is exactly known Isolated regex splits and adds no prefix space; else "default", with a warning.
 std::string preTokenizerName(const HfTokenizerJson& hf, const std::string& file, std::vector<std::string>& warnings)
 {
     std::vector<std::string_view> regexes;
     bool other = false;
     if (hf.preTokenizer)
         for (const auto& step : hf.preTokenizer->steps()) {
-            if (step.fast)
+            if (step.kind == HfPreTokenizer::Kind::Split && step.fast)
                 regexes.push_back(step.fast->regex());
-            other = other || step.regex || !step.literal.empty() || step.addPrefixSpace ||
+            else if (step.kind == HfPreTokenizer::Kind::Split && step.regex)
+                regexes.push_back(step.regex->pattern());
+            else if (step.kind == HfPreTokenizer::Kind::ByteLevel && step.fast)
+                regexes.push_back(step.fast->regex());
+            other = other || !step.literal.empty() || step.addPrefixSpace || step.invert ||
+                    step.behavior != HfPreTokenizer::Behavior::Isolated ||
                     (step.kind != HfPreTokenizer::Kind::Split && step.kind != HfPreTokenizer::Kind::ByteLevel);
         }
     if (regexes.size() == 1 && !other) {
@@ -139,10 +152,86 @@ std::string preTokenizerName(const HfTokenizerJson& hf, const std::string& file,
             if (pattern.regex() == regexes.front())
                 return name;
     }
+    if (!other && std::equal(regexes.begin(), regexes.end(), std::begin(kDeepSeekV3Regexes),
+                             std::end(kDeepSeekV3Regexes)))
+        return "deepseek-v3";
     warnings.push_back("tokenizer file " + file +
-                       ": the pre-tokenizer is not a single GPT-2, Llama-3 or Qwen2 regex split without a prefix "
-                       "space, so tokenizer.ggml.pre is 'default' and llama.cpp will split words differently");
+                       ": the pre-tokenizer is not the GPT-2, Llama-3, Qwen2 or DeepSeek-V3 regex split without a "
+                       "prefix space, so tokenizer.ggml.pre is 'default' and llama.cpp will split words differently");
     return "default";
+}
+
+// A SentencePiece-style (character-level, byte_fallback) tokenizer.json as a "llama" vocabulary: llama.cpp's SPM
+// tokenizer merges the adjacent pair whose merged token has the highest score, so each token scores minus the
+// rank of the first merge producing it (tokens no merge produces score lower than all), which gives the BPE
+// merge order. <0xNN> pieces are BYTE, unk_token UNKNOWN, added tokens CONTROL (special) or USER_DEFINED.
+// add_space_prefix: the normalizer starts with Prepend U+2581 or a Metaspace pre-tokenizer prepends one.
+GgufVocab fromHfSentencePieceStyle(const std::filesystem::path& file, const HfBpeTokenizer& tokenizer)
+{
+    const HfTokenizerJson& hf = tokenizer.config();
+    const auto count = static_cast<size_t>(tokenizer.vocabSize());
+    GgufVocab v;
+    v.model = "llama";
+    v.tokens.assign(count, std::string());
+    v.types.assign(count, typeValue(TokenType::Unused));
+    v.scores.assign(count, kPadScore);
+    std::vector<bool> present(count, false);
+    const float noMerge = -static_cast<float>(hf.merges.size()) - 1.0f;
+    for (const auto& [piece, id] : hf.vocab) {
+        const auto i = static_cast<size_t>(id);
+        present[i] = true;
+        v.tokens[i] = piece;
+        v.types[i] = typeValue(bytePieceValue(piece) >= 0 ? TokenType::Byte : TokenType::Normal);
+        // Single characters are never a merged candidate: their score does not matter to the SPM tokenizer.
+        v.scores[i] = noMerge;
+    }
+    for (size_t rank = hf.merges.size(); rank-- > 0;)
+        v.scores[static_cast<size_t>(hf.merges[rank].merged)] = -static_cast<float>(rank);
+    for (const auto& added : hf.addedTokens) {
+        const auto i = static_cast<size_t>(added.id);
+        present[i] = true;
+        v.tokens[i] = added.content;
+        v.types[i] = typeValue(added.special ? TokenType::Control : TokenType::UserDefined);
+        // llama.cpp's SPM merging does not look at token types: an added token keeps its merge score, if any.
+        if (!hf.vocab.contains(added.content))
+            v.scores[i] = noMerge;
+        if (added.content == kPadPiece)
+            v.paddingId = added.id;
+    }
+    for (size_t i = 0; i < count; ++i)
+        if (!present[i])
+            v.tokens[i] = padToken(i);
+    if (!hf.unkToken.empty()) {
+        v.unknownId = hf.vocab.at(hf.unkToken);
+        v.types[static_cast<size_t>(v.unknownId)] = typeValue(TokenType::Unknown);
+    }
+    v.bosId = tokenizer.bosId();
+    v.eosId = tokenizer.eosId();
+
+    // llama.cpp escapes every space as U+2581 and adds a prefix U+2581 when add_space_prefix is set.
+    bool prepends = false, escapesSpaces = false;
+    if (hf.normalizer) {
+        const auto& steps = hf.normalizer->steps();
+        prepends = !steps.empty() && steps.front().kind == HfNormalizer::Kind::Prepend && steps.front().text == kSpaceMark;
+        for (const auto& step : steps)
+            escapesSpaces = escapesSpaces || (step.kind == HfNormalizer::Kind::Replace && !step.regex &&
+                                              step.text == " " && step.content == kSpaceMark);
+    }
+    if (hf.preTokenizer)
+        for (const auto& step : hf.preTokenizer->steps())
+            if (step.kind == HfPreTokenizer::Kind::Metaspace && step.replacement == kSpaceMark) {
+                escapesSpaces = true;
+                prepends = prepends || step.prepend != HfPreTokenizer::Prepend::Never;
+            }
+    v.addSpacePrefix = prepends;
+    if (!escapesSpaces)
+        v.warnings.push_back("tokenizer file " + file.string() +
+                             ": the normalizer does not write spaces as U+2581 as llama.cpp's SentencePiece "
+                             "tokenizer does, so texts with spaces will be tokenized differently");
+    if (!hf.byteFallback)
+        v.warnings.push_back("tokenizer file " + file.string() +
+                             ": no byte_fallback: llama.cpp will map unknown characters differently");
+    return v;
 }
 
 // A byte-level tokenizer.json: tokens by id (ids no entry uses become [PAD<id>] UNUSED, as get_vocab_base does),
@@ -177,7 +266,8 @@ GgufVocab fromHfJson(const std::filesystem::path& file, const HfBpeTokenizer& to
     v.pre = preTokenizerName(hf, file.string(), v.warnings);
     v.bosId = tokenizer.bosId();
     v.eosId = tokenizer.eosId();
-    v.addBos = v.pre == "llama-bpe"; // llama.cpp's default for the pre-tokenizer (BOS for Llama-3 only)
+    // llama.cpp's default for the pre-tokenizer (BOS for Llama-3 and DeepSeek-V3)
+    v.addBos = v.pre == "llama-bpe" || v.pre == "deepseek-v3";
     return v;
 }
 
@@ -257,8 +347,10 @@ GgufVocab vocabFromTokenizerFile(const std::filesystem::path& path, int32_t mode
             v = fromSentencePiece(file, *sp);
         else if (const auto* l2 = dynamic_cast<const Llama2cTokenizer*>(tokenizer.get()))
             v = fromLlama2c(*l2);
+        else if (const auto& hf = dynamic_cast<const HfBpeTokenizer&>(*tokenizer); hf.byteLevel())
+            v = fromHfJson(file, hf);
         else
-            v = fromHfJson(file, dynamic_cast<const HfBpeTokenizer&>(*tokenizer));
+            v = fromHfSentencePieceStyle(file, hf);
     }
     padTo(v, modelVocabSize, path.string());
     return v;

@@ -11,8 +11,15 @@
 //   tokenizer.json (byte-level) -> "gpt2": tokens by id (vocab + added tokens), token_type (added special tokens
 //                                  CONTROL, other added tokens USER_DEFINED, the rest NORMAL), merges as
 //                                  "left right" strings in rank order, tokenizer.ggml.pre from the pre-tokenizer
-//                                  regex ("llama-bpe" for Llama-3's, "qwen2" for Qwen2's, "gpt-2" for GPT-2's,
-//                                  else "default" with a warning: llama.cpp would then split words differently).
+//                                  regexes ("llama-bpe" for Llama-3's, "qwen2" for Qwen2's / Qwen3's, "gpt-2" for
+//                                  GPT-2's, "deepseek-v3" for DeepSeek-V3's three splits, else "default" with a
+//                                  warning: llama.cpp would then split words differently).
+//   tokenizer.json (SentencePiece-style BPE: no ByteLevel, e.g. Mistral, Gemma 3)
+//                               -> "llama": tokens by id with U+2581 as stored, scores minus the rank of the first
+//                                  merge producing each token (so llama.cpp's SPM merging follows the BPE ranks),
+//                                  <0xNN> pieces BYTE, unk_token UNKNOWN, added special tokens CONTROL, other added
+//                                  tokens USER_DEFINED, add_space_prefix when the normalizer starts with
+//                                  Prepend U+2581 (or a Metaspace pre-tokenizer prepends one).
 // When the model's embedding has more rows than the tokenizer has tokens, the vocabulary is padded with
 // "[PAD<id>]" tokens of type UNUSED (as llama.cpp's converter does), with a warning; fewer rows is an error.
 #pragma once
