@@ -1,11 +1,16 @@
 // Tests of the torch-free tokenizers: SentencePiece .model (ids checked against libsentencepiece output
 // committed in tests/data/tokenizer/spm_refs.json), llama2.c tokenizer.bin (checked against the .model of
 // the same vocabulary), Hugging Face byte-level BPE tokenizer.json (small committed fixtures, ids from an
-// independent Python BPE in bpe_refs.json plus hand-checked cases), loadTokenizer and the error paths.
+// independent Python BPE in bpe_refs.json plus hand-checked cases), each tokenizer.json normalizer /
+// pre-tokenizer behavior / decoder on its own, a SentencePiece-style BPE tokenizer.json (bpe_spm_style.json),
+// loadTokenizer and the error paths. The real files are checked against Hugging Face in test_tokenizer_reference.
 #include "test_data.h"
 
 #include "qpruner/error.h"
 #include "qpruner/tokenizer.h"
+#include "tokenizer/hf_decoder.h"
+#include "tokenizer/hf_normalizer.h"
+#include "tokenizer/hf_pre_tokenizer.h"
 #include "tokenizer/hf_split_pattern.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
@@ -616,6 +621,221 @@ private Q_SLOTS:
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "(\\w+"; })), "pre_tokenizer: Split: regex '(\\w+' is not valid");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["pre_tokenizer"] = {{"type", "UnicodeScripts"}}; })), "pre_tokenizer type 'UnicodeScripts' is not supported");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["added_tokens"][0]["id"] = "x"; })), "bad_tokenizer.json");
+    }
+    // ---------------------------------------------------------------- tokenizer.json parts, one by one
+    void hfNormalizers()
+    {
+        using nlohmann::json;
+        const std::string where = "tokenizer file t.json: normalizer";
+        auto norm = [&](const json& config, const std::string& text) {
+            return qpruner::HfNormalizer::parse(config, where).normalize(text);
+        };
+        const std::string composed = "caf\xC3\xA9", decomposed = "cafe\xCC\x81";
+        QCOMPARE(norm({{"type", "NFC"}}, decomposed), composed);
+        QCOMPARE(norm({{"type", "NFD"}}, composed), decomposed);
+        QCOMPARE(norm({{"type", "NFKC"}}, "\xEF\xAC\x81" "ne \xE2\x84\xAB"), std::string("fine \xC3\x85"));
+        QCOMPARE(norm({{"type", "NFKD"}}, "\xE2\x84\xAB"), std::string("A\xCC\x8A"));
+        QCOMPARE(norm({{"type", "NFC"}}, "plain ASCII\n"), std::string("plain ASCII\n"));
+        // Lowercase maps each character on its own (no final-sigma context), like Rust's char::to_lowercase.
+        QCOMPARE(norm({{"type", "Lowercase"}}, "\xC3\x80" "BC \xCE\xA3\xCE\xA3"), std::string("\xC3\xA0" "bc \xCF\x83\xCF\x83"));
+        QCOMPARE(norm({{"type", "Strip"}, {"strip_left", true}, {"strip_right", true}}, " \t a b \n\xE3\x80\x80"),
+                 std::string("a b"));
+        QCOMPARE(norm({{"type", "Strip"}, {"strip_left", false}, {"strip_right", true}}, "  a  "), std::string("  a"));
+        QCOMPARE(norm(json::parse(R"({"type":"Sequence","normalizers":[{"type":"NFD"},{"type":"StripAccents"}]})"),
+                      composed),
+                 std::string("cafe"));
+        QCOMPARE(norm(json::parse(R"({"type":"Replace","pattern":{"String":" "},"content":"\u2581"})"), " a  b"),
+                 std::string("\xE2\x96\x81" "a\xE2\x96\x81\xE2\x96\x81" "b"));
+        QCOMPARE(norm(json::parse(R"({"type":"Replace","pattern":{"Regex":" {2,}"},"content":"$1 "})"), "a    b  c"),
+                 std::string("a$1 b$1 c")); // the content is literal, not a substitution template
+        const json prepend = json::parse(R"({"type":"Prepend","prepend":"\u2581"})");
+        QCOMPARE(norm(prepend, "x"), std::string("\xE2\x96\x81x"));
+        QCOMPARE(norm(prepend, ""), std::string()); // nothing is prepended to an empty string
+        QCOMPARE(norm({{"type", "ByteLevel"}}, " a\n"), std::string("\xC4\xA0" "a\xC4\x8A"));
+        // Sequences nest; an empty one changes nothing.
+        QVERIFY(qpruner::HfNormalizer::parse(json::parse(R"({"type":"Sequence","normalizers":[]})"), where).empty());
+        QCOMPARE(norm(json::parse(R"({"type":"Sequence","normalizers":[{"type":"Sequence","normalizers":[
+                                        {"type":"Lowercase"}]},{"type":"Prepend","prepend":"_"}]})"),
+                      "AB"),
+                 std::string("_ab"));
+
+        VERIFY_THROWS(qpruner::FormatError, qpruner::HfNormalizer::parse({{"type", "Precompiled"}}, where),
+                      "t.json: normalizer type 'Precompiled' is not supported");
+        VERIFY_THROWS(qpruner::FormatError,
+                      qpruner::HfNormalizer::parse({{"type", "Replace"}, {"pattern", {{"Regex", "(a"}}}, {"content", ""}}, where),
+                      "t.json: normalizer: Replace: regex '(a' is not valid");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::HfNormalizer::parse(json::parse(R"({"prepend":"x"})"), where),
+                      "t.json: normalizer is not an object with a 'type'");
+    }
+
+    void hfPreTokenizers()
+    {
+        using nlohmann::json;
+        using S = std::vector<std::string>;
+        const std::string where = "tokenizer file t.json: pre_tokenizer";
+        auto split = [&](const json& config, const std::string& text, bool atStart = true) {
+            S out;
+            qpruner::HfPreTokenizer::parse(config, where).split(text, atStart, out);
+            return out;
+        };
+        auto splitOn = [](const char* behavior, bool invert) {
+            return json{{"type", "Split"}, {"pattern", {{"String", "-"}}}, {"behavior", behavior}, {"invert", invert}};
+        };
+        // The examples of tokenizers' SplitDelimiterBehavior.
+        const std::string t = "the-final--countdown";
+        QCOMPARE(split(splitOn("Removed", false), t), (S{"the", "final", "countdown"}));
+        QCOMPARE(split(splitOn("Isolated", false), t), (S{"the", "-", "final", "-", "-", "countdown"}));
+        QCOMPARE(split(splitOn("MergedWithPrevious", false), t), (S{"the-", "final-", "-", "countdown"}));
+        QCOMPARE(split(splitOn("MergedWithNext", false), t), (S{"the", "-final", "-", "-countdown"}));
+        QCOMPARE(split(splitOn("Contiguous", false), t), (S{"the", "-", "final", "--", "countdown"}));
+        // invert: the text between delimiters is what matches.
+        QCOMPARE(split(splitOn("Removed", true), t), (S{"-", "-", "-"}));
+        QCOMPARE(split(splitOn("MergedWithPrevious", true), t), (S{"the", "-final", "-", "-countdown"}));
+        // Any regex (ICU): digits three at a time, CJK runs; \s means White_Space as in Oniguruma.
+        const auto regex = [](const char* r, const char* behavior = "Isolated") {
+            return json{{"type", "Split"}, {"pattern", {{"Regex", r}}}, {"behavior", behavior}, {"invert", false}};
+        };
+        QCOMPARE(split(regex("\\p{N}{1,3}"), "ab12345c"), (S{"ab", "123", "45", "c"}));
+        QCOMPARE(split(regex("\\s+", "Removed"), "a\x0B" "b\xC2\x85" "c d"), (S{"a", "b", "c", "d"}));
+        QCOMPARE(split(regex("(?i:'s|'t)|\\p{L}+"), "IT'S it's"), (S{"IT", "'S", " ", "it", "'s"}));
+        QCOMPARE(split(regex("\\s+(?!\\S)|\\s+"), "a   b"), (S{"a", "  ", " ", "b"}));
+        // The hand-written fast path gives what ICU gives for the Llama-3 pattern.
+        const std::string llama3 = std::string(qpruner::HfSplitPattern::llama3().regex());
+        const std::string sample = "Hello,  world! 12345 caf\xC3\xA9's\r\n\n  \tend ";
+        const auto fast = split(regex(llama3.c_str()), sample);
+        const qpruner::HfRegex icu(llama3, "test");
+        S slow;
+        for (const auto& [b, e] : icu.findAll(sample))
+            slow.push_back(sample.substr(b, e - b));
+        QCOMPARE(fast, slow);
+        // ByteLevel: prefix space, GPT-2 regex; raw bytes when last, byte alphabet when more steps follow.
+        const json byteLevel = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"use_regex", true}};
+        QCOMPARE(split(byteLevel, "Hello world"), (S{" Hello", " world"}));
+        QCOMPARE(split({{"type", "Sequence"}, {"pretokenizers", {byteLevel, {{"type", "WhitespaceSplit"}}}}}, "Hi you"),
+                 (S{"\xC4\xA0Hi", "\xC4\xA0you"}));
+        QCOMPARE(split({{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", false}}, "a b"), (S{"a b"}));
+        // Metaspace: spaces become U+2581, one is prepended per prepend_scheme, and the text is split before each.
+        const std::string m = "\xE2\x96\x81";
+        auto metaspace = [](const char* scheme, bool doSplit) {
+            return json{{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", scheme}, {"split", doSplit}};
+        };
+        QCOMPARE(split(metaspace("always", true), "Hey  friend"), (S{m + "Hey", m, m + "friend"}));
+        QCOMPARE(split(metaspace("first", true), "Hey friend", true), (S{m + "Hey", m + "friend"}));
+        QCOMPARE(split(metaspace("first", true), "Hey friend", false), (S{"Hey", m + "friend"}));
+        QCOMPARE(split(metaspace("never", false), "Hey friend"), (S{"Hey" + m + "friend"}));
+        QCOMPARE(split({{"type", "Digits"}, {"individual_digits", true}}, "a123b"), (S{"a", "1", "2", "3", "b"}));
+        QCOMPARE(split({{"type", "Digits"}, {"individual_digits", false}}, "a123b"), (S{"a", "123", "b"}));
+        QCOMPARE(split({{"type", "Punctuation"}, {"behavior", "Isolated"}}, "Hey, you!"), (S{"Hey", ",", " you", "!"}));
+        QCOMPARE(split({{"type", "Punctuation"}, {"behavior", "MergedWithPrevious"}}, "Hey, you!"), (S{"Hey,", " you!"}));
+        QCOMPARE(split({{"type", "Whitespace"}}, "Hey man!?  ok"), (S{"Hey", "man", "!?", "ok"}));
+        QCOMPARE(split({{"type", "WhitespaceSplit"}}, " Hey  man!\t"), (S{"Hey", "man!"}));
+        QCOMPARE(split({{"type", "BertPreTokenizer"}}, "Hey, man"), (S{"Hey", ",", "man"}));
+
+        VERIFY_THROWS(qpruner::FormatError, qpruner::HfPreTokenizer::parse({{"type", "UnicodeScripts"}}, where),
+                      "t.json: pre_tokenizer type 'UnicodeScripts' is not supported");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::HfPreTokenizer::parse(regex("[a-"), where),
+                      "t.json: pre_tokenizer: Split: regex '[a-' is not valid");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::HfPreTokenizer::parse(splitOn("Sideways", false), where),
+                      "split behavior 'Sideways' is unknown");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::HfPreTokenizer::parse(metaspace("sometimes", true), where),
+                      "prepend_scheme 'sometimes' is unknown");
+    }
+
+    void hfDecoders()
+    {
+        using nlohmann::json;
+        using S = std::vector<std::string>;
+        const std::string where = "tokenizer file t.json: decoder";
+        auto decode = [&](const json& config, const S& tokens) {
+            return qpruner::HfDecoder::parse(config, where).decode(tokens);
+        };
+        const json mistral = json::parse(R"({"type":"Sequence","decoders":[
+            {"type":"Replace","pattern":{"String":"\u2581"},"content":" "},{"type":"ByteFallback"},{"type":"Fuse"},
+            {"type":"Strip","content":" ","start":1,"stop":0}]})");
+        const std::string m = "\xE2\x96\x81";
+        QCOMPARE(decode(mistral, {m + "Hey", m, "<0xE2>", "<0x82>", "<0xAC>", "!"}), std::string("Hey \xE2\x82\xAC!"));
+        QCOMPARE(decode(mistral, {m + m + "x"}), std::string(" x"));
+        // Bytes that are not valid UTF-8 become one U+FFFD each.
+        QCOMPARE(decode({{"type", "ByteFallback"}}, {"<0xE2>", "<0x82>", "a"}), std::string("\xEF\xBF\xBD\xEF\xBF\xBD" "a"));
+        QCOMPARE(decode({{"type", "ByteLevel"}}, {"\xC4\xA0hello", "\xC4\x8A"}), std::string(" hello\n"));
+        QCOMPARE(decode({{"type", "Strip"}, {"content", "x"}, {"start", 2}, {"stop", 1}}, {"xxxaxx", "b"}), std::string("xaxb"));
+        QCOMPARE(decode({{"type", "Metaspace"}, {"replacement", m}, {"prepend_scheme", "always"}}, {m + "Hey", m + "friend"}),
+                 std::string("Hey friend"));
+        QCOMPARE(decode({{"type", "Metaspace"}, {"replacement", m}, {"prepend_scheme", "never"}}, {m + "Hey", m + "friend"}),
+                 std::string(" Hey friend"));
+        QCOMPARE(decode({{"type", "BPEDecoder"}, {"suffix", "</w>"}}, {"hel", "lo</w>", "wor", "ld</w>"}),
+                 std::string("hello world"));
+        QCOMPARE(decode(json::parse(R"({"type":"Replace","pattern":{"Regex":"_+"},"content":"-"})"), {"a__b", "_"}),
+                 std::string("a-b-"));
+        VERIFY_THROWS(qpruner::FormatError, qpruner::HfDecoder::parse({{"type", "CTC"}}, where),
+                      "t.json: decoder type 'CTC' is not supported");
+        VERIFY_THROWS(qpruner::FormatError,
+                      qpruner::HfDecoder::parse({{"type", "Strip"}, {"content", "ab"}, {"start", 1}, {"stop", 0}}, where),
+                      "Strip content 'ab' is not one character");
+    }
+
+    // A SentencePiece-style BPE tokenizer.json (Mistral's layout: Prepend + Replace normalizer, no pre-tokenizer,
+    // byte_fallback, unk_token with fuse_unk, Replace/ByteFallback/Fuse/Strip decoder).
+    void hfSentencePieceStyleBpe()
+    {
+        const auto path = fixture("bpe_spm_style.json");
+        const auto tok = qpruner::loadTokenizer(path);
+        QCOMPARE(tok->kind(), std::string("hf-bpe"));
+        QCOMPARE(tok->bosId(), 1);
+        QCOMPARE(tok->eosId(), 2);
+        QCOMPARE(tok->vocabSize(), 277);
+        COMPARE_IDS(tok->encode("hello world"), (Ids{268, 276}), "hello world");
+        COMPARE_IDS(tok->encode("hello world", true, true), (Ids{1, 268, 276, 2}), "with BOS/EOS");
+        // Each stretch between special tokens gets the prefix U+2581.
+        COMPARE_IDS(tok->encode("<s>hello</s>world"), (Ids{1, 268, 2, 276}), "special tokens");
+        // 'x' is not in the vocabulary: its byte 0x78 as <0x78>; 'é' as <0xC3> <0xA9>.
+        COMPARE_IDS(tok->encode("hex\xC3\xA9"), (Ids{265, 3 + 0x78, 3 + 0xC3, 3 + 0xA9}), "byte fallback");
+        COMPARE_IDS(tok->encode("  hello"), (Ids{259, 259, 268}), "leading spaces");
+        for (const std::string text : {"hello world", " hello  world ", "x\xC3\xA9\xF0\x9F\x98\x80 \n\thello", ""})
+            QCOMPARE(tok->decode(tok->encode(text)), text);
+
+        QTemporaryDir dir;
+        const auto variant = [&](const std::function<void(nlohmann::json&)>& edit) {
+            nlohmann::json j = nlohmann::json::parse(readBytes(path));
+            edit(j);
+            const auto p = std::filesystem::path(dir.path().toStdString()) / "tokenizer.json";
+            writeBytes(p, j.dump());
+            return qpruner::loadTokenizer(p);
+        };
+        // Without byte_fallback unknown characters become <unk>, consecutive ones fused with fuse_unk.
+        const auto unk = variant([](auto& j) { j["model"]["byte_fallback"] = false; });
+        COMPARE_IDS(unk->encode("hxxo"), (Ids{264, 0, 263}), "fused unk");
+        const auto unfused = variant([](auto& j) {
+            j["model"]["byte_fallback"] = false;
+            j["model"]["fuse_unk"] = false;
+        });
+        COMPARE_IDS(unfused->encode("hxxo"), (Ids{264, 0, 0, 263}), "unfused unk");
+        // Metaspace pre-tokenizer instead of the normalizer: same ids.
+        const auto meta = variant([](auto& j) {
+            j["normalizer"] = nullptr;
+            j["pre_tokenizer"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "always"}, {"split", true}};
+            j["decoder"] = {{"type", "Metaspace"}, {"replacement", "\xE2\x96\x81"}, {"prepend_scheme", "always"}};
+        });
+        COMPARE_IDS(meta->encode("hello world"), (Ids{268, 276}), "Metaspace");
+        QCOMPARE(meta->decode(meta->encode("hello world")), std::string("hello world"));
+        // A normalized added token is found in the normalized text, as its content normalized ("\u2581ll" here).
+        const auto added = variant([](auto& j) {
+            j["added_tokens"].push_back({{"id", 277}, {"content", "ll"}, {"single_word", false}, {"lstrip", false},
+                                         {"rstrip", false}, {"normalized", true}, {"special", false}});
+        });
+        COMPARE_IDS(added->encode("ll hello"), (Ids{277, 268}), "normalized added token");
+        COMPARE_IDS(added->encode("hello"), (Ids{268}), "normalized added token inside a word");
+        // Errors name the file and the part.
+        VERIFY_THROWS(qpruner::FormatError, variant([](auto& j) { j["model"]["unk_token"] = "<nope>"; }),
+                      "tokenizer.json: model.unk_token '<nope>' is not in the vocabulary");
+        VERIFY_THROWS(qpruner::FormatError, variant([](auto& j) { j["normalizer"]["normalizers"][1]["type"] = "Shout"; }),
+                      "tokenizer.json: normalizer type 'Shout' is not supported");
+        VERIFY_THROWS(qpruner::FormatError, variant([](auto& j) { j["decoder"]["decoders"][3]["type"] = "CTC"; }),
+                      "tokenizer.json: decoder type 'CTC' is not supported");
+        const std::string text = readBytes(path);
+        const auto truncated = std::filesystem::path(dir.path().toStdString()) / "cut.json";
+        writeBytes(truncated, text.substr(0, text.size() * 2 / 3));
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(truncated), "cut.json is not a valid tokenizer.json");
     }
 };
 
