@@ -10,11 +10,15 @@ namespace qpruner::cli {
 
 int runMakeRandom(const Args& args)
 {
+    size_t width = 0;
+    for (const auto& pr : model::randomPresets())
+        width = std::max(width, pr.name.size());
     std::string presets;
     for (const auto& pr : model::randomPresets())
-        presets += "  " + pr.name + std::string(6 - std::min<size_t>(5, pr.name.size()), ' ') + pr.description + "\n";
-    ArgParser p("make-random", "Write a randomly initialised model of a standard LLaMA shape (native format),\n"
-                               "for measuring speed and memory at scale. Presets:\n" + presets);
+        presets += "  " + pr.name + std::string(width + 2 - pr.name.size(), ' ') + pr.description + "\n";
+    ArgParser p("make-random", "Write a randomly initialised model in a published shape and family config (native\n"
+                               "format, readable by transformers), for measuring speed and memory at scale and for\n"
+                               "checking each family end to end. Presets:\n" + presets);
     p.option("preset", "NAME", "model shape");
     p.option("out", "DIR", "output directory (replaced atomically if it exists)");
     p.option("dtype", "DTYPE", "float32, bfloat16 or float16", "float32");

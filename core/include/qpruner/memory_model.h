@@ -10,6 +10,8 @@
 //                                                  exactly storedTensors(format, out, in) of quant_format.h
 //   model.layers.N.self_attn.{q,k,v}_proj.bias     [out] in biasSpec(format) (attention_bias models only)
 //   model.layers.N.post_attention_layernorm.weight F32 [D]
+//   model.layers.N.{pre,post}_feedforward_layernorm.weight  F32 [D] (sandwich-norm families: Gemma 3)
+//   model.layers.N.self_attn.{q,k}_norm.weight     F32 [head_dim] (q/k-norm families: Qwen3, Gemma 3)
 //   model.norm.weight                              F32 [D]
 //   lm_head.<suffix>                               storedTensors(lm_head format, V, D); absent when tied (the
 //                                                  embedding matrix serves as the head and is counted once)

@@ -1,5 +1,7 @@
 #include "qpruner/model_config.h"
 
+#include <algorithm>
+#include <cmath>
 #include <string>
 
 #include "qpruner/error.h"
@@ -14,11 +16,23 @@ bool ModelConfig::homogeneous() const
     return true;
 }
 
+double ModelConfig::embeddingScale() const
+{
+    return architecture == "gemma3_text" ? std::sqrt(static_cast<double>(hiddenSize)) : 1.0;
+}
+
+double ModelConfig::attentionScale() const
+{
+    return 1.0 / std::sqrt(queryPreAttnScalar > 0 ? queryPreAttnScalar : static_cast<double>(headDim));
+}
+
 int64_t ModelConfig::layerParameterCount(int layer) const
 {
     const LayerShape& s = layers.at(static_cast<size_t>(layer));
     const int64_t d = hiddenSize, q = int64_t(s.numHeads) * headDim, kv = int64_t(s.numKvHeads) * headDim;
-    int64_t n = 2 * d;                    // attention and MLP RMSNorm weights
+    int64_t n = (sandwichNorms ? 4 : 2) * d; // attention and MLP RMSNorm weights (and the ones after them)
+    if (qkNorm)
+        n += 2 * int64_t(headDim);        // q/k norms, shared by the heads
     n += d * q + 2 * d * kv + q * d;      // q, k, v, o
     if (attentionBias)
         n += q + 2 * kv;                  // q/k/v biases
@@ -67,8 +81,24 @@ void ModelConfig::validate() const
         fail("rope_theta must be positive");
     if (layers.empty())
         fail("the model has no decoder layers");
-    if (ropeScaling.type != "none" && ropeScaling.type != "llama3")
-        fail("rope_scaling type '" + ropeScaling.type + "' is not supported (supported: llama3)");
+    if (std::find(std::begin(kArchitectures), std::end(kArchitectures), architecture) == std::end(kArchitectures))
+        fail("architecture '" + architecture +
+             "' is not supported (supported: llama, mistral, qwen2, qwen3, phi3, gemma3_text)");
+    if (ropeScaling.type != "none" && ropeScaling.type != "llama3" && ropeScaling.type != "linear")
+        fail("rope_scaling type '" + ropeScaling.type + "' is not supported (supported: llama3, linear)");
+    if (ropeScaling.type != "none" && !(ropeScaling.factor > 0))
+        fail("rope_scaling factor must be positive");
+    if (hiddenAct != "silu" && hiddenAct != "gelu_pytorch_tanh")
+        fail("hidden activation '" + hiddenAct + "' is not supported (supported: silu, gelu_pytorch_tanh)");
+    if (queryPreAttnScalar < 0)
+        fail("query_pre_attn_scalar must be positive");
+    if (slidingWindow < 0)
+        fail("sliding_window must be positive");
+    if (!slidingLayers.empty() && slidingLayers.size() != layers.size())
+        fail("layer_types lists " + std::to_string(slidingLayers.size()) + " layers for " +
+             std::to_string(layers.size()));
+    if (ropeLocalTheta < 0)
+        fail("rope_local_base_freq must be positive");
     for (size_t i = 0; i < layers.size(); ++i) {
         const auto& s = layers[i];
         const std::string where = "layer " + std::to_string(i) + ": ";

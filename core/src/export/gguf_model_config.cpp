@@ -1,6 +1,7 @@
 // Model configuration <-> GGUF hyperparameter metadata (see gguf_model_config.h).
 #include "export/gguf_model_config.h"
 
+#include <cmath>
 #include <fstream>
 #include <string_view>
 
@@ -34,17 +35,42 @@ bool isGgufFile(const std::filesystem::path& path)
 
 std::string architectureFor(const ModelConfig& config)
 {
-    if (config.architecture == "qwen2" || config.attentionBias) {
-        if (!config.homogeneous())
-            throw ConfigError("GGUF export: a pruned model with q/k/v biases (qwen2) has layers of different shapes; "
-                              "llama.cpp's qwen2 architecture has one shape for all layers (and its heterogeneous "
-                              "\"deci\" architecture sizes biases for the unpruned width)");
-        return "qwen2";
+    // llama.cpp's name for each family; Mistral is its "llama" (as its converter writes it).
+    std::string family;
+    if (config.architecture == "qwen2" || (config.attentionBias && config.architecture != "qwen3"))
+        family = "qwen2";
+    else if (config.architecture == "qwen3")
+        family = "qwen3";
+    else if (config.architecture == "phi3")
+        family = "phi3";
+    else if (config.architecture == "gemma3_text")
+        family = "gemma3";
+    if (family.empty())
+        return config.homogeneous() ? "llama" : "deci";
+    if (!config.homogeneous())
+        throw ConfigError("GGUF export: this pruned " + config.architecture + " model has layers of different shapes, "
+                          "and llama.cpp's " + family + " architecture has one shape for all layers (its "
+                          "heterogeneous \"deci\" architecture is LLaMA's, without this family's " +
+                          (family == "qwen2" ? std::string("q/k/v biases") :
+                           family == "qwen3" ? std::string("q/k norms") :
+                           family == "phi3"  ? std::string("fused projections") :
+                                               std::string("norms, GeGLU and sliding layers")) +
+                          "). Export --to hf --pad-uniform, or prune every layer alike");
+    if (config.attentionBias && family != "qwen2")
+        throw ConfigError("GGUF export: llama.cpp's " + family + " architecture has no q/k/v biases");
+    if (family == "gemma3") {
+        for (int l = 0; l < config.numLayers(); ++l)
+            if (config.slidingLayer(l) != ((l + 1) % 6 != 0) || (config.slidingWindow == 0))
+                throw ConfigError("GGUF export: llama.cpp's gemma3 architecture expects five sliding-window layers, "
+                                  "then one global layer, repeated; layer " + std::to_string(l) + " is not so");
+        if (std::abs(config.attentionScale() - 1.0 / std::sqrt(double(config.headDim))) > 1e-9)
+            throw ConfigError("GGUF export: llama.cpp's gemma3 scales queries by head_dim^-0.5, this model by "
+                              "query_pre_attn_scalar^-0.5 = " + std::to_string(config.attentionScale()));
     }
-    return config.homogeneous() ? "llama" : "deci";
+    return family;
 }
 
-bool ropeInterleaved(const std::string& architecture) { return architecture != "qwen2"; }
+bool ropeInterleaved(const std::string& architecture) { return architecture == "llama" || architecture == "deci"; }
 
 void writeModelConfig(GgufWriter& w, const ModelConfig& c)
 {
@@ -69,6 +95,16 @@ void writeModelConfig(GgufWriter& w, const ModelConfig& c)
     w.set(a + ".rope.freq_base", Value::f32(static_cast<float>(c.ropeTheta)));
     w.set(a + ".attention.layer_norm_rms_epsilon", Value::f32(static_cast<float>(c.normEps)));
     w.set(a + ".vocab_size", Value::u32(static_cast<uint32_t>(c.vocabSize)));
+    if (c.slidingWindow > 0)
+        w.set(a + ".attention.sliding_window", Value::u32(static_cast<uint32_t>(c.slidingWindow)));
+    if (c.ropeLocalTheta > 0)
+        w.set(a + ".rope.freq_base_swa", Value::f32(static_cast<float>(c.ropeLocalTheta)));
+    if (c.ropeScaling.type == "linear") {
+        w.set(a + ".rope.scaling.type", Value::string("linear"));
+        w.set(a + ".rope.scaling.factor", Value::f32(static_cast<float>(c.ropeScaling.factor)));
+    }
+    if (a == "phi3")
+        w.set(a + ".rope.scaling.original_context_length", Value::u32(static_cast<uint32_t>(c.maxSeqLen)));
     if (c.ropeScaling.type == "llama3") {
         w.set("qpruner.rope_scaling.factor", Value::f32(static_cast<float>(c.ropeScaling.factor)));
         w.set("qpruner.rope_scaling.low_freq_factor", Value::f32(static_cast<float>(c.ropeScaling.lowFreqFactor)));
@@ -81,16 +117,16 @@ void writeModelConfig(GgufWriter& w, const ModelConfig& c)
 ModelConfig readModelConfig(const GgufFile& f)
 {
     const std::string a = f.get("general.architecture").asString("general.architecture");
-    if (a != "llama" && a != "deci" && a != "qwen2")
+    if (a != "llama" && a != "deci" && a != "qwen2" && a != "qwen3" && a != "phi3" && a != "gemma3")
         throw FormatError(f.path().string() + ": GGUF architecture '" + a +
-                          "' is not a LLaMA-family model this runtime reads (llama, deci, qwen2)");
+                          "' is not a model family this runtime reads (llama, deci, qwen2, qwen3, phi3, gemma3)");
     auto key = [&](const std::string& k) { return a + "." + k; };
     auto getInt = [&](const std::string& k) {
         const std::string name = key(k);
         return static_cast<int>(f.get(name).asInt(name));
     };
     ModelConfig c;
-    c.architecture = a == "qwen2" ? "qwen2" : "llama";
+    c.architecture = a == "gemma3" ? "gemma3_text" : (a == "llama" || a == "deci") ? "llama" : a;
     c.hiddenSize = getInt("embedding_length");
     const int layers = getInt("block_count");
     if (layers <= 0 || layers > 100000)
@@ -123,6 +159,25 @@ ModelConfig readModelConfig(const GgufFile& f)
     if (const Value* v = f.find(key("rope.freq_base")))
         c.ropeTheta = v->asFloat(key("rope.freq_base"));
     c.normEps = f.get(key("attention.layer_norm_rms_epsilon")).asFloat(key("attention.layer_norm_rms_epsilon"));
+    if (a == "qwen3" || a == "gemma3")
+        c.qkNorm = true;
+    if (a == "gemma3") {
+        c.sandwichNorms = true;
+        c.hiddenAct = "gelu_pytorch_tanh";
+        c.queryPreAttnScalar = c.headDim;
+        c.ropeLocalTheta = 10000.0;
+        if (const Value* v = f.find(key("rope.freq_base_swa")))
+            c.ropeLocalTheta = v->asFloat(key("rope.freq_base_swa"));
+    }
+    if (const Value* v = f.find(key("attention.sliding_window")); v && v->asInt(key("attention.sliding_window")) > 0) {
+        c.slidingWindow = static_cast<int>(v->asInt(key("attention.sliding_window")));
+        for (int l = 0; l < layers; ++l)
+            c.slidingLayers.push_back(a != "gemma3" || (l + 1) % 6 != 0);
+    }
+    if (const Value* v = f.find(key("rope.scaling.type")); v && v->asString(key("rope.scaling.type")) == "linear") {
+        c.ropeScaling.type = "linear";
+        c.ropeScaling.factor = f.get(key("rope.scaling.factor")).asFloat(key("rope.scaling.factor"));
+    }
     const TensorInfo& embd = f.tensor("token_embd.weight");
     c.vocabSize = embd.ne.size() == 2 ? static_cast<int>(embd.ne[1]) : 0;
     c.tiedEmbeddings = f.findTensor("output.weight") == nullptr;

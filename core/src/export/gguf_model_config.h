@@ -8,9 +8,13 @@
 //   <a>.rope.dimension_count, <a>.rope.freq_base, <a>.attention.layer_norm_rms_epsilon, <a>.vocab_size,
 //   and for Llama-3.1 RoPE scaling qpruner.rope_scaling.{factor,low_freq_factor,high_freq_factor,
 //   original_context_length} (llama.cpp itself reads the rope_freqs.weight tensor the exporter writes).
-// Qwen2-style models (q/k/v bias, config architecture "qwen2") are written as llama.cpp's "qwen2" architecture,
-// homogeneous only. "llama" and "deci" apply RoPE to adjacent pairs, so their q/k rows are stored in that
-// interleaved order (ropeInterleaved); "qwen2" uses the rotate-half layout our runtime uses.
+// The other families are written as llama.cpp's architecture of the same name, homogeneous only (llama.cpp builds
+// them with one shape for all layers; a pruned one is refused with the reason): "qwen2" (q/k/v bias), "qwen3"
+// (attn_q_norm / attn_k_norm), "phi3" (fused attn_qkv, ffn_up holding gate then up), "gemma3" (post_attention_norm,
+// post_ffw_norm, q/k norms, every norm stored as 1 + w, <a>.attention.sliding_window and rope.freq_base_swa;
+// llama.cpp fixes its pattern at five sliding layers to one global). Mistral is "llama", as llama.cpp's converter
+// writes it. "llama" and "deci" apply RoPE to adjacent pairs, so their q/k rows are stored in that interleaved
+// order (ropeInterleaved); the others use the rotate-half layout our runtime uses.
 // Reading also takes what tensors say: tied embeddings when there is no output.weight, q/k/v bias when
 // blk.0.attn_q.bias exists.
 #pragma once
@@ -27,9 +31,11 @@ namespace qpruner::gguf {
 // Whether `path` is a regular file starting with the GGUF magic.
 bool isGgufFile(const std::filesystem::path& path);
 
-// "llama", "deci" or "qwen2" (see above). Throws ConfigError for a heterogeneous qwen2 model.
+// "llama", "deci", "qwen2", "qwen3", "phi3" or "gemma3" (see above). Throws ConfigError for a heterogeneous model of
+// another family than LLaMA's, and for what llama.cpp's architecture cannot express (Gemma layer patterns other
+// than 5:1, a query scale other than head_dim^-0.5).
 std::string architectureFor(const ModelConfig& config);
-// Whether `architecture` stores q/k rows with RoPE pairs adjacent (llama, deci) rather than in halves (qwen2).
+// Whether `architecture` stores q/k rows with RoPE pairs adjacent (llama, deci) rather than in halves (the others).
 bool ropeInterleaved(const std::string& architecture);
 
 // Sets general.architecture and the hyperparameters. Throws ConfigError as architectureFor.

@@ -234,9 +234,11 @@ void buildGguf(GgufBuild& b, const ExportOptions& o, const Inputs& in, const Wei
             plan.warnings.push_back(name + ": " + choice.note);
     };
     const QuantSpec fp32 = parseQuantSpec("fp32");
-    auto addNorm = [&](const std::string& name, std::function<at::Tensor(const model::LlamaModel&)> get) {
-        add(name, fp32, {GgmlType::F32, {}}, {c.hiddenSize}, [&src, get, name](uint8_t* out) {
-            writeRows(GgmlType::F32, get(src.get()), out, name);
+    // Norms are written as llama.cpp applies them (Gemma's 1 + w).
+    const float normOffset = model::ggufNormOffset(c);
+    auto addNorm = [&](const std::string& name, int64_t length, std::function<at::Tensor(const model::LlamaModel&)> get) {
+        add(name, fp32, {GgmlType::F32, {}}, {length}, [&src, get, name, normOffset](uint8_t* out) {
+            writeRows(GgmlType::F32, get(src.get()) + normOffset, out, name);
         });
     };
 
@@ -244,7 +246,7 @@ void buildGguf(GgufBuild& b, const ExportOptions& o, const Inputs& in, const Wei
     add("token_embd.weight", r.embedding, embdChoice, {c.vocabSize, c.hiddenSize}, [&src, t = embdChoice.type](uint8_t* out) {
         writeRows(t, src.get().embedding, out, "token_embd.weight");
     });
-    if (c.ropeScaling.type != "none") {
+    if (c.ropeScaling.type == "llama3") {
         std::vector<double> div = model::RopeTable::frequencyDivisors(c.headDim, c.ropeTheta, c.ropeScaling);
         add("rope_freqs.weight", fp32, {GgmlType::F32, {}}, {static_cast<int64_t>(div.size())},
             [div](uint8_t* out) {
@@ -252,28 +254,62 @@ void buildGguf(GgufBuild& b, const ExportOptions& o, const Inputs& in, const Wei
                 gguf::quantizeRows(GgmlType::F32, f.data(), 1, static_cast<int64_t>(f.size()), out);
             });
     }
-    addNorm("output_norm.weight", [](const model::LlamaModel& m) { return m.finalNorm; });
+    addNorm("output_norm.weight", c.hiddenSize, [](const model::LlamaModel& m) { return m.finalNorm; });
     if (!c.tiedEmbeddings) {
         const TypeChoice choice = chooseType(r.lmHead, c.hiddenSize, nf4Type);
         add("output.weight", r.lmHead, choice, {c.vocabSize, c.hiddenSize}, [&src, t = choice.type](uint8_t* out) {
             writeRows(t, src.get().lmHead->denseWeight(), out, "output.weight");
         });
     }
+    // Phi-3: llama.cpp reads q/k/v as one attn_qkv tensor and gate/up as one ffn_up of 2 x FFN rows (gate first).
+    const bool fused = plan.architecture == "phi3";
+    const auto norms = model::layerNormSlots(c);
     for (int l = 0; l < c.numLayers(); ++l) {
         const auto li = static_cast<size_t>(l);
-        addNorm(gguf::layerTensorName(l, "attn_norm.weight"),
-                [li](const model::LlamaModel& m) { return m.layers[li].attnNorm; });
+        auto normSlot = [&](const model::LayerNormSlot& slot) {
+            addNorm(gguf::layerTensorName(l, slot.ggufName), slot.perHead ? c.headDim : c.hiddenSize,
+                    [li, member = slot.member](const model::LlamaModel& m) { return m.layers[li].*member; });
+        };
+        normSlot(norms[0]); // attn_norm; ffn_norm goes before the MLP, any others after the layer's linears
         for (const LinearModule m : kLinearModules) {
             if (m == LinearModule::Gate)
-                addNorm(gguf::layerTensorName(l, "ffn_norm.weight"),
-                        [li](const model::LlamaModel& mm) { return mm.layers[li].ffnNorm; });
+                for (const model::LayerNormSlot& slot : norms)
+                    if (slot.member == &model::DecoderLayer::ffnNorm)
+                        normSlot(slot);
             const QuantSpec& spec = r.layers[li][static_cast<size_t>(m)];
+            const int64_t hd = c.headDim;
+            if (fused && (m == LinearModule::Q || m == LinearModule::Gate)) {
+                const bool attn = m == LinearModule::Q;
+                const std::vector<LinearModule> parts =
+                    attn ? std::vector<LinearModule>{LinearModule::Q, LinearModule::K, LinearModule::V}
+                         : std::vector<LinearModule>{LinearModule::Gate, LinearModule::Up};
+                int64_t rows = 0;
+                for (const LinearModule p : parts) {
+                    if (!(r.layers[li][static_cast<size_t>(p)] == spec))
+                        throw ConfigError("GGUF export: llama.cpp's phi3 stores " +
+                                          std::string(attn ? "q, k and v" : "gate and up") + " of a layer as one "
+                                          "tensor, so they need one format; layer " + std::to_string(l) + " has " +
+                                          spec.name() + " and " + r.layers[li][static_cast<size_t>(p)].name());
+                    rows += linearShape(c, l, p).rows;
+                }
+                const std::string name = gguf::layerTensorName(l, attn ? "attn_qkv.weight" : "ffn_up.weight");
+                const TypeChoice choice = chooseType(spec, c.hiddenSize, nf4Type);
+                linearTypeCounts[choice.type] += 1;
+                add(name, spec, choice, {rows, c.hiddenSize}, [&src, li, parts, t = choice.type, name](uint8_t* out) {
+                    std::vector<at::Tensor> ws;
+                    for (const LinearModule p : parts)
+                        ws.push_back(model::layerLinear(src.get().layers[li], p)->denseWeight());
+                    writeRows(t, at::cat(ws, 0), out, name);
+                });
+                continue;
+            }
+            if (fused && (m == LinearModule::K || m == LinearModule::V || m == LinearModule::Up))
+                continue;
             const LinearShape s = linearShape(c, l, m);
             const TypeChoice choice = chooseType(spec, s.cols, nf4Type);
             linearTypeCounts[choice.type] += 1;
             const bool permute = interleaved && (m == LinearModule::Q || m == LinearModule::K);
             const std::string prefix = gguf::linearTensorPrefix(l, m);
-            const int64_t hd = c.headDim;
             add(prefix + ".weight", spec, choice, weightShape(s),
                 [&src, li, m, permute, hd, t = choice.type, name = prefix + ".weight"](uint8_t* out) {
                     at::Tensor wt = model::layerLinear(src.get().layers[li], m)->denseWeight();
@@ -291,7 +327,15 @@ void buildGguf(GgufBuild& b, const ExportOptions& o, const Inputs& in, const Wei
                     });
             }
         }
+        for (size_t i = 1; i < norms.size(); ++i)
+            if (norms[i].member != &model::DecoderLayer::ffnNorm)
+                normSlot(norms[i]);
     }
+
+    if (c.slidingWindow > 0 && (plan.architecture == "llama" || plan.architecture == "deci" || plan.architecture == "phi3"))
+        plan.warnings.push_back("llama.cpp's " + plan.architecture + " architecture attends to every earlier position: "
+                                "this model's sliding window of " + std::to_string(c.slidingWindow) +
+                                " tokens is not applied there, so outputs differ beyond that length");
 
     // Metadata: general.*, the hyperparameters, the vocabulary, provenance.
     w.set("general.name", gguf::Value::string(o.name.empty() ? in.sourceName : o.name));
@@ -476,7 +520,7 @@ HfBuild planHf(const ExportOptions& o, const Inputs& in)
                                 std::to_string(target.numKvHeads) + " KV heads / FFN " +
                                 std::to_string(target.ffnDim) + " (--pad-uniform)");
     const ModelConfig& c = b.config;
-    plan.architecture = c.architecture == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM";
+    plan.architecture = config::hfArchitectureClass(c.architecture);
     const ResolvedPrecision r = in.map.resolve(in.config);
     const QuantSpec fp32 = parseQuantSpec("fp32");
 
@@ -498,13 +542,25 @@ HfBuild planHf(const ExportOptions& o, const Inputs& in)
     };
     add("model.embed_tokens.weight", {c.vocabSize, c.hiddenSize}, r.embedding, false);
     add("model.norm.weight", {c.hiddenSize}, fp32, true);
+    const auto norms = model::layerNormSlots(c);
+    const bool fused = c.architecture == "phi3"; // transformers' Phi-3 reads qkv_proj and gate_up_proj
     for (int l = 0; l < c.numLayers(); ++l) {
         const auto li = static_cast<size_t>(l);
-        add(model::layerTensorName(l, "input_layernorm.weight"), {c.hiddenSize}, fp32, true);
-        add(model::layerTensorName(l, "post_attention_layernorm.weight"), {c.hiddenSize}, fp32, true);
+        for (const model::LayerNormSlot& slot : norms)
+            add(model::layerTensorName(l, slot.hfName), {slot.perHead ? c.headDim : c.hiddenSize}, fp32, true);
         for (const LinearModule m : kLinearModules) {
             const std::string prefix = model::layerTensorName(l, linearModuleHfPath(m));
             const QuantSpec& spec = r.layers[li][static_cast<size_t>(m)];
+            if (fused && (m == LinearModule::K || m == LinearModule::V || m == LinearModule::Up))
+                continue;
+            if (fused && (m == LinearModule::Q || m == LinearModule::Gate)) {
+                const bool attn = m == LinearModule::Q;
+                const int64_t rows = attn ? linearShape(c, l, LinearModule::Q).rows + 2 * linearShape(c, l, LinearModule::K).rows
+                                          : 2 * linearShape(c, l, LinearModule::Gate).rows;
+                add(model::layerTensorName(l, attn ? "self_attn.qkv_proj.weight" : "mlp.gate_up_proj.weight"),
+                    {rows, c.hiddenSize}, spec, false);
+                continue;
+            }
             add(prefix + ".weight", weightShape(linearShape(c, l, m)), spec, false);
             if (c.attentionBias && (m == LinearModule::Q || m == LinearModule::K || m == LinearModule::V))
                 add(prefix + ".bias", {linearShape(c, l, m).rows}, spec, false);

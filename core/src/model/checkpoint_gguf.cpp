@@ -1,6 +1,7 @@
-// GGUF checkpoints (llama, deci and qwen2 architectures, as our exporter and llama.cpp's converter write them):
-// the configuration from the metadata, every weight dequantized into a dense tensor, q/k rows gathered back from
-// RoPE's adjacent-pair layout into our rotate-half layout.
+// GGUF checkpoints (llama, deci, qwen2, qwen3, phi3 and gemma3 architectures, as our exporter and llama.cpp's
+// converter write them): the configuration from the metadata, every weight dequantized into a dense tensor, q/k
+// rows gathered back from RoPE's adjacent-pair layout into our rotate-half layout (llama, deci), Phi-3's fused
+// attn_qkv / ffn_up split, Gemma's norms (stored as 1 + w) taken back to w.
 #include "export/gguf_file.h"
 #include "export/gguf_model_config.h"
 #include "model/checkpoint.h"
@@ -64,15 +65,31 @@ std::unique_ptr<LlamaModel> loadGguf(const std::filesystem::path& file, const Lo
     };
 
     auto model = std::make_unique<LlamaModel>(c, dtype, options.device);
+    const float offset = ggufNormOffset(c);
+    const auto norms = layerNormSlots(c);
     model->embedding = load("token_embd.weight", {c.vocabSize, c.hiddenSize}, dtype);
-    model->finalNorm = load("output_norm.weight", {c.hiddenSize}, at::kFloat);
+    model->finalNorm = load("output_norm.weight", {c.hiddenSize}, at::kFloat) - offset;
     model->layers.resize(c.layers.size());
+    const bool fused = arch == "phi3";
     for (int l = 0; l < c.numLayers(); ++l) {
         DecoderLayer& L = model->layers[static_cast<size_t>(l)];
-        L.attnNorm = load(gguf::layerTensorName(l, "attn_norm.weight"), {c.hiddenSize}, at::kFloat);
-        L.ffnNorm = load(gguf::layerTensorName(l, "ffn_norm.weight"), {c.hiddenSize}, at::kFloat);
+        for (const LayerNormSlot& slot : norms)
+            L.*slot.member = load(gguf::layerTensorName(l, slot.ggufName), {slot.perHead ? c.headDim : c.hiddenSize},
+                                  at::kFloat) - offset;
         for (const LinearModule m : kLinearModules)
-            layerLinear(L, m) = linear(l, m);
+            if (!fused || m == LinearModule::O || m == LinearModule::Down)
+                layerLinear(L, m) = linear(l, m);
+        if (fused) {
+            const LayerShape& s = c.layers[static_cast<size_t>(l)];
+            const int64_t q = int64_t(s.numHeads) * c.headDim, kv = int64_t(s.numKvHeads) * c.headDim, F = s.ffnDim;
+            const at::Tensor qkv = load(gguf::layerTensorName(l, "attn_qkv.weight"), {q + 2 * kv, c.hiddenSize}, dtype);
+            const at::Tensor up = load(gguf::layerTensorName(l, "ffn_up.weight"), {2 * F, c.hiddenSize}, dtype);
+            L.q = std::make_shared<DenseLinear>(qkv.narrow(0, 0, q).clone());
+            L.k = std::make_shared<DenseLinear>(qkv.narrow(0, q, kv).clone());
+            L.v = std::make_shared<DenseLinear>(qkv.narrow(0, q + kv, kv).clone());
+            L.gate = std::make_shared<DenseLinear>(up.narrow(0, 0, F).clone());
+            L.up = std::make_shared<DenseLinear>(up.narrow(0, F, F).clone());
+        }
     }
     model->lmHead = std::make_shared<DenseLinear>(
         c.tiedEmbeddings ? model->embedding : load("output.weight", {c.vocabSize, c.hiddenSize}, dtype));

@@ -1,6 +1,7 @@
 // The native format writer: an HF-style directory (config.json with per-layer shapes under "qpruner",
-// model.safetensors with LlamaForCausalLM names, rotate-half RoPE layout), built in a staging directory and
-// swapped in only when complete.
+// model.safetensors with the family's transformers names, rotate-half RoPE layout), built in a staging directory
+// and swapped in only when complete. Phi-3's q/k/v and gate/up are fused back into qkv_proj / gate_up_proj when
+// they are dense in one dtype (as transformers reads them), else kept apart (a quantized map's per-module formats).
 #include <map>
 
 #include "config/config_json.h"
@@ -43,12 +44,31 @@ void writeNativeModelFiles(const LlamaModel& model, const std::filesystem::path&
     };
     put("model.embed_tokens.weight", model.embedding);
     put("model.norm.weight", model.finalNorm);
+    const auto norms = layerNormSlots(c);
+    auto denseIn = [](const Linear& lin, at::ScalarType dt) {
+        return dynamic_cast<const DenseLinear*>(&lin) && !lin.bias() && lin.denseWeight().scalar_type() == dt;
+    };
+    bool fuse = c.architecture == "phi3";
+    for (const DecoderLayer& L : model.layers)
+        for (const LinearModule m : kLinearModules)
+            fuse = fuse && denseIn(*layerLinear(L, m), model.weightDtype());
     for (int l = 0; l < c.numLayers(); ++l) {
         const DecoderLayer& L = model.layers[static_cast<size_t>(l)];
-        put(layerTensorName(l, "input_layernorm.weight"), L.attnNorm);
-        put(layerTensorName(l, "post_attention_layernorm.weight"), L.ffnNorm);
-        for (const LinearModule m : kLinearModules)
-            putLinear(layerTensorName(l, linearModuleHfPath(m)), *layerLinear(L, m));
+        for (const LayerNormSlot& slot : norms)
+            put(layerTensorName(l, slot.hfName), L.*slot.member);
+        for (const LinearModule m : kLinearModules) {
+            if (fuse && (m == LinearModule::Q || m == LinearModule::K || m == LinearModule::Gate))
+                continue;
+            if (fuse && m == LinearModule::V) {
+                put(layerTensorName(l, "self_attn.qkv_proj.weight"),
+                    at::cat({L.q->denseWeight(), L.k->denseWeight(), L.v->denseWeight()}, 0));
+            } else if (fuse && m == LinearModule::Up) {
+                put(layerTensorName(l, "mlp.gate_up_proj.weight"),
+                    at::cat({L.gate->denseWeight(), L.up->denseWeight()}, 0));
+            } else {
+                putLinear(layerTensorName(l, linearModuleHfPath(m)), *layerLinear(L, m));
+            }
+        }
     }
     if (!c.tiedEmbeddings)
         putLinear("lm_head", *model.lmHead);

@@ -1,5 +1,7 @@
 // Hugging Face and native model directories: config.json plus model.safetensors or a sharded
-// model.safetensors.index.json. Tensors are read through private memory maps; names are LlamaForCausalLM's.
+// model.safetensors.index.json. Tensors are read through private memory maps; names are transformers' for the
+// family (LlamaForCausalLM's, plus the extra norms of Qwen3 and Gemma 3; Phi-3's fused qkv_proj and gate_up_proj
+// are split into their row blocks here).
 #include <map>
 #include <set>
 
@@ -188,6 +190,10 @@ std::unique_ptr<LlamaModel> loadSafetensorsDir(const std::filesystem::path& dir,
     model->embedding = st.load(embName, {V, D}, dtype, dev);
     model->finalNorm = st.load("model.norm.weight", {D}, at::kFloat, dev);
     model->layers.resize(c.layers.size());
+    const auto norms = layerNormSlots(c);
+    // Phi-3 files written by us for a quantized model keep q/k/v and gate/up apart (fused tensors cannot hold
+    // per-module formats): read them like any other family's.
+    const bool fused = c.architecture == "phi3" && st.has(layerTensorName(0, "self_attn.qkv_proj.weight"));
     for (int l = 0; l < c.numLayers(); ++l) {
         const LayerShape& s = c.layers[static_cast<size_t>(l)];
         const int64_t q = s.numHeads * hd, kv = s.numKvHeads * hd, F = s.ffnDim;
@@ -197,14 +203,29 @@ std::unique_ptr<LlamaModel> loadSafetensorsDir(const std::filesystem::path& dir,
                               options, dtype);
         };
         DecoderLayer& L = model->layers[static_cast<size_t>(l)];
-        L.attnNorm = st.load(n("input_layernorm.weight"), {D}, at::kFloat, dev);
-        L.ffnNorm = st.load(n("post_attention_layernorm.weight"), {D}, at::kFloat, dev);
-        L.q = lin("self_attn.q_proj", {q, D}, c.attentionBias, LinearModule::Q);
-        L.k = lin("self_attn.k_proj", {kv, D}, c.attentionBias, LinearModule::K);
-        L.v = lin("self_attn.v_proj", {kv, D}, c.attentionBias, LinearModule::V);
+        for (const LayerNormSlot& slot : norms)
+            L.*slot.member = st.load(n(slot.hfName), {slot.perHead ? hd : D}, at::kFloat, dev);
+        if (fused) {
+            // Fused in the file: qkv_proj = [q; k; v] rows, gate_up_proj = [gate; up] rows. The parts are views
+            // of one dense tensor, cloned so that each linear owns its rows (pruning slices them separately).
+            if (precision)
+                throw FormatError(dir.string() + ": a quantized Phi-3 checkpoint must store q/k/v and gate/up "
+                                                 "separately (this one is fused)");
+            const at::Tensor qkv = st.load(n("self_attn.qkv_proj.weight"), {q + 2 * kv, D}, dtype, dev);
+            const at::Tensor gateUp = st.load(n("mlp.gate_up_proj.weight"), {2 * F, D}, dtype, dev);
+            L.q = std::make_shared<DenseLinear>(qkv.narrow(0, 0, q).clone());
+            L.k = std::make_shared<DenseLinear>(qkv.narrow(0, q, kv).clone());
+            L.v = std::make_shared<DenseLinear>(qkv.narrow(0, q + kv, kv).clone());
+            L.gate = std::make_shared<DenseLinear>(gateUp.narrow(0, 0, F).clone());
+            L.up = std::make_shared<DenseLinear>(gateUp.narrow(0, F, F).clone());
+        } else {
+            L.q = lin("self_attn.q_proj", {q, D}, c.attentionBias, LinearModule::Q);
+            L.k = lin("self_attn.k_proj", {kv, D}, c.attentionBias, LinearModule::K);
+            L.v = lin("self_attn.v_proj", {kv, D}, c.attentionBias, LinearModule::V);
+            L.gate = lin("mlp.gate_proj", {F, D}, false, LinearModule::Gate);
+            L.up = lin("mlp.up_proj", {F, D}, false, LinearModule::Up);
+        }
         L.o = lin("self_attn.o_proj", {D, q}, false, LinearModule::O);
-        L.gate = lin("mlp.gate_proj", {F, D}, false, LinearModule::Gate);
-        L.up = lin("mlp.up_proj", {F, D}, false, LinearModule::Up);
         L.down = lin("mlp.down_proj", {D, F}, false, LinearModule::Down);
     }
     if (c.tiedEmbeddings)

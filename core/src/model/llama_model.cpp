@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <limits>
+#include <optional>
 
 #include "model/dtype.h"
 #include "qpruner/error.h"
@@ -18,6 +19,25 @@ at::Tensor scaled(at::Tensor a, const at::Tensor& b)
 
 } // namespace
 
+std::vector<LayerNormSlot> layerNormSlots(const ModelConfig& c)
+{
+    std::vector<LayerNormSlot> slots;
+    slots.push_back({&DecoderLayer::attnNorm, "input_layernorm.weight", "attn_norm.weight", false});
+    if (c.sandwichNorms) {
+        // Gemma: post_attention_layernorm is the norm after attention; pre_feedforward_layernorm the MLP's input.
+        slots.push_back({&DecoderLayer::postAttnNorm, "post_attention_layernorm.weight", "post_attention_norm.weight", false});
+        slots.push_back({&DecoderLayer::ffnNorm, "pre_feedforward_layernorm.weight", "ffn_norm.weight", false});
+        slots.push_back({&DecoderLayer::postFfnNorm, "post_feedforward_layernorm.weight", "post_ffw_norm.weight", false});
+    } else {
+        slots.push_back({&DecoderLayer::ffnNorm, "post_attention_layernorm.weight", "ffn_norm.weight", false});
+    }
+    if (c.qkNorm) {
+        slots.push_back({&DecoderLayer::qNorm, "self_attn.q_norm.weight", "attn_q_norm.weight", true});
+        slots.push_back({&DecoderLayer::kNorm, "self_attn.k_norm.weight", "attn_k_norm.weight", true});
+    }
+    return slots;
+}
+
 LlamaModel::LlamaModel(ModelConfig config, at::ScalarType weightDtype, at::Device device)
     : config_(std::move(config)),
       weightDtype_(weightDtype),
@@ -27,13 +47,22 @@ LlamaModel::LlamaModel(ModelConfig config, at::ScalarType weightDtype, at::Devic
 {
     config_.validate();
     rope_.ensure(config_.maxSeqLen);
+    if (config_.ropeLocalTheta > 0)
+        localRope_ = RopeTable(config_.headDim, config_.ropeLocalTheta, RopeScaling{}, device);
 }
 
 at::Tensor LlamaModel::rmsNorm(const at::Tensor& x, const at::Tensor& weight) const
 {
     const auto xf = x.to(at::kFloat);
     auto y = xf * at::rsqrt(xf.square().mean(-1, /*keepdim=*/true).add_(config_.normEps));
-    return scaled(y, weight).to(computeDtype_);
+    return scaled(y, config_.unitOffsetNorms() ? weight + 1.0 : weight).to(computeDtype_);
+}
+
+at::Tensor LlamaModel::mlp(const DecoderLayer& layer, const at::Tensor& h) const
+{
+    auto gate = layer.gate->forward(h);
+    gate = config_.hiddenAct == "gelu_pytorch_tanh" ? at::gelu(gate, "tanh") : at::silu(gate);
+    return layer.down->forward(scaled(std::move(gate), layer.up->forward(h)));
 }
 
 KvCache LlamaModel::makeCache(int64_t batch, int64_t maxLen) const
@@ -55,9 +84,15 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int li, const at::Te
     const int64_t B = x.size(0), T = x.size(1), hd = config_.headDim;
     const int64_t nh = s.numHeads, nkv = s.numKvHeads, g = nh / nkv;
 
-    auto q = layer.q->forward(x).view({B, T, nh, hd}).transpose(1, 2);  // [B, nh, T, hd]
-    auto k = layer.k->forward(x).view({B, T, nkv, hd}).transpose(1, 2); // [B, nkv, T, hd]
+    auto q = layer.q->forward(x).view({B, T, nh, hd});  // [B, T, nh, hd]
+    auto k = layer.k->forward(x).view({B, T, nkv, hd}); // [B, T, nkv, hd]
     auto v = layer.v->forward(x).view({B, T, nkv, hd}).transpose(1, 2);
+    if (config_.qkNorm) { // per head, over head_dim, before RoPE
+        q = rmsNorm(q, layer.qNorm);
+        k = rmsNorm(k, layer.kNorm);
+    }
+    q = q.transpose(1, 2); // [B, nh, T, hd]
+    k = k.transpose(1, 2); // [B, nkv, T, hd]
     q = RopeTable::apply(q, angles);
     k = RopeTable::apply(k, angles);
 
@@ -74,7 +109,7 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int li, const at::Te
     const auto qg = q.reshape({B, nkv, g * T, hd});
     const int64_t S = k.size(2);
     auto scores = at::matmul(qg, k.transpose(-1, -2)).to(at::kFloat);
-    scores.mul_(1.0 / std::sqrt(double(hd)));
+    scores.mul_(config_.attentionScale());
     // Rows are (query head within the group, time): the [T, S] mask broadcasts over the group.
     scores.view({B, nkv, g, T, S}).masked_fill_(future, -std::numeric_limits<float>::infinity());
     const auto probs = at::softmax(scores, -1).to(computeDtype_);
@@ -94,6 +129,8 @@ at::Tensor LlamaModel::forwardHidden(const at::Tensor& tokens, KvCache* cache, s
                           std::to_string(pos + T) + " needed");
     auto ids = tokens.to(at::kLong).to(device_);
     auto x = at::embedding(embedding, ids).to(computeDtype_);
+    if (const double scale = config_.embeddingScale(); scale != 1.0)
+        x = c10::GradMode::is_enabled() ? x * scale : x.mul_(scale);
     if (residuals) {
         residuals->clear();
         residuals->push_back(x);
@@ -119,21 +156,42 @@ at::Tensor LlamaModel::runLayers(at::Tensor x, int first, int64_t pos, KvCache* 
 {
     const int64_t T = x.size(1);
     // Shared by every layer: the rotation angles of these positions and the causal mask (query at absolute
-    // position pos+t sees keys 0..pos+t).
+    // position pos+t sees keys 0..pos+t); sliding layers see the last slidingWindow keys only, and may rotate
+    // with their own RoPE base.
     const auto angles = rope_.angles(pos, T, computeDtype_);
     const auto longs = at::TensorOptions().dtype(at::kLong).device(device_);
-    const auto future = at::arange(pos + T, longs).unsqueeze(0) > at::arange(pos, pos + T, longs).unsqueeze(1);
+    const auto keyPos = at::arange(pos + T, longs).unsqueeze(0);
+    const auto queryPos = at::arange(pos, pos + T, longs).unsqueeze(1);
+    const auto future = keyPos > queryPos;
+    bool anySliding = false;
+    for (size_t li = size_t(first); li < layers.size(); ++li)
+        anySliding = anySliding || config_.slidingLayer(static_cast<int>(li));
+    at::Tensor outside;
+    std::optional<RopeTable::Angles> localAngles;
+    if (anySliding) {
+        outside = future.logical_or(queryPos - keyPos >= config_.slidingWindow);
+        if (config_.ropeLocalTheta > 0)
+            localAngles = localRope_.angles(pos, T, computeDtype_);
+    }
     for (size_t li = size_t(first); li < layers.size(); ++li) {
         const DecoderLayer& layer = layers[li];
-        x = x + attention(layer, static_cast<int>(li), rmsNorm(x, layer.attnNorm), pos, angles, future, cache);
-        const auto h = rmsNorm(x, layer.ffnNorm);
-        x = x + layer.down->forward(scaled(at::silu(layer.gate->forward(h)), layer.up->forward(h)));
+        const bool sliding = config_.slidingLayer(static_cast<int>(li));
+        const auto& a = sliding && localAngles ? *localAngles : angles;
+        auto attn = attention(layer, static_cast<int>(li), rmsNorm(x, layer.attnNorm), pos, a,
+                              sliding ? outside : future, cache);
+        if (config_.sandwichNorms)
+            attn = rmsNorm(attn, layer.postAttnNorm);
+        x = x + attn;
+        auto m = mlp(layer, rmsNorm(x, layer.ffnNorm));
+        if (config_.sandwichNorms)
+            m = rmsNorm(m, layer.postFfnNorm);
+        x = x + m;
         if (residuals)
             residuals->push_back(x);
     }
     const auto xf = x.to(at::kFloat);
     auto y = xf * at::rsqrt(xf.square().mean(-1, true).add_(config_.normEps));
-    return scaled(y, finalNorm);
+    return scaled(y, config_.unitOffsetNorms() ? finalNorm + 1.0 : finalNorm);
 }
 
 at::Tensor LlamaModel::logits(const at::Tensor& hidden) const
@@ -159,9 +217,10 @@ void LlamaModel::to(at::ScalarType dtype, at::Device device)
     const bool tied = config_.tiedEmbeddings;
     embedding = embedding.to(device, dtype);
     finalNorm = finalNorm.to(device, at::kFloat);
+    const auto norms = layerNormSlots(config_);
     for (auto& l : layers) {
-        l.attnNorm = l.attnNorm.to(device, at::kFloat);
-        l.ffnNorm = l.ffnNorm.to(device, at::kFloat);
+        for (const LayerNormSlot& n : norms)
+            l.*n.member = (l.*n.member).to(device, at::kFloat);
         for (LinearPtr* p : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
             conv(*p);
     }
@@ -171,8 +230,11 @@ void LlamaModel::to(at::ScalarType dtype, at::Device device)
         conv(lmHead);
     weightDtype_ = dtype;
     computeDtype_ = computeDtypeFor(dtype, device);
-    if (device != device_)
+    if (device != device_) {
         rope_ = RopeTable(config_.headDim, config_.ropeTheta, config_.ropeScaling, device);
+        if (config_.ropeLocalTheta > 0)
+            localRope_ = RopeTable(config_.headDim, config_.ropeLocalTheta, RopeScaling{}, device);
+    }
     device_ = device;
 }
 
@@ -186,8 +248,10 @@ int64_t LlamaModel::weightBytes() const
 {
     auto bytes = [](const at::Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); };
     int64_t n = bytes(embedding) + bytes(finalNorm);
+    const auto norms = layerNormSlots(config_);
     for (const auto& l : layers) {
-        n += bytes(l.attnNorm) + bytes(l.ffnNorm);
+        for (const LayerNormSlot& s : norms)
+            n += bytes(l.*s.member);
         for (const LinearPtr* p : {&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down})
             n += (*p)->storageBytes();
     }

@@ -1,6 +1,8 @@
 // The LLaMA-family decoder: RMSNorm, RoPE (rotate-half layout inside; llama2.c's interleaved pairs are
-// converted at load), grouped-query attention, SwiGLU MLP, tied or separate output head, optional q/k/v bias.
-// Per-layer shapes may differ (query heads, KV heads, FFN width), as pruned models have them.
+// converted at load), grouped-query attention, SwiGLU MLP, tied or separate output head, optional q/k/v bias,
+// and what the other families add (ModelConfig: q/k norms, sandwich norms, GeGLU, (1 + w) norms, scaled
+// embeddings, sliding-window layers with their own RoPE base). Per-layer shapes may differ (query heads, KV heads,
+// FFN width), as pruned models have them.
 #pragma once
 
 #include <vector>
@@ -16,11 +18,28 @@
 namespace qpruner::model {
 
 struct DecoderLayer {
-    at::Tensor attnNorm; // [D], fp32
-    at::Tensor ffnNorm;  // [D], fp32
+    at::Tensor attnNorm;    // [D], fp32: before attention
+    at::Tensor ffnNorm;     // [D], fp32: before the MLP
+    at::Tensor qNorm;       // [head_dim], fp32, shared by the query heads (config.qkNorm; undefined otherwise)
+    at::Tensor kNorm;       // [head_dim], fp32
+    at::Tensor postAttnNorm; // [D], fp32, on the attention output (config.sandwichNorms; undefined otherwise)
+    at::Tensor postFfnNorm; // [D], fp32, on the MLP output
     LinearPtr q, k, v, o;
     LinearPtr gate, up, down;
 };
+
+// A norm weight of a decoder layer and its names in the files: every reader and writer walks this list, so a
+// family's extra norms are loaded, saved and exported in one place. Norm weights are held as the files store
+// them (Gemma's as w, applied as 1 + w; GGUF stores 1 + w, see ggufOffset).
+struct LayerNormSlot {
+    at::Tensor DecoderLayer::*member;
+    const char* hfName;   // under model.layers.N.
+    const char* ggufName; // under blk.N.
+    bool perHead;         // [head_dim] rather than [hidden_size]
+};
+std::vector<LayerNormSlot> layerNormSlots(const ModelConfig& config);
+// What GGUF files add to every norm weight of this family (llama.cpp's converter writes Gemma's as 1 + w).
+inline float ggufNormOffset(const ModelConfig& config) { return config.unitOffsetNorms() ? 1.0f : 0.0f; }
 
 // Module names of a decoder layer's linears, in the order the precision map and reports use.
 inline constexpr const char* kLayerModules[] = {"q", "k", "v", "o", "gate", "up", "down"};
@@ -93,6 +112,7 @@ private:
     at::Tensor attention(const DecoderLayer& layer, int layerIndex, const at::Tensor& x, int64_t pos,
                          const RopeTable::Angles& angles, const at::Tensor& future, KvCache* cache) const;
     at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
+    at::Tensor mlp(const DecoderLayer& layer, const at::Tensor& h) const;
     // Layers [first, end) on x at positions pos.., then the final norm (fp32).
     at::Tensor runLayers(at::Tensor x, int first, int64_t pos, KvCache* cache,
                          std::vector<at::Tensor>* residuals) const;
@@ -102,6 +122,7 @@ private:
     at::ScalarType computeDtype_;
     at::Device device_;
     mutable RopeTable rope_;
+    mutable RopeTable localRope_; // sliding layers' (ropeLocalTheta > 0)
 };
 
 } // namespace qpruner::model

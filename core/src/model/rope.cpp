@@ -18,6 +18,8 @@ std::vector<double> RopeTable::frequencyDivisors(int headDim, double theta, cons
 {
     const int half = headDim / 2;
     std::vector<double> div(static_cast<size_t>(half), 1.0);
+    if (scaling.type == "linear")
+        div.assign(static_cast<size_t>(half), scaling.factor); // positions divided by factor (Gemma 3 global layers)
     if (scaling.type != "llama3")
         return div;
     // Llama-3.1: long wavelengths are divided by `factor`, short ones kept, the band between blended.

@@ -25,7 +25,8 @@ public:
     // Rotates x: [B, H, T, head_dim] by angles for its T positions.
     static at::Tensor apply(const at::Tensor& x, const Angles& a);
 
-    // Per frequency i < head_dim/2, the divisor `scaling` applies to theta^(-2i/head_dim): 1 without scaling;
+    // Per frequency i < head_dim/2, the divisor `scaling` applies to theta^(-2i/head_dim): 1 without scaling,
+    // `factor` for every frequency with "linear";
     // Llama-3.1's "llama3" type divides long wavelengths by `factor`, keeps short ones and blends the band
     // between. (llama.cpp stores these as the rope_freqs.weight tensor.)
     static std::vector<double> frequencyDivisors(int headDim, double theta, const RopeScaling& scaling);

@@ -72,9 +72,20 @@ MemoryReport memoryReport(const ModelConfig& config, const PrecisionMap& map)
             if (m == LinearModule::O) // the FFN norm sits between the attention and MLP blocks
                 lm.normBytes += acc.vector(prefix + "post_attention_layernorm.weight", l, fp32, d);
         }
+        int64_t normParameters = 2 * d;
+        if (config.sandwichNorms) { // Gemma: the MLP's input norm and the norm after it
+            lm.normBytes += acc.vector(prefix + "pre_feedforward_layernorm.weight", l, fp32, d);
+            lm.normBytes += acc.vector(prefix + "post_feedforward_layernorm.weight", l, fp32, d);
+            normParameters += 2 * d;
+        }
+        if (config.qkNorm) { // one [head_dim] weight each, shared by the heads
+            lm.normBytes += acc.vector(prefix + "self_attn.q_norm.weight", l, fp32, config.headDim);
+            lm.normBytes += acc.vector(prefix + "self_attn.k_norm.weight", l, fp32, config.headDim);
+            normParameters += 2 * config.headDim;
+        }
         for (const int64_t b : lm.moduleBytes)
             lm.linearBytes += b;
-        lm.parameters += lm.linearParameters + 2 * d;
+        lm.parameters += lm.linearParameters + normParameters;
         lm.bytes = lm.linearBytes + lm.biasBytes + lm.normBytes;
         lm.linearBitsPerWeight = bitsPerWeight(lm.linearBytes, lm.linearParameters);
         rep.linearBytes += lm.linearBytes;
