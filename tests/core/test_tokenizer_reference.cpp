@@ -3,7 +3,8 @@
 // qpruner::loadTokenizer and with npm @huggingface/tokenizers (tests/tools/hf_encode.mjs, run with node), and the
 // ids must be identical: (a) the first 200 KB of WikiText-2 raw test as one string, (b) each of its lines,
 // (c) an adversarial set (whitespace runs, CR/LF, accents in NFC and NFD, CJK, emoji and ZWJ sequences, digit
-// runs, special-token strings whole and cut, BOM, control characters). The agreement is printed per file.
+// runs, special-token strings whole and cut, BOM, U+000B / U+0085, control characters). The agreement is
+// printed per file; decode(encode(x)) must give WikiText back.
 // Llama-2's tokenizer.model has no tokenizer.json: its ids are checked against libsentencepiece's in test_tokenizer.
 // The npm package lives in the build directory (scripts/run-tests.sh installs it there; QPRUNER_NODE_MODULES
 // overrides the place). Without node or the package the test skips, or fails when QPRUNER_REQUIRE_DATA=1.
@@ -63,7 +64,7 @@ std::vector<std::string> adversarial(const std::vector<std::string>& specials)
         "1", "12", "123", "1234", "12345678901234567890", "3.14159", "1,000,000", "x1y22z333", "\xD9\xA1\xD9\xA2\xD9\xA3",
         "I'm you're he'll they've it's we'd SHE'S", "don't DON'T", "'s 'S", "(a) [b] {c} <d>", "!!!???...",
         "@user #tag $100 %50 ^_^ &&", "e-mail: a.b@c.de, https://x.y/z?q=1#f", "a--b__c", "\"quoted\" 'single'",
-        "\xEF\xBB\xBF" "BOM at start", "mid\xEF\xBB\xBF" "BOM", "ctl\x01\x02\x03\x7F", "nul\x1F unit sep",
+        "\xEF\xBB\xBF" "BOM at start", "mid\xEF\xBB\xBF" "BOM", " \xEF\xBB\xBF x", "a\x0B" "b", "a \x0B b", "x\xC2\x85y", "x \xC2\x85 y", "ctl\x01\x02\x03\x7F", "nul\x1F unit sep",
         "\xC2\xA0nbsp\xC2\xA0", "\xE3\x80\x80ideographic space", "line\xE2\x80\xA8sep", "\xE2\x80\x83" "em space",
         "\xCE\xA3\xCE\xB9\xCF\x83\xCF\x85\xCF\x86\xCE\xBF\xCF\x82 \xD0\x9F\xD1\x80\xD0\xB8\xD0\xB2\xD0\xB5\xD1\x82",
         "\xD8\xA7\xD9\x84\xD8\xB9\xD8\xB1\xD8\xA8\xD9\x8A\xD8\xA9", "\xE0\xA4\xB9\xE0\xA4\xBF\xE0\xA4\x82\xE0\xA4\xA6\xE0\xA5\x80",
@@ -197,10 +198,20 @@ private slots:
         QCOMPARE(refIds.size(), texts.size());
 
         Agreement whole, lines, adversarialSet;
+        std::size_t roundTrips = 0;
+        std::string firstRoundTripFailure;
         for (std::size_t i = 0; i < texts.size(); ++i) {
             Agreement& a = i == 0 ? whole : i <= lineCount ? lines : adversarialSet;
             const std::vector<std::int32_t> ours = tok->encode(texts[i]);
             const auto theirs = refIds[i].get<std::vector<std::int32_t>>();
+            // The decoder gives WikiText back exactly (each file's decoder undoes its normalizer).
+            if (i <= lineCount) {
+                if (tok->decode(ours) == texts[i])
+                    ++roundTrips;
+                else if (firstRoundTripFailure.empty())
+                    firstRoundTripFailure = "decode(encode(x)) != x for '" + escaped(texts[i]) + "': '" +
+                                            escaped(tok->decode(ours)) + "'";
+            }
             ++a.total;
             if (ours == theirs) {
                 ++a.same;
@@ -216,10 +227,11 @@ private slots:
         }
         const auto pct = [](const Agreement& a) { return 100.0 * static_cast<double>(a.same) / static_cast<double>(a.total); };
         qInfo("%s vs @huggingface/tokenizers %s: whole 200 KB %s; lines %zu/%zu (%.2f%%); adversarial %zu/%zu "
-              "(%.2f%%); node %.1f s",
+              "(%.2f%%); decode round trip %zu/%zu; node %.1f s",
               tokDir.filename().string().c_str(), reference.value("version", std::string("?")).c_str(),
               whole.same ? "identical" : "DIFFERENT", lines.same, lines.total, pct(lines), adversarialSet.same,
-              adversarialSet.total, pct(adversarialSet), nodeSeconds);
+              adversarialSet.total, pct(adversarialSet), roundTrips, lineCount + 1, nodeSeconds);
+        QVERIFY2(roundTrips == lineCount + 1, firstRoundTripFailure.c_str());
         for (const Agreement* a : {&whole, &lines, &adversarialSet})
             QVERIFY2(a->same == a->total, a->firstMismatch.c_str());
     }
