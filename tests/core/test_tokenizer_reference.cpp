@@ -114,6 +114,15 @@ std::string idsText(const std::vector<std::int32_t>& ids, std::size_t from)
 
 } // namespace
 
+// Skips the test function with `msg`, or fails it when QPRUNER_REQUIRE_DATA=1.
+#define SKIP_OR_FAIL(msg)                                                                                  \
+    do {                                                                                                   \
+        const QByteArray msg_ = (msg);                                                                     \
+        if (qpruner::testing::dataRequired())                                                              \
+            QFAIL(msg_.constData());                                                                       \
+        QSKIP(msg_.constData());                                                                           \
+    } while (0)
+
 class TestTokenizerReference : public QObject {
     Q_OBJECT
 
@@ -121,12 +130,6 @@ private:
     std::filesystem::path modules_;
     std::string wikitext_;
 
-    void skipOrFail(const QByteArray& msg)
-    {
-        if (qpruner::testing::dataRequired())
-            QFAIL(msg.constData());
-        QSKIP(msg.constData());
-    }
 
 private slots:
     void initTestCase()
@@ -149,12 +152,12 @@ private slots:
         const std::filesystem::path tokDir = dir.toStdString();
         QPRUNER_SHARED_FILE(wiki, "text/wikitext-2-raw/wiki.test.raw");
         if (!std::filesystem::exists(tokDir / "tokenizer.json"))
-            skipOrFail(QByteArray("shared data file missing: ") + QByteArray::fromStdString((tokDir / "tokenizer.json").string()));
+            SKIP_OR_FAIL(QByteArray("shared data file missing: ") + QByteArray::fromStdString((tokDir / "tokenizer.json").string()));
         const QString node = QStandardPaths::findExecutable("node");
         if (node.isEmpty())
-            skipOrFail("node is not on PATH: cannot run Hugging Face's @huggingface/tokenizers");
+            SKIP_OR_FAIL("node is not on PATH: cannot run Hugging Face's @huggingface/tokenizers");
         if (!std::filesystem::exists(modules_ / "@huggingface/tokenizers/package.json"))
-            skipOrFail(QByteArray("npm package @huggingface/tokenizers is not installed under ") +
+            SKIP_OR_FAIL(QByteArray("npm package @huggingface/tokenizers is not installed under ") +
                        QByteArray::fromStdString(modules_.string()) +
                        " (scripts/run-tests.sh installs it; or set QPRUNER_NODE_MODULES)");
 
