@@ -153,6 +153,73 @@ std::string syntheticModel(const std::vector<SyntheticPiece>& pieces, int modelT
     out += fieldBytes(3, fieldBytes(1, normalizerName) + fieldBytes(2, charsmap));
     return out;
 }
+// A precompiled_charsmap blob as SentencePiece stores it: <uint32 LE trie size><darts-clone double array><NUL-
+// terminated replacements>. The double array is built here by first fit: a node whose unit sits at `at` gets a
+// base with free slots base ^ label for its children and base for its value (a unit with bit 31 set).
+std::string charsMapBlob(const std::map<std::string, std::string>& rules)
+{
+    struct Node {
+        std::map<unsigned char, std::size_t> children;
+        std::int64_t value = -1;
+    };
+    std::vector<Node> nodes(1);
+    std::string replacements;
+    for (const auto& [key, replacement] : rules) {
+        std::size_t n = 0;
+        for (const char ch : key) {
+            const auto c = static_cast<unsigned char>(ch);
+            if (!nodes[n].children.contains(c)) {
+                nodes.push_back({});
+                nodes[n].children[c] = nodes.size() - 1;
+            }
+            n = nodes[n].children[c];
+        }
+        nodes[n].value = static_cast<std::int64_t>(replacements.size());
+        replacements += replacement + '\0';
+    }
+    std::vector<std::uint32_t> units(1, 0);
+    std::vector<bool> used(1, true);
+    auto take = [&](std::uint32_t i) {
+        if (i >= used.size()) {
+            used.resize(i + 1, false);
+            units.resize(i + 1, 0);
+        }
+        used[i] = true;
+    };
+    std::function<void(std::size_t, std::uint32_t)> place = [&](std::size_t n, std::uint32_t at) {
+        auto isFree = [&](std::uint32_t i) { return i >= used.size() || !used[i]; };
+        std::uint32_t base = 1;
+        for (;; ++base) {
+            bool ok = nodes[n].value < 0 || isFree(base);
+            for (const auto& [c, child] : nodes[n].children)
+                ok = ok && isFree(base ^ c);
+            if (ok)
+                break;
+        }
+        units[at] |= ((at ^ base) << 10) | (nodes[n].value >= 0 ? (1u << 8) : 0u);
+        if (nodes[n].value >= 0) {
+            take(base);
+            units[base] = (1u << 31) | static_cast<std::uint32_t>(nodes[n].value);
+        }
+        for (const auto& [c, child] : nodes[n].children) {
+            take(base ^ c);
+            units[base ^ c] = c;
+        }
+        for (const auto& [c, child] : nodes[n].children)
+            place(child, base ^ c);
+    };
+    place(0, 0);
+    std::string blob;
+    auto le32 = [&](std::uint32_t v) {
+        for (int k = 0; k < 4; ++k)
+            blob += static_cast<char>((v >> (8 * k)) & 0xFF);
+    };
+    le32(static_cast<std::uint32_t>(units.size() * 4));
+    for (const std::uint32_t u : units)
+        le32(u);
+    return blob + replacements;
+}
+
 const std::vector<SyntheticPiece> kSyntheticPieces = {
     {"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}, {"\xE2\x96\x81", -1, 1}, {"a", -2, 1},
     {"b", -3, 1},    {"ab", 5, 5},  {"abb", 4, 1},  {"<tag>", 0, 4},      {"\xE2\x96\x81" "a", -0.5f, 1},
@@ -243,14 +310,35 @@ private Q_SLOTS:
 
         writeBytes(path, syntheticModel(kSyntheticPieces, 1, "identity", ""));
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(path), "unigram models not supported");
+        // A precompiled character map is applied whatever the rule's name (as libsentencepiece does); a broken
+        // one is refused.
         writeBytes(path, syntheticModel(kSyntheticPieces, 2, "nmt_nfkc", "\x01\x02\x03"));
-        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(path), "normalization rule 'nmt_nfkc' is not supported");
-        writeBytes(path, syntheticModel(kSyntheticPieces, 2, "identity", "\x01\x02\x03"));
-        QVERIFY(qpruner::loadTokenizer(path) != nullptr); // an identity rule's map is ignored
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(path), "synthetic.model: normalizer_spec: precompiled_charsmap");
+        writeBytes(path, syntheticModel(kSyntheticPieces, 2, "identity", std::string("\x40\x00\x00\x00xyz", 7)));
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(path), "precompiled_charsmap trie size 64");
         auto noUnknown = kSyntheticPieces;
         noUnknown[0].type = 1;
         writeBytes(path, syntheticModel(noUnknown, 2, "identity", ""));
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(path), "unknown piece");
+    }
+
+    void sentencePiecePrecompiledCharsMap()
+    {
+        // Fullwidth letters to ASCII, a longer rule beating a shorter one, a tab to a space (then collapsed as
+        // whitespace), 'x' deleted.
+        const std::string fullA = "\xEF\xBC\xA1", fullB = "\xEF\xBD\x82";
+        const std::string blob = charsMapBlob({{fullA, "a"}, {fullB, "b"}, {fullA + fullB, "abb"}, {"\t", " "}, {"x", ""}});
+        QTemporaryDir dir;
+        const auto path = std::filesystem::path(dir.path().toStdString()) / "nfkc.model";
+        writeBytes(path, syntheticModel(kSyntheticPieces, 2, "nmt_nfkc", blob));
+        const auto tok = qpruner::loadTokenizer(path);
+        COMPARE_IDS(tok->encode(fullA + fullB + fullB), tok->encode("abbb"), "fullwidth letters");
+        COMPARE_IDS(tok->encode(fullA + fullB), (Ids{3, 7}), "the longest rule wins: 'abb'");
+        COMPARE_IDS(tok->encode(fullA), (Ids{9}), "single rule: 'a'");
+        COMPARE_IDS(tok->encode("\t\tabb\t"), tok->encode("abb"), "tabs become spaces, collapsed and trimmed");
+        COMPARE_IDS(tok->encode("a\t \tb"), tok->encode("a b"), "inner tabs");
+        COMPARE_IDS(tok->encode("xaxbxb"), tok->encode("abb"), "deleted characters");
+        COMPARE_IDS(tok->encode("<tag>" + fullA), (Ids{3, 8, 4}), "user-defined symbols are not mapped");
     }
 
     // ---------------------------------------------------------------- llama2.c tokenizer.bin

@@ -160,9 +160,6 @@ void SentencePieceModel::checkSupported(const std::string& fileName) const
     if (modelType != SentencePieceModel::ModelType::Bpe)
         throw FormatError(where + ": model type " + std::to_string(static_cast<int>(modelType)) +
                           " not supported (only BPE SentencePiece models)");
-    if (!precompiledCharsmap.empty() && normalizerName != "identity")
-        throw FormatError(where + ": normalization rule '" + normalizerName +
-                          "' is not supported (only 'identity')");
     if (!denormalizerCharsmap.empty())
         throw FormatError(where + ": denormalization rule '" + denormalizerName + "' is not supported");
     if (treatWhitespaceAsSuffix)

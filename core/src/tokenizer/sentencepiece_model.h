@@ -49,7 +49,7 @@ struct SentencePieceModel {
 
     // Refuses, with a FormatError naming `fileName`, what libsentencepiece would refuse on load (empty or
     // missing unknown piece, byte pieces without byte_fallback, ...) and what this reader cannot reproduce
-    // (unigram models, normalization rules other than identity).
+    // (unigram models, denormalization rules).
     void checkSupported(const std::string& fileName) const;
 };
 

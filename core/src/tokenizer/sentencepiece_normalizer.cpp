@@ -1,5 +1,5 @@
-// SentencePiece's identity normalizer (see sentencepiece_normalizer.h). Only ' ' (U+0020) counts as
-// whitespace here: tabs and newlines are ordinary characters, as in normalizer.cc.
+// SentencePiece's normalizer (see sentencepiece_normalizer.h). Only ' ' (U+0020) counts as whitespace here:
+// tabs and newlines are ordinary characters unless the character map rewrites them, as in normalizer.cc.
 #include "tokenizer/sentencepiece_normalizer.h"
 
 #include "tokenizer/sentencepiece_model.h"
@@ -15,12 +15,14 @@ constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD"; // U+FFFD
 } // namespace
 
 SentencePieceNormalizer::SentencePieceNormalizer(const SentencePieceModel& model,
-                                                 const PrefixMatcher& userDefined)
+                                                 const PrefixMatcher& userDefined, const std::string& fileName)
     : userDefined_(userDefined),
       addDummyPrefix_(model.addDummyPrefix),
       removeExtraWhitespaces_(model.removeExtraWhitespaces),
       escapeWhitespaces_(model.escapeWhitespaces)
 {
+    if (!model.precompiledCharsmap.empty())
+        charsMap_.emplace(model.precompiledCharsmap, "tokenizer file " + fileName + ": normalizer_spec");
 }
 
 std::string_view SentencePieceNormalizer::nextUnit(std::string_view input, std::size_t* consumed) const
@@ -29,6 +31,11 @@ std::string_view SentencePieceNormalizer::nextUnit(std::string_view input, std::
         *consumed = n;
         return input.substr(0, n);
     }
+    if (charsMap_)
+        if (const auto m = charsMap_->longestPrefix(input)) {
+            *consumed = m->length;
+            return m->replacement;
+        }
     const Utf8Char c = decodeUtf8(input);
     *consumed = c.length;
     return c.valid ? input.substr(0, c.length) : kReplacementChar;

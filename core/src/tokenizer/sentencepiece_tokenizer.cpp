@@ -103,7 +103,7 @@ SentencePieceTokenizer::SentencePieceTokenizer(SentencePieceModel model, std::st
                 extendableChars_.emplace(c);
         }
     }
-    normalizer_ = std::make_unique<SentencePieceNormalizer>(model_, userDefined_);
+    normalizer_ = std::make_unique<SentencePieceNormalizer>(model_, userDefined_, fileName_);
     bosId_ = checkedSpecialId(pieceToId(model_.bosPiece));
     eosId_ = checkedSpecialId(pieceToId(model_.eosPiece));
 }
