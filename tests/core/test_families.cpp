@@ -390,6 +390,9 @@ private Q_SLOTS:
     {
         for (const auto& name : kTinyFamilies) {
             auto m = model::makeRandomModel(model::findRandomPreset(name).config, at::kFloat, 3);
+            // An inference pass first (as the pipeline's importance stage does): nothing it caches (RoPE tables of
+            // either base) may end up saved for backward by the gradient passes after it.
+            (void)logitsOf(*m);
             const auto calib = qpruner::testing::randomTokens(4, 32, m->config().vocabSize, 9);
             prune::PruneOptions o;
             o.ratio = 0.5;

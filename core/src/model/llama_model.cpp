@@ -47,8 +47,11 @@ LlamaModel::LlamaModel(ModelConfig config, at::ScalarType weightDtype, at::Devic
 {
     config_.validate();
     rope_.ensure(config_.maxSeqLen);
-    if (config_.ropeLocalTheta > 0)
+    if (config_.ropeLocalTheta > 0) {
+        // (Tables built here, outside any inference-mode pass, can be saved for backward when fine-tuning.)
         localRope_ = RopeTable(config_.headDim, config_.ropeLocalTheta, RopeScaling{}, device);
+        localRope_.ensure(config_.maxSeqLen);
+    }
 }
 
 at::Tensor LlamaModel::rmsNorm(const at::Tensor& x, const at::Tensor& weight) const
