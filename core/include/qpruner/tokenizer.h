@@ -1,6 +1,7 @@
-// Tokenizer interface (torch-free). Implementations: SentencePiece .model (BPE with byte fallback),
-// llama2.c tokenizer.bin, and Hugging Face tokenizer.json byte-level BPE; a GGUF model's "llama" vocabulary is
-// read as a SentencePiece model.
+// Tokenizer interface (torch-free). Implementations: SentencePiece .model (BPE with byte fallback, precompiled
+// character maps), llama2.c tokenizer.bin, and Hugging Face tokenizer.json BPE (byte-level as GPT-2 / Llama-3 /
+// Qwen / DeepSeek-V3, or SentencePiece-style as Mistral / Gemma, with the file's normalizer, pre-tokenizer and
+// decoder); a GGUF model's "llama" vocabulary is read as a SentencePiece model.
 #pragma once
 
 #include <cstdint>
