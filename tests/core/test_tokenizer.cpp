@@ -913,6 +913,22 @@ private Q_SLOTS:
         });
         COMPARE_IDS(added->encode("ll hello"), (Ids{277, 268}), "normalized added token");
         COMPARE_IDS(added->encode("hello"), (Ids{268}), "normalized added token inside a word");
+        // continuing_subword_prefix: characters after the first are looked up with it, and a merge drops the
+        // right side's prefix ("a" + "##b" -> "ab"); end_of_word_suffix marks the last character.
+        const auto wordPiece = variant([](auto& j) {
+            j = nlohmann::json::parse(R"({"model":{"type":"BPE","continuing_subword_prefix":"##",
+                "vocab":{"a":0,"##b":1,"ab":2,"b":3,"##a":4,"<unk>":5},"merges":["a ##b"],"unk_token":"<unk>"},
+                "pre_tokenizer":{"type":"WhitespaceSplit"}})");
+        });
+        COMPARE_IDS(wordPiece->encode("ab ba abc"), (Ids{2, 3, 4, 2, 5}), "continuing_subword_prefix");
+        QCOMPARE(wordPiece->decode({2, 3, 4}), std::string("ab b ##a")); // no decoder: pieces joined by spaces
+        const auto suffix = variant([](auto& j) {
+            j = nlohmann::json::parse(R"({"model":{"type":"BPE","end_of_word_suffix":"</w>",
+                "vocab":{"a":0,"b</w>":1,"ab</w>":2,"b":3,"a</w>":4},"merges":["a b</w>"]},
+                "pre_tokenizer":{"type":"WhitespaceSplit"},"decoder":{"type":"BPEDecoder","suffix":"</w>"}})");
+        });
+        COMPARE_IDS(suffix->encode("ab ba"), (Ids{2, 3, 4}), "end_of_word_suffix");
+        QCOMPARE(suffix->decode({2, 3, 4}), std::string("ab ba"));
         // Errors name the file and the part.
         VERIFY_THROWS(qpruner::FormatError, variant([](auto& j) { j["model"]["unk_token"] = "<nope>"; }),
                       "tokenizer.json: model.unk_token '<nope>' is not in the vocabulary");
