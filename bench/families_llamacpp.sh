@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Each family's published shape against real llama.cpp: a random model (`make-random --preset P`, float32), exported
+# by us to an F32 GGUF with the family's real tokenizer, then greedy ids and teacher-forced log-probs from llama.cpp
+# (tests/tools/llamacpp_reference.mjs) against ours (the same comparison test_families makes on test-sized models).
+#   bench/families_llamacpp.sh [BUILD_DIR] [PRESET:TOKENIZER ...]
+# Needs node-llama-cpp in BUILD_DIR/npm/node_modules (scripts/run-tests.sh installs it) and ../shared/data.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BUILD="${1:-$ROOT/build}"
+shift || true
+DATA="${QPRUNER_SHARED_DATA:-$ROOT/../shared/data}"
+QP="$BUILD/app/qpruner"
+WORK="${QPRUNER_BENCH_DIR:-/tmp/qpruner-families}"
+STEPS="${STEPS:-16}"
+mkdir -p "$WORK"
+PAIRS=("$@")
+if [ ${#PAIRS[@]} -eq 0 ]; then
+  PAIRS=("qwen3-0.6b:$DATA/tokenizers/qwen3/tokenizer.json" "gemma-3-1b:$DATA/tokenizers/gemma-3/tokenizer.json"
+         "llama-3.2-1b:$DATA/tokenizers/llama-3.1/tokenizer.json")
+fi
+for pair in "${PAIRS[@]}"; do
+  preset="${pair%%:*}"; tok="${pair#*:}"
+  dir="$WORK/$preset"
+  [ -d "$dir" ] || "$QP" make-random --preset "$preset" --out "$dir" > /dev/null
+  [ -f "$dir.gguf" ] || "$QP" export "$dir" --to gguf --tokenizer "$tok" --name "random $preset" --out "$dir.gguf" > /dev/null
+  ours=$("$QP" generate "$dir" --tokenizer "$tok" --prompt "Once upon a time" --steps 64 --temperature 0 --json --threads 2)
+  prompt=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(json.dumps(d["prompt_ids"]))' "$ours")
+  theirs=$(NODE_MODULES="$BUILD/npm/node_modules" node "$ROOT/tests/tools/llamacpp_reference.mjs" "$dir.gguf" "$prompt" "$STEPS")
+  python3 - "$preset" "$ours" "$theirs" "$STEPS" <<'PY'
+import json, sys
+preset, ours, theirs, steps = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
+a, b = ours["generated_ids"][:steps], theirs["greedy"][:steps]
+same = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
+print(json.dumps({"preset": preset, "steps": steps, "identical_prefix": same, "ours": a, "llama_cpp": b}))
+PY
+done
