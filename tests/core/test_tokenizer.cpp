@@ -11,6 +11,7 @@
 #include "tokenizer/hf_decoder.h"
 #include "tokenizer/hf_normalizer.h"
 #include "tokenizer/hf_pre_tokenizer.h"
+#include "tokenizer/hf_regex.h"
 #include "tokenizer/hf_split_pattern.h"
 #include "tokenizer/sentencepiece_tokenizer.h"
 
@@ -25,6 +26,7 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <random>
 #include <sstream>
 
 using qpruner::Tokenizer;
@@ -796,6 +798,17 @@ private Q_SLOTS:
         for (const auto& [b, e] : icu.findAll(sample))
             slow.push_back(sample.substr(b, e - b));
         QCOMPARE(fast, slow);
+        // The UnicodeSet fast paths (\p{X}{1,k}, [literal class]+) find what the regex engine finds.
+        const std::string mixed = "ab1234567 \xD9\xA1\xD9\xA2\xD9\xA3\xD9\xA4 x\xE4\xB8\x80\xE4\xBA\x8C\xE3\x81\x82z\xE3\x83\xBC9\xC2\xBD";
+        for (const auto& [fastPattern, slowPattern] :
+             {std::pair{"\\p{N}{1,3}", "(?:\\p{N}){1,3}"}, std::pair{"\\p{N}+", "(?:\\p{N})+"},
+              std::pair{"[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F\xE3\x82\xA0-\xE3\x83\xBF]+",
+                        "(?:[\xE4\xB8\x80-\xE9\xBE\xA5\xE3\x81\x80-\xE3\x82\x9F\xE3\x82\xA0-\xE3\x83\xBF])+"},
+              std::pair{"[a-z0-9]+", "(?:[a-z0-9])+"}}) {
+            const auto fast = qpruner::HfRegex(fastPattern, "test").findAll(mixed);
+            QVERIFY2(!fast.empty(), fastPattern);
+            QVERIFY2(fast == qpruner::HfRegex(slowPattern, "test").findAll(mixed), fastPattern);
+        }
         // ByteLevel: prefix space, GPT-2 regex; raw bytes when last, byte alphabet when more steps follow.
         const json byteLevel = {{"type", "ByteLevel"}, {"add_prefix_space", true}, {"use_regex", true}};
         QCOMPARE(split(byteLevel, "Hello world"), (S{" Hello", " world"}));
@@ -827,6 +840,50 @@ private Q_SLOTS:
                       "split behavior 'Sideways' is unknown");
         VERIFY_THROWS(qpruner::FormatError, qpruner::HfPreTokenizer::parse(metaspace("sometimes", true), where),
                       "prepend_scheme 'sometimes' is unknown");
+    }
+
+    // The hand-written matchers (HfSplitPattern's three regexes, DeepSeek-V3's word regex) against ICU's regex
+    // engine running the same pattern (wrapped in a group, which skips the fast path) on WikiText-2 and on random
+    // strings of awkward characters.
+    void hfRegexFastPaths()
+    {
+        QPRUNER_SHARED_FILE(wikiPath, "text/wikitext-2-raw/wiki.test.raw");
+        const std::string wiki = readBytes(wikiPath).substr(0, 100000);
+        const std::vector<std::string> alphabet = {
+            "a", "Z", "1", "7", " ", "  ", "\t", "\n", "\r", "\x0B", "'", "s", "'S", "-", "(", "$", "_", ".", "!?",
+            "\xC3\xA9", "e\xCC\x81", "\xCC\x81", "\xE4\xB8\x80", "\xE3\x81\x82", "\xD9\xA3", "\xC2\xA0",
+            "\xC2\x85", "\xE2\x80\xA8", "\xF0\x9F\x98\x80", "\xE2\x82\xAC", "\xC2\xBD", "\x01", "\xEF\xBB\xBF"};
+        std::mt19937 rng(7);
+        std::vector<std::string> texts{wiki};
+        for (int t = 0; t < 300; ++t) {
+            std::string text;
+            const int len = static_cast<int>(rng() % 24);
+            for (int k = 0; k < len; ++k)
+                text += alphabet[rng() % alphabet.size()];
+            texts.push_back(text);
+        }
+        const std::vector<std::string> patterns = {
+            std::string(qpruner::HfRegex::kDeepSeekV3Words), std::string(qpruner::HfSplitPattern::llama3().regex()),
+            std::string(qpruner::HfSplitPattern::qwen2().regex()), std::string(qpruner::HfSplitPattern::gpt2().regex())};
+        for (std::size_t p = 0; p < patterns.size(); ++p) {
+            const qpruner::HfRegex icu("(?:" + patterns[p] + ")", "test");
+            const qpruner::HfRegex fastRegex(patterns[p], "test");
+            const auto fastSplit = qpruner::HfSplitPattern::fromRegex(patterns[p]);
+            QVERIFY(p == 0 || fastSplit.has_value());
+            for (const std::string& text : texts) {
+                const auto want = icu.findAll(text);
+                std::vector<std::pair<std::size_t, std::size_t>> got;
+                if (p == 0) {
+                    got = fastRegex.findAll(text);
+                } else {
+                    for (const std::string_view v : fastSplit->split(text)) {
+                        const auto b = static_cast<std::size_t>(v.data() - text.data());
+                        got.emplace_back(b, b + v.size());
+                    }
+                }
+                QVERIFY2(got == want, (patterns[p].substr(0, 30) + " differs from ICU on '" + text.substr(0, 60) + "'").c_str());
+            }
+        }
     }
 
     void hfDecoders()
