@@ -222,6 +222,24 @@ std::string charsMapBlob(const std::map<std::string, std::string>& rules)
     return blob + replacements;
 }
 
+std::string base64(std::string_view bytes)
+{
+    static const char* digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string out;
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        std::uint32_t v = static_cast<unsigned char>(bytes[i]) << 16;
+        if (i + 1 < bytes.size())
+            v |= static_cast<unsigned char>(bytes[i + 1]) << 8;
+        if (i + 2 < bytes.size())
+            v |= static_cast<unsigned char>(bytes[i + 2]);
+        out += digits[(v >> 18) & 63];
+        out += digits[(v >> 12) & 63];
+        out += i + 1 < bytes.size() ? digits[(v >> 6) & 63] : '=';
+        out += i + 2 < bytes.size() ? digits[v & 63] : '=';
+    }
+    return out;
+}
+
 const std::vector<SyntheticPiece> kSyntheticPieces = {
     {"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}, {"\xE2\x96\x81", -1, 1}, {"a", -2, 1},
     {"b", -3, 1},    {"ab", 5, 5},  {"abb", 4, 1},  {"<tag>", 0, 4},      {"\xE2\x96\x81" "a", -0.5f, 1},
@@ -702,7 +720,7 @@ private Q_SLOTS:
             edit(j);
             return withJson(j.dump());
         };
-        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["normalizer"] = {{"type", "Precompiled"}}; })), "normalizer type 'Precompiled' is not supported");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["normalizer"] = {{"type", "BertNormalizer"}}; })), "normalizer type 'BertNormalizer' is not supported");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["type"] = "WordPiece"; })), "WordPiece");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["vocab"] = 3; })), "bad_tokenizer.json");
         VERIFY_THROWS(qpruner::FormatError, qpruner::loadTokenizer(variant([](auto& j) { j["model"]["merges"][0] = "a"; })), "merges[0]");
@@ -749,8 +767,22 @@ private Q_SLOTS:
                       "AB"),
                  std::string("_ab"));
 
-        VERIFY_THROWS(qpruner::FormatError, qpruner::HfNormalizer::parse({{"type", "Precompiled"}}, where),
-                      "t.json: normalizer type 'Precompiled' is not supported");
+        VERIFY_THROWS(qpruner::FormatError, qpruner::HfNormalizer::parse({{"type", "BertNormalizer"}}, where),
+                      "t.json: normalizer type 'BertNormalizer' is not supported");
+        VERIFY_THROWS(qpruner::FormatError,
+                      qpruner::HfNormalizer::parse({{"type", "Precompiled"}, {"precompiled_charsmap", "AAAA!"}}, where),
+                      "t.json: normalizer: Precompiled: precompiled_charsmap is not base64");
+
+        // Precompiled: a SentencePiece character map per grapheme cluster. A cluster under 6 bytes that starts
+        // with a rule's key becomes that rule's replacement (its combining marks go too); a longer one is
+        // mapped character by character.
+        const std::string blob = charsMapBlob({{"\xEF\xBC\xA1", "A"}, {"x", "y"}, {"\xEF\xAC\x81", "fi"}});
+        const json pre = {{"type", "Precompiled"}, {"precompiled_charsmap", base64(blob)}};
+        QCOMPARE(norm(pre, "\xEF\xBC\xA1x \xEF\xAC\x81ne"), std::string("Ay fine"));
+        QCOMPARE(norm(pre, "x\xCC\x81!"), std::string("y!"));
+        QCOMPARE(norm(pre, "x\xCC\x81\xCC\x81\xCC\x81"), std::string("y\xCC\x81\xCC\x81\xCC\x81"));
+        QCOMPARE(norm(pre, "caf\xC3\xA9"), std::string("caf\xC3\xA9"));
+        QVERIFY(qpruner::HfNormalizer::parse({{"type", "Precompiled"}, {"precompiled_charsmap", nullptr}}, where).empty());
         VERIFY_THROWS(qpruner::FormatError,
                       qpruner::HfNormalizer::parse({{"type", "Replace"}, {"pattern", {{"Regex", "(a"}}}, {"content", ""}}, where),
                       "t.json: normalizer: Replace: regex '(a' is not valid");

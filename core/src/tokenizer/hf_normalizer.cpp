@@ -8,6 +8,7 @@
 #include "tokenizer/utf8.h"
 
 #include <nlohmann/json.hpp>
+#include <unicode/ubrk.h>
 #include <unicode/uchar.h>
 #include <unicode/unorm2.h>
 #include <unicode/ustring.h>
@@ -169,6 +170,103 @@ std::string replace(std::string_view text, const HfNormalizer::Step& step)
     return out;
 }
 
+std::string base64Decode(std::string_view text, const std::string& where)
+{
+    auto value = [](char c) -> int {
+        if (c >= 'A' && c <= 'Z')
+            return c - 'A';
+        if (c >= 'a' && c <= 'z')
+            return c - 'a' + 26;
+        if (c >= '0' && c <= '9')
+            return c - '0' + 52;
+        if (c == '+')
+            return 62;
+        if (c == '/')
+            return 63;
+        return -1;
+    };
+    std::string out;
+    std::uint32_t bits = 0;
+    int count = 0;
+    for (const char c : text) {
+        if (c == '=')
+            break;
+        const int v = value(c);
+        if (v < 0)
+            throw FormatError(where + ": precompiled_charsmap is not base64");
+        bits = (bits << 6) | static_cast<std::uint32_t>(v);
+        if (++count == 4) {
+            out += static_cast<char>((bits >> 16) & 0xFF);
+            out += static_cast<char>((bits >> 8) & 0xFF);
+            out += static_cast<char>(bits & 0xFF);
+            bits = 0;
+            count = 0;
+        }
+    }
+    if (count == 2) {
+        out += static_cast<char>((bits >> 4) & 0xFF);
+    } else if (count == 3) {
+        out += static_cast<char>((bits >> 10) & 0xFF);
+        out += static_cast<char>((bits >> 2) & 0xFF);
+    } else if (count == 1) {
+        throw FormatError(where + ": precompiled_charsmap is not base64");
+    }
+    return out;
+}
+
+// The Precompiled normalizer: each extended grapheme cluster shorter than 6 bytes that starts with a rule's key
+// becomes that (shortest) rule's replacement; otherwise each character that starts with a rule's key does
+// (tokenizers' normalizers/precompiled.rs).
+std::string precompiled(std::string_view text, const PrecompiledCharsMap& map)
+{
+    const std::u16string text16 = toUtf16(text);
+    // The UTF-8 offset of each UTF-16 unit of the (U+FFFD-substituted) text.
+    const std::string utf8 = toUtf8(text16);
+    std::vector<std::size_t> offsets;
+    offsets.reserve(text16.size() + 1);
+    for (std::size_t i = 0, byte = 0; i < text16.size(); ++i) {
+        offsets.push_back(byte);
+        const char16_t u = text16[i];
+        if (U16_IS_LEAD(u) && i + 1 < text16.size() && U16_IS_TRAIL(text16[i + 1])) {
+            offsets.push_back(byte);
+            ++i;
+            byte += 4;
+        } else {
+            byte += u < 0x80 ? 1 : u < 0x800 ? 2 : 3;
+        }
+    }
+    offsets.push_back(utf8.size());
+    UErrorCode status = U_ZERO_ERROR;
+    UBreakIterator* it = ubrk_open(UBRK_CHARACTER, "", reinterpret_cast<const UChar*>(text16.data()),
+                                   static_cast<int32_t>(text16.size()), &status);
+    if (U_FAILURE(status))
+        throw FormatError(std::string("cannot find grapheme clusters: ") + u_errorName(status));
+    std::string out;
+    out.reserve(utf8.size());
+    const std::string_view all(utf8);
+    for (int32_t start = ubrk_first(it), end = ubrk_next(it); end != UBRK_DONE; start = end, end = ubrk_next(it)) {
+        const std::string_view grapheme = all.substr(offsets[static_cast<std::size_t>(start)],
+                                                     offsets[static_cast<std::size_t>(end)] -
+                                                         offsets[static_cast<std::size_t>(start)]);
+        if (grapheme.size() < 6)
+            if (const auto m = map.shortestPrefix(grapheme)) {
+                out += m->replacement;
+                continue;
+            }
+        for (std::size_t i = 0; i < grapheme.size();) {
+            const std::size_t length = decodeUtf8(grapheme.substr(i)).length;
+            const std::string_view c = grapheme.substr(i, length);
+            if (const auto m = map.shortestPrefix(c))
+                out += m->replacement;
+            else
+                out += c;
+            i += length;
+        }
+    }
+    ubrk_close(it);
+    return out;
+}
+
 const ByteLevelAlphabet& alphabet()
 {
     static const ByteLevelAlphabet a;
@@ -221,6 +319,13 @@ void HfNormalizer::add(const json& config, const std::string& where, int depth)
         step.text = config.at("prepend").get<std::string>();
     } else if (type == "ByteLevel") {
         step.kind = Kind::ByteLevel;
+    } else if (type == "Precompiled") {
+        step.kind = Kind::Precompiled;
+        const auto it = config.find("precompiled_charsmap");
+        if (it == config.end() || it->is_null() || it->get<std::string>().empty())
+            return; // no map: nothing to do
+        step.charsMap = std::make_shared<PrecompiledCharsMap>(base64Decode(it->get<std::string>(), where + ": Precompiled"),
+                                                              where + ": Precompiled");
     } else if (type == "Replace") {
         step.kind = Kind::Replace;
         step.content = config.at("content").get<std::string>();
@@ -237,7 +342,7 @@ void HfNormalizer::add(const json& config, const std::string& where, int depth)
     } else {
         throw FormatError(where + " type '" + type +
                           "' is not supported (only Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Strip, StripAccents, "
-                          "Replace, Prepend, ByteLevel)");
+                          "Replace, Prepend, ByteLevel, Precompiled)");
     }
     steps_.push_back(std::move(step));
 }
@@ -262,6 +367,7 @@ std::string HfNormalizer::normalize(std::string_view input) const
             if (!text.empty())
                 text.insert(0, step.text);
             break;
+        case Kind::Precompiled: text = precompiled(text, *step.charsMap); break;
         case Kind::ByteLevel: {
             std::string mapped;
             mapped.reserve(text.size() * 2);

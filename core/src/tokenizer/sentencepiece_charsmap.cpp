@@ -35,6 +35,16 @@ PrecompiledCharsMap::PrecompiledCharsMap(std::string_view blob, const std::strin
 
 std::optional<PrecompiledCharsMap::Match> PrecompiledCharsMap::longestPrefix(std::string_view input) const
 {
+    return search(input, true);
+}
+
+std::optional<PrecompiledCharsMap::Match> PrecompiledCharsMap::shortestPrefix(std::string_view input) const
+{
+    return search(input, false);
+}
+
+std::optional<PrecompiledCharsMap::Match> PrecompiledCharsMap::search(std::string_view input, bool wantLongest) const
+{
     // Darts::DoubleArray::commonPrefixSearch, keeping the longest result.
     std::size_t longest = 0;
     std::uint32_t value = 0;
@@ -55,6 +65,8 @@ std::optional<PrecompiledCharsMap::Match> PrecompiledCharsMap::longestPrefix(std
                 break;
             longest = i + 1;
             value = valueOf(units_[id]);
+            if (!wantLongest)
+                break;
         }
     }
     if (longest == 0)

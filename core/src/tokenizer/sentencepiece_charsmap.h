@@ -25,8 +25,13 @@ public:
     };
     // The longest rule matching a prefix of `input`, or nullopt when none does.
     std::optional<Match> longestPrefix(std::string_view input) const;
+    // The shortest rule matching a prefix of `input` (what the Rust tokenizers' Precompiled normalizer applies to
+    // a whole grapheme), or nullopt.
+    std::optional<Match> shortestPrefix(std::string_view input) const;
 
 private:
+    std::optional<Match> search(std::string_view input, bool longest) const;
+
     std::vector<std::uint32_t> units_;
     std::string normalized_;
 };
