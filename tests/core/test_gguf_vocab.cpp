@@ -626,6 +626,23 @@ private Q_SLOTS:
         }
     }
 
+    // Gemma 3's tokenizer.json has 262,145 tokens for the text models' 262,144-row embedding: the added token past
+    // it (<image_soft_token>) is left out with a warning; a normal token past the rows is still refused.
+    void addedTokensPastTheEmbedding()
+    {
+        QPRUNER_SHARED_FILE(path, "tokenizers/gemma-3/tokenizer.json");
+        const auto original = qpruner::loadTokenizer(path);
+        QCOMPARE(original->vocabSize(), 262145);
+        const GgufVocab v = qpruner::gguf::vocabFromTokenizerFile(path, 262144);
+        QCOMPARE(v.tokens.size(), size_t(262144));
+        QCOMPARE(v.scores.size(), size_t(262144));
+        QCOMPARE(v.types.size(), size_t(262144));
+        QCOMPARE(v.warnings.size(), size_t(1));
+        QVERIFY2(v.warnings.front().find("<image_soft_token>") != std::string::npos, v.warnings.front().c_str());
+        VERIFY_THROWS(qpruner::ConfigError, qpruner::gguf::vocabFromTokenizerFile(path, 200000),
+                      "262145 tokens, more than the model's embedding has rows (200000)");
+    }
+
     // Byte-level BPE files -> "gpt2" with llama.cpp's pre-tokenizer names.
     void hfByteLevelPreNames()
     {

@@ -44,7 +44,31 @@ std::string padToken(size_t id) { return "[PAD" + std::to_string(id) + "]"; }
 // vocabulary with more tokens than rows.
 void padTo(GgufVocab& v, int32_t rows, const std::string& source)
 {
-    const size_t count = v.tokens.size();
+    size_t count = v.tokens.size();
+    // Added tokens past the embedding (Gemma 3's text models ship <image_soft_token> as id 262144 of a 262144-row
+    // embedding) can never be embedded: they are left out, with a warning naming them. Any other excess is refused.
+    if (rows >= 0 && count > static_cast<size_t>(rows)) {
+        bool addedOnly = true;
+        std::string names;
+        for (size_t id = static_cast<size_t>(rows); id < count; ++id) {
+            const int32_t type = v.types[id];
+            addedOnly = addedOnly && (type == typeValue(TokenType::Control) || type == typeValue(TokenType::UserDefined));
+            if (id < static_cast<size_t>(rows) + 4)
+                names += (names.empty() ? "" : ", ") + v.tokens[id];
+        }
+        for (const int32_t special : {v.bosId, v.eosId, v.unknownId, v.paddingId})
+            addedOnly = addedOnly && special < rows;
+        if (addedOnly) {
+            v.warnings.push_back("tokenizer " + source + " has " + std::to_string(count) + " tokens, the model's embedding " +
+                                 std::to_string(rows) + " rows: the added tokens past it are left out (" + names +
+                                 (count - static_cast<size_t>(rows) > 4 ? ", ..." : "") + ")");
+            v.tokens.resize(static_cast<size_t>(rows));
+            v.types.resize(static_cast<size_t>(rows));
+            if (!v.scores.empty())
+                v.scores.resize(static_cast<size_t>(rows));
+            count = v.tokens.size();
+        }
+    }
     if (rows < 0 || count > static_cast<size_t>(rows))
         throw ConfigError("tokenizer " + source + " has " + std::to_string(count) +
                           " tokens, more than the model's embedding has rows (" + std::to_string(rows) + ")");

@@ -21,7 +21,9 @@
 //                                  tokens USER_DEFINED, add_space_prefix when the normalizer starts with
 //                                  Prepend U+2581 (or a Metaspace pre-tokenizer prepends one).
 // When the model's embedding has more rows than the tokenizer has tokens, the vocabulary is padded with
-// "[PAD<id>]" tokens of type UNUSED (as llama.cpp's converter does), with a warning; fewer rows is an error.
+// "[PAD<id>]" tokens of type UNUSED (as llama.cpp's converter does), with a warning; fewer rows is an error, except
+// where only added (control / user-defined) tokens lie past the last row (Gemma 3's <image_soft_token>): those are
+// left out, with a warning.
 #pragma once
 
 #include <cstdint>
