@@ -189,7 +189,12 @@ std::vector<std::string> splitList(const std::string& text)
     return out;
 }
 
-void printJson(const nlohmann::json& j) { std::cout << j.dump(2) << std::endl; }
+// Text fields can hold invalid UTF-8 (a model's output cut inside a multi-byte character, a tokenizer's byte
+// pieces): such bytes are written as U+FFFD rather than failing the whole command.
+void printJson(const nlohmann::json& j)
+{
+    std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
+}
 
 std::string withThousands(int64_t n)
 {

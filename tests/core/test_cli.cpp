@@ -111,6 +111,34 @@ private Q_SLOTS:
         QCOMPARE(r.json()["ids"].get<std::vector<int>>(), (std::vector<int>{9038, 2501, 263, 931}));
         r = runCli({"tokenize", "--tokenizer", shared("models/stories260K/tok512.model"), "--decode", "403,407,261,378"});
         QCOMPARE(r.out.trimmed(), QByteArray("Once upon a time"));
+        // A lone byte piece (0xE6, the start of a 3-byte character) is invalid UTF-8 on its own: JSON output
+        // carries U+FFFD for it instead of failing (a model's generated text can end inside a character).
+        r = runCli({"tokenize", "--tokenizer", shared("models/stories260K/tok512.model"), "--decode", "233", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.json()["text"].get<std::string>(), std::string("\xEF\xBF\xBD"));
+    }
+
+    // info names what a family adds and which layers slide.
+    void infoOfAFamily()
+    {
+        QTemporaryDir tmp;
+        const QString out = tmp.path() + "/gemma";
+        auto r = runCli({"make-random", "--preset", "tiny-gemma3", "--out", out});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        r = runCli({"info", out, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto j = r.json();
+        QCOMPARE(j["architecture"].get<std::string>(), std::string("gemma3_text"));
+        QCOMPARE(j["sliding_window"].get<int>(), 8);
+        QCOMPARE(j["layers"][4]["attention"].get<std::string>(), std::string("sliding"));
+        QCOMPARE(j["layers"][5]["attention"].get<std::string>(), std::string("global"));
+        const auto features = j["family_features"].get<std::vector<std::string>>();
+        QVERIFY(std::find(features.begin(), features.end(), "q/k norms") != features.end());
+        QVERIFY(std::find(features.begin(), features.end(), "sliding window 8 on 5 of 6 layers (RoPE base 10000)") !=
+                features.end());
+        r = runCli({"make-random", "--preset", "gemma-2b", "--out", out});
+        QCOMPARE(r.exitCode, 1); // a configuration error (usage errors are 2)
+        QVERIFY2(r.err.contains("unknown preset 'gemma-2b'") && r.err.contains("gemma-3-1b"), r.err.constData());
     }
 
     void makeRandomRoundTrip()

@@ -69,6 +69,9 @@ struct ModelConfig {
     double embeddingScale() const;
     // The attention scores' scale: queryPreAttnScalar^-0.5 or head_dim^-0.5.
     double attentionScale() const;
+    // What the family adds to the LLaMA decoder, in words ("q/k norms", "sliding window 512 on 22 of 26 layers", ...),
+    // for `info` and the GUI; empty for a plain LLaMA model.
+    std::vector<std::string> familyFeatures() const;
     // Whether layer `layer` attends within slidingWindow only.
     bool slidingLayer(int layer) const
     {

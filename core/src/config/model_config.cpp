@@ -26,6 +26,43 @@ double ModelConfig::attentionScale() const
     return 1.0 / std::sqrt(queryPreAttnScalar > 0 ? queryPreAttnScalar : static_cast<double>(headDim));
 }
 
+std::vector<std::string> ModelConfig::familyFeatures() const
+{
+    auto number = [](double v) {
+        std::string t = std::to_string(v);
+        t.erase(t.find_last_not_of('0') + 1);
+        if (!t.empty() && t.back() == '.')
+            t.pop_back();
+        return t;
+    };
+    std::vector<std::string> f;
+    if (attentionBias)
+        f.push_back("q/k/v biases");
+    if (qkNorm)
+        f.push_back("q/k norms");
+    if (sandwichNorms)
+        f.push_back("norms after attention and MLP");
+    if (unitOffsetNorms())
+        f.push_back("norms applied as 1 + w");
+    if (hiddenAct != "silu")
+        f.push_back("MLP activation " + hiddenAct);
+    if (embeddingScale() != 1.0)
+        f.push_back("embeddings x " + number(embeddingScale()));
+    if (queryPreAttnScalar > 0 && queryPreAttnScalar != headDim)
+        f.push_back("queries x " + number(queryPreAttnScalar) + "^-0.5");
+    if (architecture == "phi3")
+        f.push_back("fused qkv / gate_up in files");
+    if (slidingWindow > 0) {
+        const auto n = std::count(slidingLayers.begin(), slidingLayers.end(), true);
+        f.push_back("sliding window " + std::to_string(slidingWindow) + " on " + std::to_string(n) + " of " +
+                    std::to_string(numLayers()) + " layers" +
+                    (ropeLocalTheta > 0 ? " (RoPE base " + number(ropeLocalTheta) + ")" : std::string()));
+    }
+    if (ropeScaling.type != "none")
+        f.push_back(ropeScaling.type + " RoPE scaling x" + number(ropeScaling.factor));
+    return f;
+}
+
 int64_t ModelConfig::layerParameterCount(int layer) const
 {
     const LayerShape& s = layers.at(static_cast<size_t>(layer));
