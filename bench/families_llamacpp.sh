@@ -11,7 +11,7 @@ shift || true
 DATA="${QPRUNER_SHARED_DATA:-$ROOT/../shared/data}"
 QP="$BUILD/app/qpruner"
 WORK="${QPRUNER_BENCH_DIR:-/tmp/qpruner-families}"
-STEPS="${STEPS:-16}"
+STEPS="${STEPS:-64}"
 mkdir -p "$WORK"
 PAIRS=("$@")
 if [ ${#PAIRS[@]} -eq 0 ]; then
@@ -23,14 +23,21 @@ for pair in "${PAIRS[@]}"; do
   dir="$WORK/$preset"
   [ -d "$dir" ] || "$QP" make-random --preset "$preset" --out "$dir" > /dev/null
   [ -f "$dir.gguf" ] || "$QP" export "$dir" --to gguf --tokenizer "$tok" --name "random $preset" --out "$dir.gguf" > /dev/null
-  ours=$("$QP" generate "$dir" --tokenizer "$tok" --prompt "Once upon a time" --steps 64 --temperature 0 --json --threads 2)
-  prompt=$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(json.dumps(d["prompt_ids"]))' "$ours")
+  prompt=$("$QP" tokenize --tokenizer "$tok" --bos --json "Once upon a time" |
+           python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin)["ids"]))')
+  n=$(python3 -c 'import json,sys; print(len(json.loads(sys.argv[1])))' "$prompt")
+  ours=$("$QP" generate "$dir" --tokenizer "$tok" --prompt "Once upon a time" --steps $((n + STEPS)) --temperature 0 \
+         --json --threads 2)
   theirs=$(NODE_MODULES="$BUILD/npm/node_modules" node "$ROOT/tests/tools/llamacpp_reference.mjs" "$dir.gguf" "$prompt" "$STEPS")
-  python3 - "$preset" "$ours" "$theirs" "$STEPS" <<'PY'
+  python3 - "$preset" "$ours" "$theirs" "$n" <<'PY'
 import json, sys
-preset, ours, theirs, steps = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
-a, b = ours["generated_ids"][:steps], theirs["greedy"][:steps]
+preset, ours, theirs, n = sys.argv[1], json.loads(sys.argv[2]), json.loads(sys.argv[3]), int(sys.argv[4])
+assert ours["prompt_ids"] == theirs["tokens"][:n], "prompt ids differ"
+a, b = ours["generated_ids"], theirs["greedy"][:len(ours["generated_ids"])]
 same = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
-print(json.dumps({"preset": preset, "steps": steps, "identical_prefix": same, "ours": a, "llama_cpp": b}))
+# Generated token i sits at position n + i; llama.cpp's logprobs[t] is log p(token t+1 | tokens 0..t).
+diff = max(abs(lp - theirs["logprobs"][n - 1 + i]) for i, lp in enumerate(ours["logprobs"][:same]))
+print(json.dumps({"preset": preset, "prompt_tokens": n, "generated": len(a), "identical_greedy_ids": same,
+                  "max_logprob_diff": diff}))
 PY
 done

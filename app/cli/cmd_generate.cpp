@@ -18,7 +18,8 @@ int runGenerate(const Args& args)
     p.option("temperature", "T", "0 for greedy", "1.0");
     p.option("top-p", "P", "nucleus sampling threshold (1: off)", "0.9");
     p.option("seed", "N", "random seed for sampling", "0");
-    p.flag("json", "print one JSON object: prompt_ids, ids (after BOS), generated_ids, text, tokens_per_second");
+    p.flag("json", "print one JSON object: prompt_ids, ids (after BOS), generated_ids, logprobs (of each generated "
+                   "token, before temperature / top-p), text, tokens_per_second");
     p.example("qpruner generate ../shared/data/models/stories260K/stories260K.bin "
               "--tokenizer ../shared/data/models/stories260K/tok512.model --steps 64 --temperature 0 --json");
     if (!p.parse(args))
@@ -43,7 +44,8 @@ int runGenerate(const Args& args)
     const std::vector<int32_t> afterBos(r.tokens.begin() + 1, r.tokens.end());
     const std::string text = tok->decode(r.tokens);
     if (p.isSet("json")) {
-        printJson({{"prompt_ids", ids}, {"ids", afterBos}, {"generated_ids", r.generated}, {"text", text},
+        printJson({{"prompt_ids", ids}, {"ids", afterBos}, {"generated_ids", r.generated},
+                   {"logprobs", r.logprobs}, {"text", text},
                    {"steps", o.steps}, {"temperature", o.temperature}, {"top_p", o.topP}, {"seed", o.seed},
                    {"seconds", r.seconds}, {"tokens_per_second", r.tokensPerSecond}});
     } else {

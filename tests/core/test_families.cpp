@@ -61,13 +61,13 @@ std::vector<double> ourLogprobs(const model::LlamaModel& m, const std::vector<in
     return out;
 }
 
-std::vector<int32_t> ourGreedy(const model::LlamaModel& m, const std::vector<int32_t>& prompt, int steps)
+eval::GenerateResult ourGreedy(const model::LlamaModel& m, const std::vector<int32_t>& prompt, int steps)
 {
     c10::InferenceMode guard;
     eval::GenerateOptions o;
     o.temperature = 0;
     o.steps = static_cast<int>(prompt.size()) + steps;
-    return eval::generate(m, prompt, o).generated;
+    return eval::generate(m, prompt, o);
 }
 
 at::Tensor logitsOf(const model::LlamaModel& m)
@@ -139,7 +139,8 @@ class TestFamilies : public QObject {
         nlohmann::json& ref = refOut ? *refOut : local;
         if (!runLlamaCpp(gguf, steps, ref))
             return -1;
-        const auto greedy = ourGreedy(ours, kPrompt, steps);
+        const auto generated = ourGreedy(ours, kPrompt, steps);
+        const auto& greedy = generated.generated;
         const auto theirs = idsOf(ref["greedy"]);
         for (int i = 0; i < idSteps; ++i)
             if (greedy[size_t(i)] != theirs[size_t(i)])
@@ -153,6 +154,12 @@ class TestFamilies : public QObject {
         double worst = 0;
         for (size_t t = 0; t < lp.size(); ++t)
             worst = std::max(worst, std::abs(lp[t] - theirLp[t]));
+        // The log-probs generate() reports (KV cache, one token a pass) are the teacher-forced ones.
+        for (size_t i = 0; i < generated.logprobs.size() && i < size_t(idSteps); ++i)
+            if (std::abs(generated.logprobs[i] - lp[kPrompt.size() - 1 + i]) > 1e-5)
+                QTest::qFail(("generate()'s log-prob of step " + std::to_string(i) + " differs from the teacher-forced one")
+                                 .c_str(),
+                             __FILE__, __LINE__);
         if (tol >= 0 && !(worst <= tol))
             QTest::qFail(("teacher-forced log-probs differ from llama.cpp's by up to " + std::to_string(worst)).c_str(),
                          __FILE__, __LINE__);

@@ -82,6 +82,7 @@ GenerateResult generate(const model::LlamaModel& model, const std::vector<int32_
         const int32_t next = sampleToken(last, o, rng);
         r.tokens.push_back(next);
         r.generated.push_back(next);
+        r.logprobs.push_back(at::log_softmax(last.to(at::kDouble), -1)[next].item<double>());
         report(progress, "generate", static_cast<int64_t>(r.generated.size()),
                steps - static_cast<int64_t>(prompt.size()) + 1);
         if (std::find(o.stopIds.begin(), o.stopIds.end(), next) != o.stopIds.end())

@@ -21,6 +21,8 @@ struct GenerateOptions {
 struct GenerateResult {
     std::vector<int32_t> tokens;    // prompt + generated
     std::vector<int32_t> generated; // generated only
+    std::vector<double> logprobs;   // per generated token: its log-probability under the model (raw logits, before
+                                    // temperature / top-p), as llama.cpp and OpenAI-style APIs report them
     double seconds = 0;
     double tokensPerSecond = 0;     // generated tokens per second (prompt excluded)
 };
