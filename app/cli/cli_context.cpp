@@ -21,7 +21,9 @@ namespace qpruner::cli {
 
 void addModelOptions(ArgParser& p)
 {
-    p.option("dtype", "DTYPE", "weight dtype: float32, bfloat16 or float16 (default: the checkpoint's)");
+    p.option("dtype", "DTYPE",
+             "weight dtype: float32, bfloat16 or float16; float64 for a reference pass whose matmuls run in float64 "
+             "(checking numerical error) (default: the checkpoint's)");
     p.option("device", "DEV", "cpu, cuda or cuda:N", "cpu");
     p.option("threads", "N", "intra-op threads (0: one per core)", "0");
     p.option("compute-dtype", "DTYPE",
@@ -44,8 +46,8 @@ model::LoadOptions loadOptionsFromArgs(const ArgParser& p)
     model::setIntraOpThreads(p.getInt("threads"));
     applyComputeDtype(p);
     model::LoadOptions opts;
-    if (auto d = p.find("dtype"))
-        opts.dtype = model::parseDtype(*d);
+    if (auto d = p.find("dtype")) // float64: a reference pass for numerical checks, not a storage dtype
+        opts.dtype = *d == "float64" ? at::kDouble : model::parseDtype(*d);
     opts.device = model::parseDevice(p.get("device"));
     return opts;
 }

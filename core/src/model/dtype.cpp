@@ -26,6 +26,7 @@ std::string dtypeName(at::ScalarType t)
     case at::kFloat: return "float32";
     case at::kBFloat16: return "bfloat16";
     case at::kHalf: return "float16";
+    case at::kDouble: return "float64";
     default: return c10::toString(t);
     }
 }
