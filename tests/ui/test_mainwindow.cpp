@@ -52,6 +52,40 @@ class TestMainWindow : public QObject {
     Q_OBJECT
 
 private Q_SLOTS:
+    // The Overview names what a model family adds (Gemma 3: norms, GeGLU, sliding layers; Qwen3: q/k norms).
+    void overviewShowsFamilyFeatures()
+    {
+        qpruner::ModelSummary s;
+        s.path = "/models/gemma";
+        s.format = "hf";
+        s.dtype = "bfloat16";
+        qpruner::ModelConfig& c = s.config;
+        c.architecture = "gemma3_text";
+        c.hiddenSize = 1152;
+        c.headDim = 256;
+        c.vocabSize = 262144;
+        c.maxSeqLen = 32768;
+        c.tiedEmbeddings = true;
+        c.qkNorm = true;
+        c.sandwichNorms = true;
+        c.hiddenAct = "gelu_pytorch_tanh";
+        c.queryPreAttnScalar = 256;
+        c.ropeLocalTheta = 10000;
+        c.slidingWindow = 512;
+        c.layers.assign(26, qpruner::LayerShape{4, 1, 6912});
+        for (int l = 0; l < 26; ++l)
+            c.slidingLayers.push_back((l + 1) % 6 != 0);
+        s.parameterCount = c.parameterCount();
+        ModelInfoPanel panel;
+        panel.setSummary(s);
+        QCOMPARE(panel.fieldText(Field::Architecture), QStringLiteral("gemma3_text"));
+        QCOMPARE(panel.fieldText(Field::FamilyFeatures),
+                 QStringLiteral("q/k norms, norms after attention and MLP, norms applied as 1 + w, MLP activation "
+                                "gelu_pytorch_tanh, embeddings x 33.941125, sliding window 512 on 22 of 26 layers "
+                                "(RoPE base 10000)"));
+        QCOMPARE(panel.fieldText(Field::TotalParameters), QStringLiteral("999,885,952 (999.89 M)"));
+    }
+
     void initTestCase()
     {
         // Never touch the developer's real settings; fixed locale so group separators are ','.
@@ -116,6 +150,7 @@ private Q_SLOTS:
         QCOMPARE(panel->fieldText(Field::LayerCount), QStringLiteral("5"));
         QCOMPARE(panel->fieldText(Field::TiedEmbeddings), QStringLiteral("yes"));
         QCOMPARE(panel->fieldText(Field::AttentionBias), QStringLiteral("no"));
+        QCOMPARE(panel->fieldText(Field::FamilyFeatures), QStringLiteral("none (the LLaMA decoder)"));
         QCOMPARE(panel->fieldText(Field::NormEps), QStringLiteral("1e-05"));
         QCOMPARE(panel->fieldText(Field::RopeTheta), QStringLiteral("10,000"));
 

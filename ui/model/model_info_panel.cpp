@@ -125,6 +125,7 @@ QWidget* ModelInfoPanel::createModelPage()
                                                                          {Field::NormEps, tr("RMSNorm eps")},
                                                                          {Field::TiedEmbeddings, tr("Tied embeddings")},
                                                                          {Field::AttentionBias, tr("Attention bias")},
+                                                                         {Field::FamilyFeatures, tr("Family features")},
                                                                      });
 
     layerView_ = new QTableView(page);
@@ -209,12 +210,19 @@ void ModelInfoPanel::setSummary(const qpruner::ModelSummary& summary)
         setField(Field::RopeScaling, tr("none"));
     else
         setField(Field::RopeScaling, QStringLiteral("%1 \u00d7%2").arg(QString::fromStdString(rs.type), formatReal(rs.factor)),
-                 tr("low-frequency factor %1, high-frequency factor %2, original context %3")
-                     .arg(formatReal(rs.lowFreqFactor), formatReal(rs.highFreqFactor),
-                          formatCount(rs.originalMaxPositions)));
+                 rs.type == "llama3" ? tr("low-frequency factor %1, high-frequency factor %2, original context %3")
+                                           .arg(formatReal(rs.lowFreqFactor), formatReal(rs.highFreqFactor),
+                                                formatCount(rs.originalMaxPositions))
+                                     : tr("every RoPE frequency divided by the factor"));
     setField(Field::NormEps, formatReal(c.normEps));
     setField(Field::TiedEmbeddings, yesNo(c.tiedEmbeddings));
     setField(Field::AttentionBias, yesNo(c.attentionBias));
+    QStringList features;
+    for (const std::string& f : c.familyFeatures())
+        features << QString::fromStdString(f);
+    setField(Field::FamilyFeatures, features.isEmpty() ? tr("none (the LLaMA decoder)") : features.join(QStringLiteral(", ")),
+             tr("What this model family adds to the LLaMA decoder (config.json's model_type %1)")
+                 .arg(QString::fromStdString(c.architecture)));
 
     layerModel_->setConfig(c);
     layersGroup_->setTitle(tr("Decoder layers (%1)").arg(c.numLayers()));

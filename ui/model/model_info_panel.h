@@ -43,6 +43,7 @@ public:
         TiedEmbeddings,
         AttentionBias,
         SpecialTokens,
+        FamilyFeatures,
     };
 
     explicit ModelInfoPanel(QWidget* parent = nullptr);
