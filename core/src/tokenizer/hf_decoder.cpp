@@ -2,6 +2,7 @@
 #include "tokenizer/hf_decoder.h"
 
 #include "qpruner/error.h"
+#include "tokenizer/hf_component.h"
 #include "tokenizer/byte_level_alphabet.h"
 #include "tokenizer/sentencepiece_model.h"
 #include "tokenizer/utf8.h"
@@ -14,7 +15,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kMaxNesting = 16;
 constexpr std::string_view kReplacementChar = "\xEF\xBF\xBD";
 
 bool validUtf8(std::string_view s)
@@ -40,37 +40,19 @@ std::vector<std::string_view> chars(std::string_view s)
     return out;
 }
 
-const ByteLevelAlphabet& alphabet()
-{
-    static const ByteLevelAlphabet a;
-    return a;
-}
-
 } // namespace
 
 HfDecoder HfDecoder::parse(const json& config, const std::string& where)
 {
     HfDecoder d;
-    d.add(config, where, 0);
+    forEachHfComponent(config, "decoders", where,
+                       [&](const json& c, const std::string& type) { d.addStep(c, type, where); });
     return d;
 }
 
-void HfDecoder::add(const json& config, const std::string& where, int depth)
+void HfDecoder::addStep(const json& config, const std::string& type, const std::string& where)
 {
-    if (!config.is_object() || !config.contains("type") || !config["type"].is_string())
-        throw FormatError(where + " is not an object with a 'type'");
-    if (depth > kMaxNesting)
-        throw FormatError(where + ": Sequence nested too deeply");
-    const std::string type = config["type"].get<std::string>();
     Step step{};
-    if (type == "Sequence") {
-        const auto it = config.find("decoders");
-        if (it == config.end() || !it->is_array())
-            throw FormatError(where + ": Sequence has no 'decoders' array");
-        for (const json& inner : *it)
-            add(inner, where, depth + 1);
-        return;
-    }
     if (type == "ByteLevel") {
         step.kind = Kind::ByteLevel;
     } else if (type == "ByteFallback") {
@@ -121,7 +103,7 @@ std::string HfDecoder::decode(std::vector<std::string> tokens) const
             // All tokens become one string of bytes; a token with a character outside the alphabet counts as itself.
             std::string bytes;
             for (const std::string& t : tokens)
-                bytes += alphabet().bytesOf(t).value_or(t);
+                bytes += byteLevelAlphabet().bytesOf(t).value_or(t);
             next.push_back(std::move(bytes));
             break;
         }

@@ -35,7 +35,7 @@ public:
     std::string decode(std::vector<std::string> tokens) const;
 
 private:
-    void add(const nlohmann::json& config, const std::string& where, int depth);
+    void addStep(const nlohmann::json& config, const std::string& type, const std::string& where);
     std::vector<Step> steps_;
 };
 

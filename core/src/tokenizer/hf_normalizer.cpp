@@ -3,6 +3,7 @@
 #include "tokenizer/hf_normalizer.h"
 
 #include "qpruner/error.h"
+#include "tokenizer/hf_component.h"
 #include "tokenizer/byte_level_alphabet.h"
 #include "tokenizer/unicode_tables.h"
 #include "tokenizer/utf8.h"
@@ -19,7 +20,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr int kMaxNesting = 16;
 
 bool isAscii(std::string_view text)
 {
@@ -267,37 +267,19 @@ std::string precompiled(std::string_view text, const PrecompiledCharsMap& map)
     return out;
 }
 
-const ByteLevelAlphabet& alphabet()
-{
-    static const ByteLevelAlphabet a;
-    return a;
-}
-
 } // namespace
 
 HfNormalizer HfNormalizer::parse(const json& config, const std::string& where)
 {
     HfNormalizer n;
-    n.add(config, where, 0);
+    forEachHfComponent(config, "normalizers", where,
+                       [&](const json& c, const std::string& type) { n.addStep(c, type, where); });
     return n;
 }
 
-void HfNormalizer::add(const json& config, const std::string& where, int depth)
+void HfNormalizer::addStep(const json& config, const std::string& type, const std::string& where)
 {
-    if (!config.is_object() || !config.contains("type") || !config["type"].is_string())
-        throw FormatError(where + " is not an object with a 'type'");
-    if (depth > kMaxNesting)
-        throw FormatError(where + ": Sequence nested too deeply");
-    const std::string type = config["type"].get<std::string>();
     Step step{};
-    if (type == "Sequence") {
-        const auto it = config.find("normalizers");
-        if (it == config.end() || !it->is_array())
-            throw FormatError(where + ": Sequence has no 'normalizers' array");
-        for (const json& inner : *it)
-            add(inner, where, depth + 1);
-        return;
-    }
     if (type == "NFC") {
         step.kind = Kind::Nfc;
     } else if (type == "NFD") {
@@ -372,7 +354,7 @@ std::string HfNormalizer::normalize(std::string_view input) const
             std::string mapped;
             mapped.reserve(text.size() * 2);
             for (const char c : text)
-                mapped += alphabet().symbol(static_cast<unsigned char>(c));
+                mapped += byteLevelAlphabet().symbol(static_cast<unsigned char>(c));
             text = std::move(mapped);
             break;
         }

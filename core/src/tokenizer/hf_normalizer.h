@@ -39,7 +39,7 @@ public:
     std::string normalize(std::string_view text) const;
 
 private:
-    void add(const nlohmann::json& config, const std::string& where, int depth);
+    void addStep(const nlohmann::json& config, const std::string& type, const std::string& where);
     std::vector<Step> steps_;
 };
 

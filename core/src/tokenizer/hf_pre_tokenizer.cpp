@@ -3,6 +3,7 @@
 #include "tokenizer/hf_pre_tokenizer.h"
 
 #include "qpruner/error.h"
+#include "tokenizer/hf_component.h"
 #include "tokenizer/byte_level_alphabet.h"
 #include "tokenizer/unicode_tables.h"
 #include "tokenizer/utf8.h"
@@ -20,7 +21,6 @@ namespace {
 using nlohmann::json;
 using Behavior = HfPreTokenizer::Behavior;
 
-constexpr int kMaxNesting = 16;
 
 struct Span {
     std::size_t begin;
@@ -169,12 +169,6 @@ bool applyBehavior(std::string_view text, std::vector<Span> spans, Behavior beha
     return firstAtZero;
 }
 
-const ByteLevelAlphabet& alphabet()
-{
-    static const ByteLevelAlphabet a;
-    return a;
-}
-
 const HfRegex& whitespaceRegex()
 {
     static const HfRegex re("\\w+|[^\\w\\s]+", "Whitespace pre-tokenizer");
@@ -191,29 +185,17 @@ bool isPunctuation(char32_t c)
 HfPreTokenizer HfPreTokenizer::parse(const json& config, const std::string& where)
 {
     HfPreTokenizer p;
-    p.add(config, where, 0);
+    forEachHfComponent(config, "pretokenizers", where,
+                       [&](const json& c, const std::string& type) { p.addStep(c, type, where); });
     for (std::size_t i = 0; i + 1 < p.steps_.size(); ++i)
         if (p.steps_[i].kind == Kind::ByteLevel)
             p.steps_[i].spellBytes = true;
     return p;
 }
 
-void HfPreTokenizer::add(const json& config, const std::string& where, int depth)
+void HfPreTokenizer::addStep(const json& config, const std::string& type, const std::string& where)
 {
-    if (!config.is_object() || !config.contains("type") || !config["type"].is_string())
-        throw FormatError(where + " is not an object with a 'type'");
-    if (depth > kMaxNesting)
-        throw FormatError(where + ": Sequence nested too deeply");
-    const std::string type = config["type"].get<std::string>();
     Step step;
-    if (type == "Sequence") {
-        const auto it = config.find("pretokenizers");
-        if (it == config.end() || !it->is_array())
-            throw FormatError(where + ": Sequence has no 'pretokenizers' array");
-        for (const json& inner : *it)
-            add(inner, where, depth + 1);
-        return;
-    }
     if (type == "Split") {
         step.kind = Kind::Split;
         step.behavior = behaviorOf(config, where + ": Split", Behavior::Isolated);
@@ -324,7 +306,7 @@ void HfPreTokenizer::split(std::string_view text, bool atStart, std::vector<std:
                     for (std::size_t k = before; k < next.size(); ++k) {
                         std::string spelled;
                         for (const char c : next[k])
-                            spelled += alphabet().symbol(static_cast<unsigned char>(c));
+                            spelled += byteLevelAlphabet().symbol(static_cast<unsigned char>(c));
                         next[k] = std::move(spelled);
                     }
                 break;

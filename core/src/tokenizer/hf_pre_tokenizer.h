@@ -57,7 +57,7 @@ public:
     void split(std::string_view text, bool atStart, std::vector<std::string>& out) const;
 
 private:
-    void add(const nlohmann::json& config, const std::string& where, int depth);
+    void addStep(const nlohmann::json& config, const std::string& type, const std::string& where);
     std::vector<Step> steps_;
 };
 
