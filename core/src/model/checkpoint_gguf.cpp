@@ -84,11 +84,7 @@ std::unique_ptr<LlamaModel> loadGguf(const std::filesystem::path& file, const Lo
             const int64_t q = int64_t(s.numHeads) * c.headDim, kv = int64_t(s.numKvHeads) * c.headDim, F = s.ffnDim;
             const at::Tensor qkv = load(gguf::layerTensorName(l, "attn_qkv.weight"), {q + 2 * kv, c.hiddenSize}, dtype);
             const at::Tensor up = load(gguf::layerTensorName(l, "ffn_up.weight"), {2 * F, c.hiddenSize}, dtype);
-            L.q = std::make_shared<DenseLinear>(qkv.narrow(0, 0, q).clone());
-            L.k = std::make_shared<DenseLinear>(qkv.narrow(0, q, kv).clone());
-            L.v = std::make_shared<DenseLinear>(qkv.narrow(0, q + kv, kv).clone());
-            L.gate = std::make_shared<DenseLinear>(up.narrow(0, 0, F).clone());
-            L.up = std::make_shared<DenseLinear>(up.narrow(0, F, F).clone());
+            setFusedProjections(L, qkv, up, q, kv, F);
         }
     }
     model->lmHead = std::make_shared<DenseLinear>(

@@ -206,18 +206,13 @@ std::unique_ptr<LlamaModel> loadSafetensorsDir(const std::filesystem::path& dir,
         for (const LayerNormSlot& slot : norms)
             L.*slot.member = st.load(n(slot.hfName), {slot.perHead ? hd : D}, at::kFloat, dev);
         if (fused) {
-            // Fused in the file: qkv_proj = [q; k; v] rows, gate_up_proj = [gate; up] rows. The parts are views
-            // of one dense tensor, cloned so that each linear owns its rows (pruning slices them separately).
+            // Fused in the file: qkv_proj = [q; k; v] rows, gate_up_proj = [gate; up] rows.
             if (precision)
                 throw FormatError(dir.string() + ": a quantized Phi-3 checkpoint must store q/k/v and gate/up "
                                                  "separately (this one is fused)");
             const at::Tensor qkv = st.load(n("self_attn.qkv_proj.weight"), {q + 2 * kv, D}, dtype, dev);
             const at::Tensor gateUp = st.load(n("mlp.gate_up_proj.weight"), {2 * F, D}, dtype, dev);
-            L.q = std::make_shared<DenseLinear>(qkv.narrow(0, 0, q).clone());
-            L.k = std::make_shared<DenseLinear>(qkv.narrow(0, q, kv).clone());
-            L.v = std::make_shared<DenseLinear>(qkv.narrow(0, q + kv, kv).clone());
-            L.gate = std::make_shared<DenseLinear>(gateUp.narrow(0, 0, F).clone());
-            L.up = std::make_shared<DenseLinear>(gateUp.narrow(0, F, F).clone());
+            setFusedProjections(L, qkv, gateUp, q, kv, F);
         } else {
             L.q = lin("self_attn.q_proj", {q, D}, c.attentionBias, LinearModule::Q);
             L.k = lin("self_attn.k_proj", {kv, D}, c.attentionBias, LinearModule::K);

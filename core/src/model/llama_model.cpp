@@ -38,6 +38,16 @@ std::vector<LayerNormSlot> layerNormSlots(const ModelConfig& c)
     return slots;
 }
 
+void setFusedProjections(DecoderLayer& L, const at::Tensor& qkv, const at::Tensor& gateUp, int64_t q, int64_t kv,
+                         int64_t ffn)
+{
+    L.q = std::make_shared<DenseLinear>(qkv.narrow(0, 0, q).clone());
+    L.k = std::make_shared<DenseLinear>(qkv.narrow(0, q, kv).clone());
+    L.v = std::make_shared<DenseLinear>(qkv.narrow(0, q + kv, kv).clone());
+    L.gate = std::make_shared<DenseLinear>(gateUp.narrow(0, 0, ffn).clone());
+    L.up = std::make_shared<DenseLinear>(gateUp.narrow(0, ffn, ffn).clone());
+}
+
 LlamaModel::LlamaModel(ModelConfig config, at::ScalarType weightDtype, at::Device device)
     : config_(std::move(config)),
       weightDtype_(weightDtype),

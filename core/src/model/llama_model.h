@@ -38,6 +38,10 @@ struct LayerNormSlot {
     bool perHead;         // [head_dim] rather than [hidden_size]
 };
 std::vector<LayerNormSlot> layerNormSlots(const ModelConfig& config);
+// Phi-3's fused projections split into the layer's linears: qkv = [q; k; v] rows (q of `qRows`, k and v of
+// `kvRows` each), gateUp = [gate; up] rows (`ffnRows` each). Each part is cloned, so that pruning slices it alone.
+void setFusedProjections(DecoderLayer& layer, const at::Tensor& qkv, const at::Tensor& gateUp, int64_t qRows,
+                         int64_t kvRows, int64_t ffnRows);
 // What GGUF files add to every norm weight of this family (llama.cpp's converter writes Gemma's as 1 + w).
 inline float ggufNormOffset(const ModelConfig& config) { return config.unitOffsetNorms() ? 1.0f : 0.0f; }
 

@@ -4,6 +4,7 @@
 
 #include "qpruner/error.h"
 #include "tokenizer/hf_component.h"
+#include "tokenizer/hf_regex.h"
 #include "tokenizer/byte_level_alphabet.h"
 #include "tokenizer/unicode_tables.h"
 #include "tokenizer/utf8.h"
@@ -29,18 +30,6 @@ bool isAscii(std::string_view text)
     return true;
 }
 
-std::u16string toUtf16(std::string_view text)
-{
-    std::u16string out(text.size() + 1, u'\0');
-    int32_t length = 0;
-    UErrorCode status = U_ZERO_ERROR;
-    u_strFromUTF8WithSub(out.data(), static_cast<int32_t>(out.size()), &length, text.data(),
-                         static_cast<int32_t>(text.size()), 0xFFFD, nullptr, &status);
-    if (U_FAILURE(status))
-        throw FormatError(std::string("cannot convert text to UTF-16: ") + u_errorName(status));
-    out.resize(static_cast<std::size_t>(length));
-    return out;
-}
 
 std::string toUtf8(std::u16string_view text)
 {

@@ -105,16 +105,6 @@ std::vector<std::pair<std::size_t, std::size_t>> matchAll(URegularExpression* re
     return out;
 }
 
-std::u16string utf16Of(std::string_view text)
-{
-    std::u16string out(text.size() + 1, u'\0');
-    int32_t length = 0;
-    UErrorCode status = U_ZERO_ERROR;
-    u_strFromUTF8WithSub(out.data(), static_cast<int32_t>(out.size()), &length, text.data(),
-                         static_cast<int32_t>(text.size()), 0xFFFD, nullptr, &status);
-    out.resize(U_SUCCESS(status) ? static_cast<std::size_t>(length) : 0);
-    return out;
-}
 
 // The UnicodeSet pattern and run limit of a simple pattern, or an empty set pattern when it is not one:
 //   \p{Name}{1,k} / \p{Name}+     ->  [\p{Name}], k / 0
@@ -300,7 +290,7 @@ HfRegex::HfRegex(std::string_view pattern, const std::string& where) : pattern_(
                           (parseError.offset >= 0 ? " at offset " + std::to_string(parseError.offset) : ""));
     deepSeekWords_ = pattern_ == kDeepSeekV3Words;
     if (const auto [setPattern, maxRun] = simpleRun(pattern_); !setPattern.empty()) {
-        const std::u16string set16 = utf16Of(setPattern);
+        const std::u16string set16 = toUtf16(setPattern);
         UErrorCode setStatus = U_ZERO_ERROR;
         USet* set = uset_openPattern(set16.data(), static_cast<int32_t>(set16.size()), &setStatus);
         if (U_SUCCESS(setStatus) && set) {
@@ -383,6 +373,19 @@ std::vector<std::pair<std::size_t, std::size_t>> HfRegex::findAll(std::string_vi
         uregex_close(clone);
         throw;
     }
+}
+
+std::u16string toUtf16(std::string_view text)
+{
+    std::u16string out(text.size() + 1, u'\0');
+    int32_t length = 0;
+    UErrorCode status = U_ZERO_ERROR;
+    u_strFromUTF8WithSub(out.data(), static_cast<int32_t>(out.size()), &length, text.data(),
+                         static_cast<int32_t>(text.size()), 0xFFFD, nullptr, &status);
+    if (U_FAILURE(status))
+        throw FormatError(std::string("cannot convert text to UTF-16: ") + u_errorName(status));
+    out.resize(static_cast<std::size_t>(length));
+    return out;
 }
 
 } // namespace qpruner

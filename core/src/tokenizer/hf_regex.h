@@ -20,6 +20,10 @@ struct USet;
 
 namespace qpruner {
 
+// `text` as UTF-16 with malformed bytes as U+FFFD, what the ICU-backed steps (regexes, normalization) work on.
+// Throws FormatError when ICU cannot convert it.
+std::u16string toUtf16(std::string_view text);
+
 class HfRegex {
 public:
     // DeepSeek-V3's word split: [ASCII punctuation][A-Za-z]+ | [^\r\n\p{L}\p{P}\p{S}]?[\p{L}\p{M}]+ |
