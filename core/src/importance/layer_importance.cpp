@@ -156,11 +156,59 @@ private:
     std::vector<std::pair<model::LinearPtr*, model::LinearPtr>> saved_;
 };
 
-// Summed KL(p || q) over the predicted positions, from the reference probabilities and log-probabilities [M, V].
-double klSum(const at::Tensor& refP, const at::Tensor& refLogp, const at::Tensor& logits)
+// Rows of logits per chunk of the KL computation: every [rows, V] float64 temporary stays under ~32 MiB, so it is
+// served from the reused heap instead of a fresh mapping (whose pages the kernel zero-fills on first touch; at a
+// 32k vocabulary and 4 x 256 tokens the unchunked form faulted in ~1 GB per quantized pass).
+int64_t klChunkRows(int64_t vocab, int64_t requested)
 {
-    const auto logq = predictedPositions(logits).log_softmax(-1).to(at::kDouble);
-    return (refP * (refLogp - logq)).sum().item<double>();
+    return requested > 0 ? requested : std::max<int64_t>(1, (int64_t(32) << 20) / (8 * std::max<int64_t>(vocab, 1)));
+}
+
+// The dense model's next-token distributions of one micro-batch, from its final hidden states [B, T, D] at the
+// predicted positions: p [M, V] in float64 and each row's sum p log p [M], the part of KL(p || q) that no
+// quantized pass changes. Logits are computed in row chunks and taken to float64 before the log-softmax.
+struct KlReference {
+    at::Tensor p;
+    at::Tensor pLogP;
+};
+
+template <class Fn>
+void forLogitChunks(const model::LlamaModel& model, const at::Tensor& hidden, int64_t chunkRows, Fn&& fn)
+{
+    const auto rows = predictedPositions(hidden);
+    const int64_t m = rows.size(0), step = klChunkRows(model.config().vocabSize, chunkRows);
+    for (int64_t s = 0; s < m; s += step) {
+        const int64_t n = std::min(step, m - s);
+        fn(s, n, model.logits(rows.narrow(0, s, n)).to(at::kDouble));
+    }
+}
+
+KlReference klReference(const model::LlamaModel& model, const at::Tensor& hidden, int64_t chunkRows)
+{
+    KlReference r;
+    forLogitChunks(model, hidden, chunkRows, [&](int64_t s, int64_t n, const at::Tensor& z) {
+        const auto logp = z.log_softmax(-1);
+        auto p = logp.exp();
+        if (!r.p.defined()) {
+            r.p = at::empty({predictedPositions(hidden).size(0), z.size(1)}, z.options());
+            r.pLogP = at::empty({r.p.size(0)}, z.options());
+        }
+        r.pLogP.narrow(0, s, n).copy_((p * logp).sum(-1));
+        r.p.narrow(0, s, n).copy_(p);
+    });
+    return r;
+}
+
+// Summed KL(p || q) over the predicted positions, q from a quantized pass's final hidden states:
+// per row sum p log p - sum p z + logsumexp(z), z the float64 logits.
+double klSum(const model::LlamaModel& model, const KlReference& ref, const at::Tensor& hidden, int64_t chunkRows)
+{
+    double total = 0;
+    forLogitChunks(model, hidden, chunkRows, [&](int64_t s, int64_t n, const at::Tensor& z) {
+        const auto p = ref.p.narrow(0, s, n);
+        total += (ref.pLogP.narrow(0, s, n) - (p * z).sum(-1) + z.logsumexp(-1)).sum().item<double>();
+    });
+    return total;
 }
 
 MetricScores quantKl(model::LlamaModel& model, const at::Tensor& calibration, const ImportanceOptions& o,
@@ -190,11 +238,10 @@ MetricScores quantKl(model::LlamaModel& model, const at::Tensor& calibration, co
     const int64_t tokens = forEachMicroBatch(model, calibration, o.microBatch, "quant-kl", {}, cancel,
                                              [&](const at::Tensor& batch) {
         std::vector<at::Tensor> residuals;
-        const auto refLogp =
-            predictedPositions(model.logits(model.forwardHidden(batch, nullptr, &residuals))).log_softmax(-1).to(
-                at::kDouble);
-        const auto refP = refLogp.exp();
-        const auto fromLayer = [&](int l) { return model.logits(model.forwardHiddenFrom(residuals[size_t(l)], l)); };
+        const KlReference ref = klReference(model, model.forwardHidden(batch, nullptr, &residuals), o.klChunkRows);
+        const auto klFrom = [&](int l) {
+            return klSum(model, ref, model.forwardHiddenFrom(residuals[size_t(l)], l), o.klChunkRows);
+        };
         for (int l = 0; l < n; ++l) {
             if (cancel)
                 cancel->throwIfCancelled();
@@ -202,13 +249,13 @@ MetricScores quantKl(model::LlamaModel& model, const at::Tensor& calibration, co
                 SwapGuard g(model);
                 for (LinearModule m : kLinearModules)
                     g.swap(l, m, quantized[size_t(l)][size_t(m)]);
-                layerKl[size_t(l)] += klSum(refP, refLogp, fromLayer(l));
+                layerKl[size_t(l)] += klFrom(l);
             }
             if (o.klModules)
                 for (LinearModule m : kLinearModules) {
                     SwapGuard g(model);
                     g.swap(l, m, quantized[size_t(l)][size_t(m)]);
-                    moduleKl[size_t(l)][size_t(m)] += klSum(refP, refLogp, fromLayer(l));
+                    moduleKl[size_t(l)][size_t(m)] += klFrom(l);
                 }
             report(progress, "importance", done * n + batch.size(0) * (l + 1), samples * n,
                    "quant-kl: layer " + std::to_string(l + 1) + "/" + std::to_string(n) + " of samples " +

@@ -54,6 +54,7 @@ struct ImportanceOptions {
     QuantSpec klFormat{QuantKind::NF4, 64, false}; // quant-kl: the lowest candidate format
     bool klModules = false;  // quant-kl: also score each linear alone (opt-in: 7x the passes of the layer scores)
     int microBatch = 4;      // calibration windows per forward pass
+    int64_t klChunkRows = 0; // quant-kl: logit rows per chunk of the KL sums (0: ~32 MiB of float64 per chunk)
 };
 
 // Scores keyed by metric name. Calibration tokens [N, T] (int64, T >= 2). quant-kl and taylor need dense
