@@ -100,6 +100,10 @@ int runSearch(const Args& args)
     p.flag("no-par-ego", "EI of the objective alone (memory only as the constraint)");
     p.option("granularity", "G", "search unit: layer | group (a layer's attention and MLP linears apart)", "layer");
     p.option("strategy", "S", "bayes | random (the baseline: random feasible maps)", "bayes");
+    p.option("variant-cache", "WHERE",
+             "where quantized variants live between trials: memory, disk (mapped files in the run's workdir; "
+             "only the current map's weights resident) or auto (disk when all variants would take over 1/4 of RAM)",
+             "auto");
     p.option("seed", "N", "seed of everything random", "0");
     p.example("qpruner search ../shared/data/models/stories260K/stories260K.bin --db study.db --budget 5bpw "
               "--trials 24");
@@ -146,7 +150,8 @@ int runSearch(const Args& args)
               {"uniform", !p.isSet("no-uniform")},
               {"par_ego", !p.isSet("no-par-ego")},
               {"granularity", p.get("granularity")},
-              {"strategy", p.get("strategy")}}},
+              {"strategy", p.get("strategy")},
+              {"variant_cache", p.get("variant-cache")}}},
             {"evaluate", nullptr}};
         return pipeline::normalizeConfig(config, std::filesystem::current_path(), sharedDataDir());
     });

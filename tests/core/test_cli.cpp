@@ -470,6 +470,27 @@ private Q_SLOTS:
         const auto result = r.json()["stages"];
         QCOMPARE(result["evaluate"]["ppl"][0]["windows"].get<int>(), 2);
         QCOMPARE(result["evaluate"]["map"], result["search"]["chosen"]["map"]);
+        QCOMPARE(result["search"]["variant_cache"].get<std::string>(), std::string("memory")); // auto, a small model
+
+        // The same search with its variants in mapped files under the run's workdir: the same trials, number for
+        // number, and no file left there.
+        c["search"]["variant_cache"] = "disk";
+        write(c);
+        r = runCli({"run", config, "--db", tmp.path() + "/disk.db", "--threads", "1", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const std::string where = r.json()["stages"]["search"]["variant_cache"];
+        QVERIFY2(where.rfind("disk: ", 0) == 0 && where.find("/variants") != std::string::npos, where.c_str());
+        QVERIFY(std::filesystem::is_empty(where.substr(6)));
+        const auto diskTrials = qpruner::store::Store((tmp.path() + "/disk.db").toStdString()).trials(1);
+        QCOMPARE(diskTrials.size(), st.trials(1).size());
+        for (size_t i = 0; i < diskTrials.size(); ++i)
+            QCOMPARE(diskTrials[i].objective, st.trials(1)[i].objective);
+        c["search"]["variant_cache"] = "swap";
+        write(c);
+        r = runCli({"run", config, "--db", db});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("search.variant_cache: expected auto, memory or disk, got 'swap'"), r.err.constData());
+        c["search"].erase("variant_cache");
 
         // Bad configs name the key; nothing is recorded for a config that does not parse.
         c["search"]["trails"] = 3;

@@ -16,6 +16,7 @@
 #include "eval/perplexity.h"
 #include "model/checkpoint.h"
 #include "quant/model_quantizer.h"
+#include "quant/quant_linear.h"
 #include "qpruner/error.h"
 #include "qpruner/memory_model.h"
 #include "qpruner/pipeline.h"
@@ -28,6 +29,32 @@ using namespace qpruner;
 using namespace qpruner::search;
 
 namespace {
+
+// The mapping that holds `p` (/proc/self/smaps): its header line and resident KiB; rss -1 when none holds it.
+struct Mapping {
+    std::string header;
+    int64_t rssKiB = -1;
+};
+Mapping mappingOf(const void* p)
+{
+    std::ifstream in("/proc/self/smaps");
+    const auto a = reinterpret_cast<uintptr_t>(p);
+    std::string line, header;
+    bool inside = false;
+    while (std::getline(in, line)) {
+        unsigned long lo = 0, hi = 0;
+        if (std::sscanf(line.c_str(), "%lx-%lx ", &lo, &hi) == 2 && line.find(':') > line.find(' ')) {
+            inside = a >= lo && a < hi;
+            header = line;
+            continue;
+        }
+        long kib = 0;
+        if (inside && std::sscanf(line.c_str(), "Rss: %ld kB", &kib) == 1)
+            return {header, kib};
+    }
+    return {};
+}
+int64_t mappingRssKiB(const void* p) { return mappingOf(p).rssKiB; }
 
 // A known function over 12 binary layers: layer u at the cheap candidate (0) costs w_u, plus pairwise terms
 // c_uv when both are cheap; the expensive candidate costs (1 + u % 3) bytes more. Minimised under a byte budget.
@@ -523,6 +550,89 @@ private Q_SLOTS:
         const auto ppl = eval::evaluatePerplexity(*fresh, flat, po);
         QVERIFY(std::abs(r1.metrics["ppl"].get<double>() - ppl.ppl) < 1e-7 * ppl.ppl);
         QCOMPARE(r1.metrics["tokens"].get<int64_t>(), N * (T - 1));
+    }
+
+    // Variants in mapped files (search.variant_cache disk): the same trials, bit for bit, nothing left on disk, and
+    // the pages of what a map does not use leave the process's RSS.
+    void variantFilesGiveTheSameTrials()
+    {
+        QPRUNER_SHARED_FILE(modelPath, "models/stories260K/stories260K.bin");
+        QTemporaryDir dir;
+        const auto windows = at::randint(0, 512, {3, 64}, at::TensorOptions().dtype(at::kLong));
+        PrecisionMap base(QuantSpec{QuantKind::BF16, 0, false});
+        TrialEvaluatorOptions eo;
+        eo.objective = SearchObjective::Kl;
+        TrialEvaluator inRam(model::loadModel(modelPath), base, windows, eo);
+        eo.variantDir = std::filesystem::path(dir.path().toStdString()) / "variants";
+        TrialEvaluator inFiles(model::loadModel(modelPath), base, windows, eo);
+        const int layers = inRam.model().config().numLayers();
+        PrecisionMap mixed = base;
+        mixed.setLayer(0, parseQuantSpec("nf4"));
+        mixed.setLayer(layers - 1, parseQuantSpec("int8"));
+        const auto isEmpty = [&] { return std::filesystem::is_empty(eo.variantDir); };
+        for (const PrecisionMap& m : {mixed, PrecisionMap(parseQuantSpec("int4")), mixed, base}) {
+            const auto a = inRam.evaluate(m), b = inFiles.evaluate(m);
+            QCOMPARE(b.objective, a.objective);
+            QCOMPARE(b.metrics["ppl"].get<double>(), a.metrics["ppl"].get<double>());
+            QVERIFY(isEmpty()); // every variant file was unlinked once mapped
+        }
+        // The int4 layers' codes live in a deleted file of the directory, the RAM evaluator's on the heap.
+        inFiles.evaluate(PrecisionMap(parseQuantSpec("int4")));
+        inRam.evaluate(PrecisionMap(parseQuantSpec("int4")));
+        const auto codes = [](const TrialEvaluator& e) {
+            const auto* q = dynamic_cast<const quant::QuantLinear*>(e.model().layers[0].q.get());
+            return q ? q->quantized().parts.begin()->second.data_ptr() : nullptr;
+        };
+        QVERIFY(codes(inFiles) && codes(inRam));
+        const std::string header = mappingOf(codes(inFiles)).header;
+        QVERIFY2(header.find(eo.variantDir.string() + "/qpruner-variant-") != std::string::npos &&
+                     header.find("(deleted)") != std::string::npos,
+                 header.c_str());
+        QVERIFY(mappingOf(codes(inRam)).header.find("qpruner-variant") == std::string::npos);
+        QCOMPARE(inFiles.cachedLinears(), inRam.cachedLinears());
+        QCOMPARE(inFiles.cachedBytes(), inRam.cachedBytes());
+        QVERIFY(inRam.cachedBytes() > 0);
+
+        // A directory that cannot be made is named.
+        const QString file = dir.filePath("plain-file");
+        QFile f(file);
+        QVERIFY(f.open(QIODevice::WriteOnly));
+        f.close();
+        eo.variantDir = std::filesystem::path(file.toStdString()) / "variants";
+        const QString msg = testing::expectThrow<FileError>([&] { TrialEvaluator(model::loadModel(modelPath), base, windows, eo); });
+        QVERIFY2(msg.contains("plain-file/variants") && msg.contains("variant directory"), qPrintable(msg));
+    }
+
+    // spillLinear moves a linear's bytes to a mapped, unlinked file: same outputs; releaseLinearPages drops them from
+    // the RSS (read back from the file on the next use, the same values).
+    void spilledLinearPagesLeaveTheRss()
+    {
+        QTemporaryDir dir;
+        const auto w = at::randn({1024, 1024});
+        const auto x = at::randn({8, 1024});
+        const auto dense = std::make_shared<model::DenseLinear>(w);
+        for (const char* format : {"int8", "nf4", "bf16"}) {
+            const auto original = quant::convertLinear(*dense, parseQuantSpec(format));
+            const auto path = std::filesystem::path(dir.path().toStdString()) / (std::string(format) + ".bin");
+            const auto spilled = quant::spillLinear(*original, path);
+            QVERIFY(!std::filesystem::exists(path));
+            QCOMPARE(spilled->formatName(), original->formatName());
+            QCOMPARE(spilled->storageBytes(), original->storageBytes());
+            const auto y = original->forward(x);
+            QVERIFY(at::equal(spilled->forward(x), y));
+            const void* data = spilled->denseWeight().data_ptr(); // a dense bf16 variant: its mapped weight
+            if (const auto* q = dynamic_cast<const quant::QuantLinear*>(spilled.get()))
+                data = q->quantized().parts.begin()->second.data_ptr();
+            const int64_t before = mappingRssKiB(data);
+            QVERIFY2(before > 0, qPrintable(QString("%1: %2 KiB resident").arg(format).arg(before)));
+            if (!quant::releaseLinearPages(*spilled))
+                QSKIP("this kernel refuses MADV_PAGEOUT (Linux < 5.4)");
+            QVERIFY2(mappingRssKiB(data) < before, qPrintable(QString("%1: %2 -> %3 KiB").arg(format).arg(before).arg(mappingRssKiB(data))));
+            QVERIFY(at::equal(spilled->forward(x), y));
+        }
+        QVERIFY(testing::expectThrow<FileError>([&] {
+                    quant::spillLinear(*dense, std::filesystem::path(dir.path().toStdString()) / "no" / "w.bin");
+                }).contains("cannot create the weight file"));
     }
 
     // "Evaluate this map": a hand-made map becomes one more trial of a real pipeline study, scored like the

@@ -27,12 +27,14 @@
 //                     "task": "", "task_limit": 64,  (accuracy)
 //                     "initial_samples": 4, "uniform": true, "workers": 1, "batch_size": 4,
 //                     "par_ego": true, "gp_restarts": 2, "pool_samples": 64, "pool_random": 64,
-//                     "pool_two_edits": 256},
+//                     "pool_two_edits": 256, "variant_cache": "auto"|"memory"|"disk"},
 //   "evaluate": null | {"ppl": [{"source": "tinystories", "windows": 40, "seq_len": 256, "skip": 0}],
 //                       "tasks": ["boolq", ...], "task_limit": 100}
 // }
 // granularity "group" searches each layer's attention (q, k, v, o) and MLP (gate, up, down) linears separately;
 // strategy "random" is the baseline (uniform random feasible maps, no initial design, no surrogate).
+// variant_cache: where the trials' quantized variants live: RAM, or mapped files under the workdir (only the
+// current map's weights resident); auto picks files when all variants would take over a quarter of the RAM.
 // CALIB = {"source": "tinystories", "format": "auto", "samples": 32, "seq_len": 128, "seed": 0}.
 // Validation and evaluation text sources are tinystories / wikitext2 (its test split for evaluation) / ptb /
 // a path; windows are consecutive, non-overlapping, after skipping `skip` windows.

@@ -44,4 +44,20 @@ MappedFile::~MappedFile()
         ::munmap(data_, size_);
 }
 
+bool releaseResidentPages(const void* p, uint64_t bytes)
+{
+#ifdef MADV_PAGEOUT
+    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+    const auto begin = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+    const auto end = (reinterpret_cast<uintptr_t>(p) + bytes) / page * page;
+    if (!p || end <= begin)
+        return true; // no whole page inside
+    return ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT) == 0;
+#else
+    (void)p;
+    (void)bytes;
+    return false;
+#endif
+}
+
 } // namespace qpruner::io

@@ -27,4 +27,10 @@ private:
     uint64_t size_ = 0;
 };
 
+// Hands the resident pages of [p, p + bytes) back to the kernel (madvise MADV_PAGEOUT on the whole pages inside the
+// range): a mapped file's clean pages leave this process's RSS and are read again from the file when touched;
+// modified or anonymous pages are swapped out or, without swap, stay. Never changes what the memory holds.
+// False (and nothing done) where the kernel refuses the advice (no MADV_PAGEOUT before Linux 5.4).
+bool releaseResidentPages(const void* p, uint64_t bytes);
+
 } // namespace qpruner::io

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 #include <thread>
+#include <unistd.h>
 
 #include "eval/multiple_choice.h"
 #include "eval/perplexity.h"
@@ -291,7 +292,7 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
     if (root.child("search", json::object(), &n)) {
         n.allowOnly({"trials", "strategy", "granularity", "objective", "validation", "task", "task_limit",
                      "initial_samples", "uniform", "workers", "batch_size", "par_ego", "gp_restarts", "pool_samples",
-                     "pool_random", "pool_two_edits", "recovery"});
+                     "pool_random", "pool_two_edits", "recovery", "variant_cache"});
         n.integer("trials", 40, 1);
         const std::string strategy = n.str("strategy", "bayes");
         if (strategy != "bayes" && strategy != "random")
@@ -319,6 +320,9 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
         n.integer("pool_samples", 64, 0);
         n.integer("pool_random", 64, 0);
         n.integer("pool_two_edits", 256, 0);
+        const std::string cache = n.str("variant_cache", "auto");
+        if (cache != "auto" && cache != "memory" && cache != "disk")
+            throw ConfigError(n.at("variant_cache") + ": expected auto, memory or disk, got '" + cache + "'");
         Node r{&c, ""};
         if (n.child("recovery", nullptr, &r))
             normalizeFinetune(r, true, baseDir, dataDir);
@@ -781,6 +785,30 @@ void prepareTrials(TrialSetup& s, const Context& cx, const Tokenizer& tok)
     }
 }
 
+// Where a worker's trials keep their quantized variants (search.variant_cache; TrialEvaluatorOptions::variantDir):
+// "memory", "disk" (mapped files under the run's workdir), or "auto": disk when every candidate format of every
+// linear together would take more than a quarter of this machine's RAM (a 7B model's nf4 + int8 + bf16 variants
+// are ~24 GB), memory otherwise and on a GPU.
+fs::path variantDirFor(const Context& cx, const model::LlamaModel& m, const std::vector<std::string>& candidates)
+{
+    const std::string mode = cx.config["search"]["variant_cache"];
+    if (mode == "memory" || (mode == "auto" && !m.device().is_cpu()))
+        return {};
+    if (mode == "auto") {
+        int64_t bytes = 0;
+        for (const auto& layer : m.layers)
+            for (LinearModule mod : kLinearModules) {
+                const auto& lin = model::layerLinear(layer, mod);
+                for (const auto& c : candidates)
+                    bytes += storedBytes(parseQuantSpec(c), lin->outFeatures(), lin->inFeatures());
+            }
+        const int64_t ram = int64_t(::sysconf(_SC_PHYS_PAGES)) * int64_t(::sysconf(_SC_PAGESIZE));
+        if (ram <= 0 || bytes <= ram / 4)
+            return {};
+    }
+    return cx.workdir / "variants";
+}
+
 json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok, const SpaceBuilder& sb)
 {
     const json& sc = cx.config["search"];
@@ -836,8 +864,14 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
         so.workers = cx.options.workers > 0 ? cx.options.workers : int(sc["workers"]);
 
         const PrecisionMap base = sb.problem.base;
+        std::string variantCache = "memory";
         auto factory = [&](int) -> search::Evaluator {
-            auto ev = std::make_shared<search::TrialEvaluator>(loadFor(cx, modelPath), base, windows, eo);
+            auto model = loadFor(cx, modelPath);
+            search::TrialEvaluatorOptions o = eo;
+            o.variantDir = variantDirFor(cx, *model, sb.space.candidates);
+            if (!o.variantDir.empty())
+                variantCache = "disk: " + o.variantDir.string();
+            auto ev = std::make_shared<search::TrialEvaluator>(std::move(model), base, windows, o);
             return [ev, &sb](const search::Choice& c, const CancelToken* cancel) {
                 return ev->evaluate(sb.mapOf(c), cancel);
             };
@@ -848,7 +882,8 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
                     {"budget_bytes", sb.allocation.budgetBytes},
                     {"trials_complete", summary.trialsComplete},
                     {"trials_failed", summary.trialsFailed},
-                    {"exhausted", summary.exhausted}};
+                    {"exhausted", summary.exhausted},
+                    {"variant_cache", variantCache}};
         const json chosen = chosenMap(cx.store, cx.runId);
         out["chosen"] = chosen;
         if (!chosen.is_null()) {

@@ -1,6 +1,8 @@
 // Applying a precision map to a loaded model, and reading the map back off a model (for saving and reports).
 #pragma once
 
+#include <filesystem>
+
 #include "model/llama_model.h"
 #include "qpruner/precision_map.h"
 #include "qpruner/progress.h"
@@ -19,6 +21,17 @@ void quantizeModel(model::LlamaModel& model, const PrecisionMap& map, const Prog
 
 // A linear in `spec` made from a dense one, its bias following biasSpec() (what quantizeModel does per linear).
 model::LinearPtr convertLinear(const model::Linear& dense, const QuantSpec& spec);
+
+// The same linear (same values, same bias) with its weight bytes (a QuantLinear's packed parts, a dense weight) in a
+// new file at `path`, memory-mapped and unlinked at once, so nothing is left on disk once the last tensor over it
+// goes. The kernel can then drop those pages from RAM under pressure, and releaseLinearPages() drops them from the
+// process's RSS between uses. Throws FileError naming the path when it cannot be written (a full disk, say).
+model::LinearPtr spillLinear(const model::Linear& linear, const std::filesystem::path& path);
+
+// Hands the resident pages of the linear's weight bytes back to the kernel (io::releaseResidentPages): pages of a
+// mapped file leave the RSS and come back from the file when next read; nothing changes for other memory. False
+// where the kernel refused the advice.
+bool releaseLinearPages(const model::Linear& linear);
 
 // The format every weight of `model` is held in.
 ResolvedPrecision heldPrecision(const model::LlamaModel& model);

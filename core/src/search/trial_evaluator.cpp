@@ -1,7 +1,10 @@
 #include "search/trial_evaluator.h"
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
+#include <set>
+#include <unistd.h>
 
 #include "eval/multiple_choice.h"
 #include "eval/perplexity.h"
@@ -45,6 +48,17 @@ at::Tensor predictedLogp(const model::LlamaModel& model, const at::Tensor& batch
     return at::log_softmax(logits.to(at::kFloat), -1).reshape({-1, logits.size(-1)});
 }
 
+// Names of variant files: unique in this process (evaluators of several workers share a directory), the pid
+// tells processes apart.
+std::atomic<int64_t> nextVariantFile{0};
+
+// A variant in a dense format the weight is already held in shares the dense weight's bytes.
+bool sharesDenseWeight(const model::Linear& variant, const model::Linear& dense)
+{
+    const auto* d = dynamic_cast<const model::DenseLinear*>(&variant);
+    return d && d->denseWeight().data_ptr() == dense.denseWeight().data_ptr();
+}
+
 } // namespace
 
 TrialEvaluator::TrialEvaluator(std::unique_ptr<model::LlamaModel> dense, const PrecisionMap& base,
@@ -68,6 +82,23 @@ TrialEvaluator::TrialEvaluator(std::unique_ptr<model::LlamaModel> dense, const P
                                                                                 windows_.size(0) - b0))));
     dense_ = finetune::captureLinears(*model_);
     quant::quantizeModel(*model_, base); // embedding, head and compute dtype of the base map
+    if (!options_.variantDir.empty()) {
+        if (!model_->device().is_cpu())
+            throw ConfigError("search: a variant directory keeps weights in mapped files, which needs the CPU");
+        std::error_code ec;
+        std::filesystem::create_directories(options_.variantDir, ec);
+        if (ec || !std::filesystem::is_directory(options_.variantDir))
+            throw FileError(options_.variantDir.string() + ": cannot create the variant directory" +
+                            (ec ? ": " + ec.message() : std::string()));
+    }
+}
+
+int64_t TrialEvaluator::cachedBytes() const
+{
+    int64_t n = 0;
+    for (const auto& [key, linear] : cache_)
+        n += linear->storageBytes();
+    return n;
 }
 
 EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelToken* cancel)
@@ -76,15 +107,38 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
     c10::NoGradGuard noGrad;
     auto t0 = std::chrono::steady_clock::now();
     const ResolvedPrecision resolved = map.resolve(model_->config());
+    const bool spill = !options_.variantDir.empty();
+    std::set<const model::Linear*> used;
     for (size_t l = 0; l < dense_.size(); ++l)
         for (LinearModule m : kLinearModules) {
             const QuantSpec& spec = resolved.layers[l][size_t(m)];
+            const model::Linear& dense = *dense_[l][size_t(m)];
             auto key = std::make_tuple(int(l), int(m), spec.name());
             auto it = cache_.find(key);
-            if (it == cache_.end())
-                it = cache_.emplace(key, quant::convertLinear(*dense_[l][size_t(m)], spec)).first;
+            if (it == cache_.end()) {
+                model::LinearPtr variant = quant::convertLinear(dense, spec);
+                if (spill && !sharesDenseWeight(*variant, dense)) {
+                    variant = quant::spillLinear(*variant, options_.variantDir /
+                                                               ("qpruner-variant-" + std::to_string(::getpid()) +
+                                                                "-" + std::to_string(nextVariantFile++) + ".bin"));
+                    quant::releaseLinearPages(dense); // read once to make the variant
+                }
+                it = cache_.emplace(key, std::move(variant)).first;
+            }
             model::layerLinear(model_->layers[l], m) = it->second;
+            used.insert(it->second.get());
+            if (sharesDenseWeight(*it->second, dense))
+                used.insert(&dense);
         }
+    if (spill) {
+        for (const auto& [key, variant] : cache_)
+            if (!used.count(variant.get()))
+                quant::releaseLinearPages(*variant);
+        for (const auto& layer : dense_)
+            for (const auto& d : layer)
+                if (d && !used.count(d.get()))
+                    quant::releaseLinearPages(*d);
+    }
     r.secondsQuantize = secondsSince(t0);
     nlohmann::json recovery; // its time is in its own metrics, not the trial's quantize or evaluate time
     if (options_.recover) {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -37,6 +38,12 @@ struct TrialEvaluatorOptions {
     // here), given the dense linears the map replaced; empty: none. What it returns is the trial's "recovery"
     // metric. Its adapters are dropped when the next map is assembled.
     std::function<nlohmann::json(model::LlamaModel&, const finetune::LayerLinears& dense, const CancelToken*)> recover;
+    // Where the quantized variants of the linears live between trials. Empty: in RAM (every variant any trial
+    // used, all resident). A directory (CPU only): each variant's bytes go to a file there, memory-mapped and
+    // unlinked at once (nothing is left on disk), and before each trial the pages of every variant and dense
+    // weight the map does not use are handed back to the kernel, so a trial holds about one model's worth of
+    // weights in RAM however many variants the search has made.
+    std::filesystem::path variantDir;
 };
 
 class TrialEvaluator {
@@ -49,6 +56,8 @@ public:
     EvaluationResult evaluate(const PrecisionMap& map, const CancelToken* cancel = nullptr);
 
     int64_t cachedLinears() const { return int64_t(cache_.size()); }
+    // Bytes of the cached variants' weights (in files when variantDir is set).
+    int64_t cachedBytes() const;
     const model::LlamaModel& model() const { return *model_; }
 
 private:
