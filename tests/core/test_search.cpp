@@ -306,15 +306,20 @@ private Q_SLOTS:
         store::Store st(ts.path());
         const int64_t run = newRun(st);
         const SearchOptions o = quickOptions(20, 3);
+        Progress last;
         const auto summary = runSearch(st, run, problem,
                                        [](int) -> Evaluator {
                                            return [](const Choice& c, const CancelToken*) {
                                                return EvaluationResult{double(c[0] + 2 * c[1] + 4 * c[2] + 1)};
                                            };
                                        },
-                                       o);
+                                       o, [&](const Progress& p) { last = p; });
         QVERIFY(summary.exhausted);
         QCOMPARE(summary.trialsComplete, 8);
+        // The last progress says the search ran out of maps, at 8 of 8 (not "8/20" as if cut short).
+        QCOMPARE(last.done, int64_t(8));
+        QCOMPARE(last.total, int64_t(8));
+        QCOMPARE(last.message, std::string("exhausted: every feasible map evaluated (8 of the 20 trials asked)"));
         std::set<std::string> seen;
         for (const auto& t : st.trials(run))
             seen.insert(t.encoding);

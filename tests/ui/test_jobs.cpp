@@ -10,6 +10,7 @@
 #include <QPushButton>
 #include <QSortFilterProxyModel>
 #include <QTemporaryDir>
+#include <QToolButton>
 #include <QTreeView>
 
 #include <atomic>
@@ -511,9 +512,20 @@ private Q_SLOTS:
         // --- the browser over it ---
         RunBrowser browser;
         browser.resize(700, 320);
+        // "New workspace…" and "New run…" are named as such; a run needs an open workspace.
+        auto* newRun = browser.findChild<QToolButton*>(QStringLiteral("newRunButton"));
+        auto* newWorkspace = browser.findChild<QToolButton*>(QStringLiteral("newWorkspaceButton"));
+        QVERIFY(newRun && newWorkspace);
+        QCOMPARE(newWorkspace->text(), QStringLiteral("New workspace…"));
+        QCOMPARE(newRun->text(), QStringLiteral("New run…"));
+        QVERIFY(!newRun->isEnabled());
         QSignalSpy opened(&browser, &RunBrowser::workspaceOpened);
         browser.openWorkspace(db);
         QVERIFY(opened.wait(20'000));
+        QVERIFY(newRun->isEnabled());
+        QSignalSpy runRequested(&browser, &RunBrowser::newRunRequested);
+        newRun->click();
+        QCOMPARE(runRequested.count(), 1);
         WorkspaceModel* wm = browser.model();
         QCOMPARE(browser.currentWorkspace(), QFileInfo(db).absoluteFilePath());
         QCOMPARE(wm->experimentCount(), 1);

@@ -213,6 +213,17 @@ private Q_SLOTS:
         // Best within the budget line (218,352 bytes): trial 5, 4.18 at 208,240 bytes.
         QVERIFY2(panel.caption().contains(QStringLiteral("trial 5, ppl 4.18 at")), qPrintable(panel.caption()));
         QCOMPARE(panel.scatterPlot()->yAxis->label(), QStringLiteral("Perplexity (lower is better)"));
+        QVERIFY(!panel.caption().contains(QStringLiteral("exhausted")));
+        // A search that ran out of feasible maps says so, rather than looking cut short at 8 of 12.
+        RunSnapshot done = s;
+        store::StageRecord searchStage;
+        searchStage.name = "search";
+        searchStage.status = store::RunStatus::Done;
+        searchStage.result = {{"trials_complete", 8}, {"trials_failed", 1}, {"exhausted", true}};
+        done.stages.push_back(searchStage);
+        panel.updateRun(done); // applied after the panel's coalescing delay
+        QTRY_VERIFY2(panel.caption().contains(QStringLiteral("<b>search space exhausted</b>: every feasible map was evaluated")),
+                     qPrintable(panel.caption()));
         QCOMPARE(panel.scatterPlot()->xAxis->label(), QStringLiteral("Memory (KiB)"));
     }
 

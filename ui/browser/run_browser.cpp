@@ -58,8 +58,14 @@ RunBrowser::RunBrowser(QWidget* parent)
 
     auto* open = toolButton(tr("Open…"), style()->standardIcon(QStyle::SP_DialogOpenButton),
                             tr("Open a workspace database"));
-    auto* create = toolButton(tr("New…"), style()->standardIcon(QStyle::SP_FileDialogNewFolder),
+    auto* create = toolButton(tr("New workspace…"), style()->standardIcon(QStyle::SP_FileDialogNewFolder),
                               tr("Create an empty workspace database"));
+    create->setObjectName(QStringLiteral("newWorkspaceButton"));
+    newRun_ = toolButton(tr("New run…"), style()->standardIcon(QStyle::SP_MediaPlay),
+                         tr("Configure and start a pipeline run in this workspace"));
+    newRun_->setObjectName(QStringLiteral("newRunButton"));
+    newRun_->setEnabled(false);
+    connect(newRun_, &QToolButton::clicked, this, &RunBrowser::newRunRequested);
     recent_ = toolButton(tr("Recent"), QIcon(), tr("Workspaces opened lately"));
     recent_->setPopupMode(QToolButton::InstantPopup);
     recent_->setMenu(new QMenu(recent_));
@@ -73,6 +79,7 @@ RunBrowser::RunBrowser(QWidget* parent)
     buttons->addWidget(open);
     buttons->addWidget(create);
     buttons->addWidget(recent_);
+    buttons->addWidget(newRun_);
     buttons->addStretch(1);
     buttons->addWidget(reload);
 
@@ -312,6 +319,7 @@ void RunBrowser::onCurrentChanged(const QModelIndex& current)
 void RunBrowser::updateHeader()
 {
     const QString ws = model_->workspace();
+    newRun_->setEnabled(!ws.isEmpty());
     if (ws.isEmpty()) {
         path_->setText(tr("<i>No workspace open</i>"));
         path_->setToolTip(QString());

@@ -64,6 +64,7 @@ Q_SIGNALS:
     void workspaceOpened(const QString& dbPath);
     void workspaceFailed(const QString& dbPath, const QString& message);
     void runSelected(const QString& dbPath, qint64 runId);
+    void newRunRequested(); // the "New run…" button (enabled while a workspace is open)
 
 private:
     void onLoaded(const QString& dbPath);
@@ -81,6 +82,7 @@ private:
     QLabel* path_;
     QLabel* status_;
     QToolButton* recent_;
+    QToolButton* newRun_;
     QTimer autoRefresh_;
     QString requested_;              // the workspace asked for last (loading)
     std::optional<qint64> pendingRun_; // to select once the next read has it

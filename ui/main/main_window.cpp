@@ -97,6 +97,7 @@ MainWindow::MainWindow(QWidget* parent)
 
     // Every way of opening a run goes through the browser's selection, which then shows the run.
     connect(browser_, &RunBrowser::runSelected, runView_, &RunView::openRun);
+    connect(browser_, &RunBrowser::newRunRequested, this, &MainWindow::newRunDialog);
     connect(browser_, &RunBrowser::workspaceOpened, this, [this](const QString& db) {
         workspace_ = db; // the browser records it among the recent workspaces
         settings_->setLastWorkspace(db);

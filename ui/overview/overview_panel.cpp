@@ -93,6 +93,8 @@ QString stageSummary(const store::StageRecord& stage)
     if (stage.name == "search" && r.contains("trials_complete")) {
         QString s = QStringLiteral("%1 trials complete, %2 failed").arg(r["trials_complete"].get<int>()).arg(
             r.value("trials_failed", 0));
+        if (r.value("exhausted", false))
+            s += QStringLiteral(" (search space exhausted: every feasible map evaluated)");
         if (r.contains("chosen") && r["chosen"].is_object())
             s += QStringLiteral("; chosen trial %1: objective %2 at %3")
                      .arg(r["chosen"]["trial"].get<int>())
@@ -219,13 +221,18 @@ void OverviewPanel::setRun(const RunSnapshotPtr& snapshot)
                                         .arg(s.baseModel->numLayers()));
     else if (!s.modelError.isEmpty())
         row(tr("Model"), s.modelError.toHtmlEscaped());
-    if (s.search)
-        row(tr("Search"), tr("%1 of %2 trials complete (%3 running, %4 failed); objective %5; budget %6")
+    if (s.search) {
+        const store::StageRecord* st = s.stage("search");
+        const bool exhausted = st && st->result.is_object() && st->result.value("exhausted", false);
+        row(tr("Search"), tr("%1 of %2 trials complete (%3 running, %4 failed); objective %5; budget %6%7")
                               .arg(r.trialsComplete)
                               .arg(s.search->trials)
                               .arg(r.trialsRunning)
                               .arg(r.trialsFailed)
-                              .arg(QString::fromStdString(s.search->objective), QString::fromStdString(s.search->budget)));
+                              .arg(QString::fromStdString(s.search->objective), QString::fromStdString(s.search->budget),
+                                   exhausted ? tr("; search space exhausted: every feasible map was evaluated")
+                                             : QString()));
+    }
     if (s.chosenMap && s.model) {
         try {
             const MemoryReport m = memoryReport(*s.model, *s.chosenMap);

@@ -255,6 +255,7 @@ void SearchPanel::apply(const TrialInput& input)
     applied_ = true;
     budgetText_ = input.budget;
     trialsAsked_ = input.trialsAsked;
+    exhausted_ = input.exhausted;
     points_ = trialPoints(input);
     const TrialPoints& p = points_;
 
@@ -482,6 +483,8 @@ void SearchPanel::updateCaption()
     counts += p.failed > 0 ? tr(", <span style='color:#c0392b'><b>%1 failed</b></span>").arg(p.failed)
                            : tr(", 0 failed");
     parts << counts;
+    if (exhausted_)
+        parts << tr("<b>search space exhausted</b>: every feasible map was evaluated");
     if (p.budgetMemory)
         parts << tr("budget %1 = %2 in all")
                      .arg(QString::fromStdString(budgetText_).toHtmlEscaped(), memoryTicker_->format(*p.budgetMemory));

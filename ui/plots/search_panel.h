@@ -105,6 +105,7 @@ private:
     store::RunStatus status_ = store::RunStatus::Pending;
     std::string budgetText_;
     int trialsAsked_ = 0;
+    bool exhausted_ = false;
     int selected_ = -1;
     bool userView_ = false;   // the user zoomed or panned: updates keep the view
     bool settingView_ = false;

@@ -31,6 +31,7 @@ uint64_t TrialInput::signature() const
     mix(h, uint64_t(runId));
     mix(h, uint64_t(budgetBytes));
     mix(h, std::hash<std::string>{}(objective));
+    mix(h, uint64_t(exhausted));
     mix(h, trials.size());
     for (const TrialSample& t : trials) {
         mix(h, uint64_t(t.number));
@@ -51,6 +52,8 @@ TrialInput trialInput(const RunSnapshot& s)
         in.budgetBytes = s.search->budgetBytes;
         in.trialsAsked = s.search->trials;
     }
+    if (const store::StageRecord* st = s.stage("search"))
+        in.exhausted = st->result.is_object() && st->result.value("exhausted", false);
     in.trials.reserve(s.trials.size());
     for (const store::TrialRecord& t : s.trials) {
         TrialSample x;

@@ -37,6 +37,7 @@ struct TrialInput {
     std::string budget;            // as written, e.g. "7 bpw"
     int64_t budgetBytes = 0;       // limit on budgetedBytes; 0: none known
     int trialsAsked = 0;
+    bool exhausted = false; // the search stage ended because no feasible map was left to try
     std::vector<TrialSample> trials;
 
     // Changes whenever a trial appears, changes state or completes, or the budget or objective changes.

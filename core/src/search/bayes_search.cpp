@@ -424,6 +424,10 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
         else if (isComplete(t))
             ++summary.trialsComplete;
     }
+    if (summary.exhausted && progress) // done, not cut short: the last word of the stage says why it stopped early
+        progress(Progress{"search", summary.trialsComplete, summary.trialsComplete,
+                          "exhausted: every feasible map evaluated (" + std::to_string(summary.trialsComplete) +
+                              " of the " + std::to_string(options.trials) + " trials asked)"});
     return summary;
 }
 
