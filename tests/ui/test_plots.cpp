@@ -531,8 +531,13 @@ private Q_SLOTS:
         b.setLayer(2, parseQuantSpec("bf16"));
         b.setLayerModule(0, LinearModule::Q, parseQuantSpec("int2"));
         PrecisionMap c(parseQuantSpec("int4"));
-        const std::vector<RunSnapshot> runs = {compareSnapshot(11, a, 0.0), compareSnapshot(12, b, 0.05),
+        std::vector<RunSnapshot> runs = {compareSnapshot(11, a, 0.0), compareSnapshot(12, b, 0.05),
                                                compareSnapshot(13, c, 0.1)};
+        store::StageRecord recovered; // run 12 was recovered (finetune stage done)
+        recovered.name = "finetune";
+        recovered.status = store::RunStatus::Done;
+        recovered.result = {{"train", {{"steps", 20}, {"best_validation_loss", 1.23456}}}};
+        runs[1].stages.push_back(recovered);
         ComparePanel panel;
         panel.resize(1100, 700);
         panel.setRuns(runs);
@@ -591,6 +596,35 @@ private Q_SLOTS:
         QCOMPARE(table->cellText(1, QStringLiteral("acc arc_easy")), QStringLiteral("0.300"));
         QCOMPARE(table->cellText(0, QStringLiteral("Evaluated memory")), QStringLiteral("217.34 KiB")); // 222,556 B
         QCOMPARE(table->cellText(0, QStringLiteral("Status")), QStringLiteral("done"));
+        QCOMPARE(table->cellText(0, QStringLiteral("Recovered")), QStringLiteral("no"));
+        QCOMPARE(table->cellText(1, QStringLiteral("Recovered")), QStringLiteral("yes, 20 steps, val loss 1.2346"));
+
+        // Sorting by a number column orders by value (4.28 > 4.23 > 4.18), and the Run column restores the order.
+        const int best = table->columnOf(QStringLiteral("Best within budget"));
+        table->sortByColumn(best, Qt::DescendingOrder);
+        QCOMPARE(table->cellText(0, QStringLiteral("Best within budget")), QStringLiteral("ppl 4.28"));
+        QCOMPARE(table->cellText(1, QStringLiteral("Best within budget")), QStringLiteral("ppl 4.23"));
+        QCOMPARE(table->cellText(2, QStringLiteral("Best within budget")), QStringLiteral("ppl 4.18"));
+        table->sortByColumn(0, Qt::AscendingOrder);
+        QCOMPARE(table->cellText(1, QStringLiteral("Best within budget")), QStringLiteral("ppl 4.23"));
+
+        // CSV: the header, one line per run; numbers at full precision (sizes in bytes), text as shown.
+        QTemporaryDir csvDir;
+        const QString csvPath = csvDir.filePath(QStringLiteral("compare.csv"));
+        QVERIFY(panel.exportMetricsCsv(csvPath));
+        QFile csvFile(csvPath);
+        QVERIFY(csvFile.open(QIODevice::ReadOnly));
+        const QStringList lines = QString::fromUtf8(csvFile.readAll()).split(QLatin1Char('\n'), Qt::SkipEmptyParts);
+        QCOMPARE(lines.size(), 4);
+        QVERIFY2(lines[0].startsWith(QStringLiteral("Run,Kind,Status,Trials complete,Best within budget,Memory of best,"
+                                                    "Budget,Evaluated memory,Recovered,ppl tinystories")),
+                 qPrintable(lines[0]));
+        QVERIFY2(lines[1].contains(QStringLiteral(",8,4.1799999999999997,208240,6 bpw (213.23 KiB in all),222556,no,"
+                                                  "11.849097339141172,")),
+                 qPrintable(lines[1]));
+        QString error;
+        QVERIFY(!panel.exportMetricsCsv(csvDir.filePath(QStringLiteral("missing/compare.csv")), &error));
+        QVERIFY2(error.contains(QStringLiteral("missing/compare.csv")), qPrintable(error));
 
         // Layers aligned by index when the counts differ: the difference covers the common layers.
         panel.setRuns({compareSnapshot(11, a, 0.0), compareSnapshot(14, PrecisionMap(parseQuantSpec("int4")), 0.0, 2)});

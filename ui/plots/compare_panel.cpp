@@ -6,9 +6,16 @@
 #include <set>
 
 #include <QComboBox>
+#include <QDir>
+#include <QFileDialog>
+#include <QFileInfo>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QMenu>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSaveFile>
+#include <QStandardPaths>
 #include <QScrollArea>
 #include <QTabWidget>
 #include <QVBoxLayout>
@@ -119,13 +126,53 @@ ComparePanel::ComparePanel(QWidget* parent) : QWidget(parent)
     static_cast<QVBoxLayout*>(mapPage->layout())->addWidget(formatLegend_);
     tabs_->addTab(mapPage, tr("Precision maps"));
 
-    table_ = new RunMetricsTable(this);
-    tabs_->addTab(table_, tr("Metrics"));
+    auto* metricsPage = new QWidget(this);
+    auto* metricsLayout = new QVBoxLayout(metricsPage);
+    metricsLayout->setContentsMargins(0, 0, 0, 0);
+    auto* metricsBar = new QHBoxLayout;
+    metricsBar->setContentsMargins(6, 4, 6, 0);
+    metricsBar->addWidget(new QLabel(tr("Each run's best point within budget and its evaluation; click a header to "
+                                        "sort."),
+                                     metricsPage));
+    metricsBar->addStretch(1);
+    auto* csv = new QPushButton(tr("Export CSV…"), metricsPage);
+    csv->setObjectName(QStringLiteral("exportMetricsCsv"));
+    metricsBar->addWidget(csv);
+    metricsLayout->addLayout(metricsBar);
+    table_ = new RunMetricsTable(metricsPage);
+    metricsLayout->addWidget(table_);
+    tabs_->addTab(metricsPage, tr("Metrics"));
+    connect(csv, &QPushButton::clicked, this, [this] {
+        static QString lastDir = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
+        QString path = QFileDialog::getSaveFileName(this, tr("Export metrics as CSV"),
+                                                    QDir(lastDir).filePath(QStringLiteral("compare.csv")),
+                                                    tr("CSV table (*.csv)"));
+        if (path.isEmpty())
+            return;
+        if (QFileInfo(path).suffix().isEmpty())
+            path += QStringLiteral(".csv");
+        lastDir = QFileInfo(path).absolutePath();
+        QString error;
+        if (!exportMetricsCsv(path, &error))
+            QMessageBox::warning(this, tr("Export CSV"), error);
+    });
 
     auto* layout = new QVBoxLayout(this);
     layout->setContentsMargins(0, 0, 0, 0);
     layout->addWidget(tabs_);
     clear();
+}
+
+bool ComparePanel::exportMetricsCsv(const QString& path, QString* error) const
+{
+    QSaveFile file(path);
+    const QByteArray bytes = table_->toCsv().toUtf8();
+    if (!file.open(QIODevice::WriteOnly) || file.write(bytes) != bytes.size() || !file.commit()) {
+        if (error)
+            *error = tr("Cannot write %1: %2").arg(QDir::toNativeSeparators(path), file.errorString());
+        return false;
+    }
+    return true;
 }
 
 QWidget* ComparePanel::buildRow(QHBoxLayout*& row, QLabel*& note)

@@ -51,6 +51,8 @@ public:
     // Code bits of layer/module in run `run`'s chosen map (-1 when unknown).
     int mapBits(int run, int layer, LinearModule module) const;
     RunMetricsTable* metricsTable() const { return table_; }
+    // Writes the metrics table as CSV (atomically); false with a message naming the file otherwise.
+    bool exportMetricsCsv(const QString& path, QString* error = nullptr) const;
 
 private:
     void showFronts();

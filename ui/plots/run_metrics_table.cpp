@@ -28,9 +28,27 @@ void addName(QStringList& names, const QString& name)
         names << name;
 }
 
+// Set on numeric cells whose text says more than their number (the budget: "6 bpw (213 KiB in all)").
+constexpr int kCsvAsText = Qt::UserRole + 1;
+
+// Sorts by its number (Qt::UserRole) where both items have one, else by text.
+class SortItem : public QTableWidgetItem {
+public:
+    using QTableWidgetItem::QTableWidgetItem;
+    bool operator<(const QTableWidgetItem& other) const override
+    {
+        const QVariant a = data(Qt::UserRole), b = other.data(Qt::UserRole);
+        if (a.isValid() && b.isValid())
+            return a.toDouble() < b.toDouble();
+        if (a.isValid() != b.isValid())
+            return a.isValid(); // numbers before "-"
+        return QTableWidgetItem::operator<(other);
+    }
+};
+
 QTableWidgetItem* textItem(const QString& text, const QString& tip = {})
 {
-    auto* item = new QTableWidgetItem(text);
+    auto* item = new SortItem(text);
     item->setFlags(Qt::ItemIsSelectable | Qt::ItemIsEnabled);
     item->setToolTip(tip.isEmpty() ? text : tip);
     return item;
@@ -55,6 +73,7 @@ RunMetricsTable::RunMetricsTable(QWidget* parent) : QTableWidget(parent)
     verticalHeader()->setVisible(false);
     horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
     horizontalHeader()->setStretchLastSection(true);
+    horizontalHeader()->setSortIndicator(0, Qt::AscendingOrder); // the runs' own order until a header is clicked
 }
 
 void RunMetricsTable::setRuns(const std::vector<RunSnapshot>& runs, const std::vector<TrialPoints>& points)
@@ -72,8 +91,9 @@ void RunMetricsTable::setRuns(const std::vector<RunSnapshot>& runs, const std::v
                         addName(tasks, QString::fromStdString(t["task"].get<std::string>()));
         }
 
-    QStringList headers = {tr("Run"), tr("Kind"), tr("Status"), tr("Trials complete"), tr("Best within budget"),
-                           tr("Memory of best"), tr("Budget"), tr("Evaluated memory")};
+    QStringList headers = {tr("Run"),           tr("Kind"),   tr("Status"),           tr("Trials complete"),
+                           tr("Best within budget"), tr("Memory of best"), tr("Budget"), tr("Evaluated memory"),
+                           tr("Recovered")};
     const int fixed = int(headers.size());
     for (const QString& s : sources)
         headers << tr("ppl %1").arg(s);
@@ -90,6 +110,7 @@ void RunMetricsTable::setRuns(const std::vector<RunSnapshot>& runs, const std::v
     ByteAxisTicker units;
     units.setUnitFor(maxBytes);
 
+    setSortingEnabled(false); // filled in input order, then sorted as the header says
     clear();
     setColumnCount(int(headers.size()));
     setHorizontalHeaderLabels(headers);
@@ -97,8 +118,10 @@ void RunMetricsTable::setRuns(const std::vector<RunSnapshot>& runs, const std::v
     for (int row = 0; row < int(runs.size()); ++row) {
         const RunSnapshot& s = runs[size_t(row)];
         const TrialPoints& p = points[size_t(row)];
-        setItem(row, 0, textItem(runLabel(s.run.id, s.run.name, 40),
-                                 QStringLiteral("run %1: %2").arg(s.run.id).arg(QString::fromStdString(s.run.name))));
+        QTableWidgetItem* label = textItem(runLabel(s.run.id, s.run.name, 40),
+                                           QStringLiteral("run %1: %2").arg(s.run.id).arg(QString::fromStdString(s.run.name)));
+        label->setData(Qt::UserRole, row); // sorts by the order the runs were given
+        setItem(row, 0, label);
         setItem(row, 1, textItem(QString::fromStdString(s.run.kind)));
         setItem(row, 2, textItem(QString::fromLatin1(store::runStatusName(s.run.status))));
         setItem(row, 3, numberItem(p.complete, formatCount(p.complete),
@@ -130,9 +153,25 @@ void RunMetricsTable::setRuns(const std::vector<RunSnapshot>& runs, const std::v
                                        formatBytesExact(s.search->budgetBytes)));
         else
             setItem(row, 6, textItem(s.search ? QString::fromStdString(s.search->budget) : QStringLiteral("-")));
+        item(row, 6)->setData(kCsvAsText, true);
 
         for (int c = 7; c < int(headers.size()); ++c)
             setItem(row, c, textItem(QStringLiteral("-")));
+        // Recovered: the run's finetune stage (LoRA / LoftQ on the chosen map), its steps and last losses.
+        if (const store::StageRecord* f = s.stage("finetune")) {
+            const nlohmann::json& fr = f->result;
+            if (f->status == store::RunStatus::Done && fr.is_object() && fr.contains("train") && fr["train"].is_object()) {
+                const nlohmann::json& t = fr["train"];
+                QString text = tr("yes, %1 steps").arg(t.value("steps", 0));
+                if (t.contains("best_validation_loss") && t["best_validation_loss"].is_number())
+                    text += tr(", val loss %1").arg(t["best_validation_loss"].get<double>(), 0, 'f', 4);
+                setItem(row, 8, textItem(text));
+            } else {
+                setItem(row, 8, textItem(tr("no (%1)").arg(QString::fromLatin1(store::runStatusName(f->status)))));
+            }
+        } else {
+            setItem(row, 8, textItem(tr("no")));
+        }
         const nlohmann::json* r = evaluateResult(s);
         if (!r)
             continue;
@@ -162,6 +201,40 @@ void RunMetricsTable::setRuns(const std::vector<RunSnapshot>& runs, const std::v
                     setItem(row, c, numberItem(v, QString::number(v, 'f', 3), tip));
                 }
     }
+    setSortingEnabled(true);
+}
+
+QString RunMetricsTable::toCsv() const
+{
+    auto field = [](QString v) {
+        if (v.contains(QLatin1Char(',')) || v.contains(QLatin1Char('"')) || v.contains(QLatin1Char('\n')))
+            v = QLatin1Char('"') + v.replace(QLatin1Char('"'), QStringLiteral("\"\"")) + QLatin1Char('"');
+        return v;
+    };
+    QStringList lines, cells;
+    for (int c = 0; c < columnCount(); ++c)
+        cells << field(horizontalHeaderItem(c) ? horizontalHeaderItem(c)->text() : QString());
+    lines << cells.join(QLatin1Char(','));
+    const int run = 0;
+    for (int r = 0; r < rowCount(); ++r) {
+        cells.clear();
+        for (int c = 0; c < columnCount(); ++c) {
+            const QTableWidgetItem* it = item(r, c);
+            if (!it) {
+                cells << QString();
+                continue;
+            }
+            const QVariant v = it->data(Qt::UserRole);
+            if (c == run)
+                cells << field(it->toolTip()); // "run N: the whole name"
+            else if (v.isValid() && !it->data(kCsvAsText).toBool())
+                cells << field(QString::number(v.toDouble(), 'g', 17));
+            else
+                cells << field(it->text());
+        }
+        lines << cells.join(QLatin1Char(','));
+    }
+    return lines.join(QLatin1Char('\n')) + QLatin1Char('\n');
 }
 
 int RunMetricsTable::columnOf(const QString& header) const
