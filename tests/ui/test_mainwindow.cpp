@@ -6,12 +6,15 @@
 #include <QMenu>
 #include <QMenuBar>
 #include <QSettings>
+#include <QTableWidget>
 #include <QTemporaryDir>
 
 #include "common/number_format.h"
 #include "main/main_window.h"
 #include "model/layer_table_model.h"
 #include "model/model_info_panel.h"
+#include "model/run_shapes_panel.h"
+#include "qcustomplot.h"
 #include "settings/settings.h"
 #include "test_data.h"
 
@@ -84,6 +87,62 @@ private Q_SLOTS:
                                 "gelu_pytorch_tanh, embeddings x 33.941125, sliding window 512 on 22 of 26 layers "
                                 "(RoPE base 10000)"));
         QCOMPARE(panel.fieldText(Field::TotalParameters), QStringLiteral("999,885,952 (999.89 M)"));
+    }
+
+    // The Model tab's run view: shapes after pruning against the original, the chosen map's format per linear and
+    // the recovered adapter's rank, from the run's snapshot.
+    void runShapesShowPrunedLayersMapAndAdapter()
+    {
+        qpruner::ui::RunShapesPanel panel;
+        panel.resize(900, 600);
+        QVERIFY(panel.caption().contains(QStringLiteral("No run shown")));
+        qpruner::ui::RunSnapshot s;
+        s.run.id = 7;
+        s.baseModel = qpruner::testing::storiesShapedConfig(3);
+        s.model = s.baseModel;
+        s.model->layers[1] = qpruner::LayerShape{6, 3, 120}; // pruned: 2 heads (1 KV group) and 52 channels
+        qpruner::PrecisionMap map(qpruner::parseQuantSpec("nf4"));
+        map.setLayer(2, qpruner::parseQuantSpec("int8"));
+        map.setLayerModule(1, qpruner::LinearModule::Down, qpruner::parseQuantSpec("bf16"));
+        s.chosenMap = map;
+        qpruner::store::StageRecord search;
+        search.name = "search";
+        search.status = qpruner::store::RunStatus::Done;
+        s.stages.push_back(search);
+        panel.setRun(s);
+        QVERIFY2(panel.caption().contains(QStringLiteral("pruned from the original")) &&
+                     panel.caption().contains(QStringLiteral("search's chosen map")) &&
+                     panel.caption().contains(QStringLiteral("not recovered")),
+                 qPrintable(panel.caption()));
+        QCOMPARE(panel.table()->rowCount(), 3);
+        QCOMPARE(panel.cellText(0, QStringLiteral("Heads")), QStringLiteral("8"));
+        QCOMPARE(panel.cellText(1, QStringLiteral("Heads")), QStringLiteral("6 (of 8)"));
+        QCOMPARE(panel.cellText(1, QStringLiteral("KV heads")), QStringLiteral("3 (of 4)"));
+        QCOMPARE(panel.cellText(1, QStringLiteral("FFN")), QStringLiteral("120 (of 172)"));
+        QCOMPARE(panel.cellText(1, QStringLiteral("down")), QStringLiteral("bf16"));
+        QCOMPARE(panel.cellText(1, QStringLiteral("up")), QStringLiteral("nf4"));
+        QCOMPARE(panel.cellText(2, QStringLiteral("q")), QStringLiteral("int8"));
+        QCOMPARE(panel.cellText(0, QStringLiteral("LoRA rank")), QStringLiteral("-"));
+        // Bars: original and kept per layer.
+        QCOMPARE(panel.ffnOriginalBars()->data()->size(), 3);
+        QCOMPARE(panel.ffnKeptBars()->data()->at(1)->value, 120.0);
+        QCOMPARE(panel.ffnOriginalBars()->data()->at(1)->value, 172.0);
+        QCOMPARE(panel.headsKeptBars()->data()->at(1)->value, 6.0);
+        QCOMPARE(panel.headsOriginalBars()->data()->at(1)->value, 8.0);
+
+        // Recovered: the finetune stage done, rank and targets from the run's config.
+        qpruner::store::StageRecord finetune;
+        finetune.name = "finetune";
+        finetune.status = qpruner::store::RunStatus::Done;
+        s.stages.push_back(finetune);
+        s.run.config = {{"finetune", {{"rank", 16}, {"targets", {"q", "v"}}}}};
+        panel.setRun(s);
+        QVERIFY2(panel.caption().contains(QStringLiteral("recovered with LoRA rank 16 on q, v")), qPrintable(panel.caption()));
+        QCOMPARE(panel.cellText(2, QStringLiteral("LoRA rank")), QStringLiteral("16"));
+        QCOMPARE(panel.table()->item(2, panel.table()->columnCount() - 1)->toolTip(), QStringLiteral("rank 16 on q, v"));
+        panel.clear();
+        QCOMPARE(panel.table()->rowCount(), 0);
+        QCOMPARE(panel.ffnKeptBars()->data()->size(), 0);
     }
 
     void initTestCase()

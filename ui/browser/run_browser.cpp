@@ -66,7 +66,11 @@ RunBrowser::RunBrowser(QWidget* parent)
     newRun_->setObjectName(QStringLiteral("newRunButton"));
     newRun_->setEnabled(false);
     connect(newRun_, &QToolButton::clicked, this, &RunBrowser::newRunRequested);
-    recent_ = toolButton(tr("Recent"), QIcon(), tr("Workspaces opened lately"));
+    // Icon only (the history arrow): the row keeps room for "New workspace…" and "New run…" in a narrow dock.
+    recent_ = toolButton(QString(), QIcon::fromTheme(QStringLiteral("document-open-recent"),
+                                                     style()->standardIcon(QStyle::SP_FileDialogDetailedView)),
+                         tr("Workspaces opened lately"));
+    recent_->setObjectName(QStringLiteral("recentWorkspacesButton"));
     recent_->setPopupMode(QToolButton::InstantPopup);
     recent_->setMenu(new QMenu(recent_));
     connect(recent_->menu(), &QMenu::aboutToShow, this, &RunBrowser::fillRecentMenu);
@@ -76,6 +80,7 @@ RunBrowser::RunBrowser(QWidget* parent)
     connect(reload, &QToolButton::clicked, this, &RunBrowser::refresh);
     auto* buttons = new QHBoxLayout;
     buttons->setContentsMargins(0, 0, 0, 0);
+    buttons->setSpacing(2);
     buttons->addWidget(open);
     buttons->addWidget(create);
     buttons->addWidget(recent_);

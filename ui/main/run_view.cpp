@@ -3,12 +3,15 @@
 
 #include <QtConcurrent/QtConcurrentRun>
 #include <QFutureWatcher>
+#include <QScrollArea>
+#include <QSplitter>
 
 #include "jobs/job_queue.h"
 #include "jobs/pipeline_jobs.h"
 #include "main/compare_page.h"
 #include "mapeditor/precision_map_editor.h"
 #include "model/model_info_panel.h"
+#include "model/run_shapes_panel.h"
 #include "overview/overview_panel.h"
 #include "plots/importance_panel.h"
 #include "plots/search_panel.h"
@@ -54,19 +57,34 @@ RunView::RunView(JobQueue& jobs, QWidget* parent) : QTabWidget(parent), jobs_(jo
     editor_ = new PrecisionMapEditor(this);
     search_ = new SearchPanel(this);
     compare_ = new ComparePage(this);
-    model_ = new ModelInfoPanel(this);
+    // The Model tab: the run's model layer by layer above, the file opened last below.
+    auto* modelTab = new QSplitter(Qt::Vertical, this);
+    modelTab->setObjectName(QStringLiteral("model-tab"));
+    shapes_ = new RunShapesPanel(modelTab);
+    shapes_->setMinimumSize(200, 150); // the splitter shares the height; the window's minimum stays small
+    auto* modelScroll = new QScrollArea(modelTab);
+    modelScroll->setWidgetResizable(true);
+    modelScroll->setFrameShape(QFrame::NoFrame);
+    model_ = new ModelInfoPanel(modelScroll);
+    modelScroll->setWidget(model_);
+    modelTab->addWidget(shapes_);
+    modelTab->addWidget(modelScroll);
+    modelTab->setStretchFactor(0, 3);
+    modelTab->setStretchFactor(1, 1);
+    modelTab->setSizes({600, 200});
     addTab(overview_, tr("&Overview"));
     addTab(importance_, tr("&Importance"));
     addTab(editor_, tr("Precision &map"));
     addTab(search_, tr("&Search"));
     addTab(compare_, tr("&Compare"));
-    addTab(model_, tr("Mo&del"));
+    addTab(modelTab, tr("Mo&del"));
     setTabToolTip(0, tr("The run: config, stages, timings and key figures"));
     setTabToolTip(1, tr("Layer importance per metric, per module, and what pruning kept"));
     setTabToolTip(2, tr("Edit a precision map with live memory accounting; evaluate it as a trial"));
     setTabToolTip(3, tr("Accuracy against memory of every trial, the Pareto front and the hypervolume"));
     setTabToolTip(4, tr("Two or more runs side by side"));
-    setTabToolTip(5, tr("The model file opened last: shapes and parameter counts"));
+    setTabToolTip(5, tr("The run's model layer by layer (shapes after pruning, the chosen formats, the adapter's "
+                        "rank) and the model file opened last"));
 
     connect(loader_, &RunSnapshotLoader::loaded, this, &RunView::onLoaded);
     connect(loader_, &RunSnapshotLoader::updated, this, &RunView::onUpdated);
@@ -109,6 +127,8 @@ QList<QCustomPlot*> RunView::currentPlots() const
         return search_->plots();
     if (currentWidget() == compare_)
         return compare_->plots();
+    if (currentWidget() == shapes_->parentWidget())
+        return {shapes_->plot()};
     return {};
 }
 
@@ -122,6 +142,7 @@ void RunView::closeRun()
 {
     loader_->clear();
     overview_->clear();
+    shapes_->clear();
     shownScores_ = 0;
 }
 
@@ -131,6 +152,7 @@ void RunView::onLoaded(const RunSnapshotPtr& s)
     importance_->setRun(*s);
     shownScores_ = s->scores.size();
     search_->setRun(*s);
+    shapes_->setRun(*s);
     resetEditor(*s);
     compare_->setWorkspace(s->dbPath, s->run.id);
     Q_EMIT runLoaded(s);
@@ -145,6 +167,7 @@ void RunView::onUpdated(const RunSnapshotPtr& s)
         shownScores_ = s->scores.size();
     }
     search_->updateRun(*s);
+    shapes_->setRun(*s);
     if (!editor_->hasModel()) // e.g. the allocation finished since: the editor can start
         resetEditor(*s);
     editor_->setEvaluationEnabled(s->search.has_value() && s->model.has_value());

@@ -19,6 +19,7 @@ class ImportancePanel;
 class JobQueue;
 class ModelInfoPanel;
 class OverviewPanel;
+class RunShapesPanel;
 class PrecisionMapEditor;
 class SearchPanel;
 
@@ -36,6 +37,7 @@ public:
     SearchPanel* search() const { return search_; }
     ComparePage* compare() const { return compare_; }
     ModelInfoPanel* modelPanel() const { return model_; }
+    RunShapesPanel* runShapes() const { return shapes_; } // the Model tab's upper half: the run's model
     // The plots of the tab on display (empty when it has none): what File > Export > Plot saves.
     QList<QCustomPlot*> currentPlots() const;
     // The editor's pending "evaluate this map" job, if any.
@@ -70,6 +72,7 @@ private:
     SearchPanel* search_ = nullptr;
     ComparePage* compare_ = nullptr;
     ModelInfoPanel* model_ = nullptr;
+    RunShapesPanel* shapes_ = nullptr;
     QPointer<Job> evaluation_;
     size_t shownScores_ = 0; // layer-score rows the Importance tab was last given
 };

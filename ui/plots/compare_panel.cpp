@@ -131,10 +131,12 @@ ComparePanel::ComparePanel(QWidget* parent) : QWidget(parent)
     metricsLayout->setContentsMargins(0, 0, 0, 0);
     auto* metricsBar = new QHBoxLayout;
     metricsBar->setContentsMargins(6, 4, 6, 0);
-    metricsBar->addWidget(new QLabel(tr("Each run's best point within budget and its evaluation; click a header to "
-                                        "sort."),
-                                     metricsPage));
-    metricsBar->addStretch(1);
+    auto* metricsNote = new QLabel(tr("Each run's best point within budget and its evaluation; click a header to "
+                                      "sort."),
+                                   metricsPage);
+    metricsNote->setWordWrap(true);
+    metricsNote->setMinimumWidth(120);
+    metricsBar->addWidget(metricsNote, 1);
     auto* csv = new QPushButton(tr("Export CSV…"), metricsPage);
     csv->setObjectName(QStringLiteral("exportMetricsCsv"));
     metricsBar->addWidget(csv);

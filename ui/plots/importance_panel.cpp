@@ -154,21 +154,7 @@ void ImportancePanel::buildPruning()
     }
     pruningPlot_->yAxis->setLabel(tr("kept (%)"));
     pruningPlot_->yAxis->setRange(0, 112);
-    // The legend in a row of its own under the axis rect, where no bar can hide behind it.
-    pruningPlot_->legend->setVisible(true);
-    pruningPlot_->legend->setFillOrder(QCPLegend::foColumnsFirst);
-    pruningPlot_->legend->setWrap(2);
-    pruningPlot_->legend->setBorderPen(Qt::NoPen);
-    pruningPlot_->axisRect()->insetLayout()->take(pruningPlot_->legend);
-    auto* legendRow = new QCPLayoutGrid;
-    pruningPlot_->plotLayout()->addElement(pruningPlot_->plotLayout()->rowCount(), 0, legendRow);
-    legendRow->setMargins(QMargins(0, 0, 0, 4));
-    // Centred between two empty cells that take the spare width.
-    legendRow->addElement(0, 0, new QCPLayoutElement(pruningPlot_));
-    legendRow->addElement(0, 1, pruningPlot_->legend);
-    legendRow->addElement(0, 2, new QCPLayoutElement(pruningPlot_));
-    pruningPlot_->legend->setMaximumSize(pruningPlot_->legend->minimumOuterSizeHint());
-    pruningPlot_->plotLayout()->setRowStretchFactor(pruningPlot_->plotLayout()->rowCount() - 1, 0.001);
+    placeLegendBelow(pruningPlot_, 2);
     installPlotContextMenu(pruningPlot_);
     new PlotToolTip(pruningPlot_, [this](const QPoint& pos) {
         return pruningToolTip(layerAt(pruningPlot_, pos, model_ ? model_->numLayers() : 0));

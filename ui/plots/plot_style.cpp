@@ -8,6 +8,24 @@
 
 namespace qpruner::ui {
 
+void placeLegendBelow(QCustomPlot* plot, int wrap)
+{
+    plot->legend->setVisible(true);
+    plot->legend->setFillOrder(QCPLegend::foColumnsFirst);
+    plot->legend->setWrap(wrap);
+    plot->legend->setBorderPen(Qt::NoPen);
+    plot->axisRect()->insetLayout()->take(plot->legend);
+    auto* legendRow = new QCPLayoutGrid;
+    plot->plotLayout()->addElement(plot->plotLayout()->rowCount(), 0, legendRow);
+    legendRow->setMargins(QMargins(0, 0, 0, 4));
+    // Centred between two empty cells that take the spare width.
+    legendRow->addElement(0, 0, new QCPLayoutElement(plot));
+    legendRow->addElement(0, 1, plot->legend);
+    legendRow->addElement(0, 2, new QCPLayoutElement(plot));
+    plot->legend->setMaximumSize(plot->legend->minimumOuterSizeHint());
+    plot->plotLayout()->setRowStretchFactor(plot->plotLayout()->rowCount() - 1, 0.001);
+}
+
 void applyPlotStyle(QCustomPlot* plot)
 {
     plot->setAntialiasedElements(QCP::aeAll);

@@ -15,6 +15,9 @@ namespace qpruner::ui {
 
 // Fonts, grid pens, antialiasing, legend look (QCustomPlot draws without OpenGL by default, so exports and
 // offscreen tests render like the screen).
+// Moves the plot's legend into a row of its own under the axis rect (centred, `wrap` items a row), where no bar
+// or point can hide behind it.
+void placeLegendBelow(QCustomPlot* plot, int wrap);
 void applyPlotStyle(QCustomPlot* plot);
 
 // A fixed palette of ten distinguishable colours (Tableau 10), cycling: run `index` of a comparison, a series.
