@@ -4,7 +4,11 @@
 # and format, next to real llama.cpp (node-llama-cpp's prebuilt CPU binaries) on the same models exported by us;
 # then (--pipeline) the whole pipeline on one size: seconds, cost in forward-pass multiples and peak RSS per stage.
 #
-#   bench/scale.sh [--sizes 110m,1b] [--reps 3] [--windows 4] [--threads 2] [--pipeline 1b] [--skip-speed]
+#   bench/scale.sh [--sizes 110m,1b] [--reps 3] [--windows 4] [--threads 2] [--pipeline 1b] [--memory 7b]
+#                  [--skip-speed]
+#
+# --memory SIZE: peak RSS of mi + bi importance (8 x 256 tokens; skipped when its scores file exists) and of one
+# search trial (8 x 256 validation tokens, quantized variants in mapped files) on a model too large to hold twice.
 #
 # Models, GGUF files and logs go to $QPRUNER_SCALE_DIR (default build/scale; ~12 GB for 1b). Builds the qpruner
 # CLI in $QPRUNER_BUILD_DIR (default build) and installs node-llama-cpp@3.21.1 into $BUILD/llamacpp. Prints the
@@ -14,7 +18,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${QPRUNER_BUILD_DIR:-$ROOT/build}"
 WORK="${QPRUNER_SCALE_DIR:-$BUILD/scale}"
 DATA="${QPRUNER_SHARED_DATA:-$ROOT/../shared/data}"
-SIZES=110m,1b REPS=3 WINDOWS=4 THREADS=$(nproc) PIPELINE="" SPEED=1
+SIZES=110m,1b REPS=3 WINDOWS=4 THREADS=$(nproc) PIPELINE="" MEMORY="" SPEED=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) SIZES="$2"; shift 2 ;;
@@ -22,6 +26,7 @@ while [ $# -gt 0 ]; do
     --windows) WINDOWS="$2"; shift 2 ;;
     --threads) THREADS="$2"; shift 2 ;;
     --pipeline) PIPELINE="$2"; shift 2 ;;
+    --memory) MEMORY="$2"; shift 2 ;;
     --skip-speed) SPEED=0; shift ;;
     *) echo "scale.sh: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -126,8 +131,7 @@ json.dump({
     "allocate": {"budget": "6bpw"},
     "search": {"trials": 12, "initial_samples": 4, "validation": {"source": "wikitext2", "windows": 8, "seq_len": 256}},
     "finetune": {"data": "wikitext2", "format": "text", "steps": 20, "warmup": 2, "batch_size": 4, "micro_batch": 1,
-                 "seq_len": 256,
-                 "eval_every": 0},
+                 "seq_len": 256, "eval_every": 0, "max_val": 16},
     "evaluate": {"ppl": [{"source": "wikitext2", "windows": 8, "seq_len": 256}]},
 }, open(f"{work}/pipeline-{size}.json", "w"), indent=1)
 PY
@@ -161,6 +165,38 @@ with open(out, "a") as f:
         r = json.loads(result or "{}")
         f.write(json.dumps({"bench": "stage_time", "stage": name, "seconds": secs, "status": status,
                             "peak_rss_bytes": r.get("peak_rss_bytes")}) + "\n")
+PY
+fi
+
+if [ -n "$MEMORY" ]; then
+  size="$MEMORY"
+  [ -d "$WORK/$size" ] || "$QP" make-random --preset "$size" --dtype bfloat16 --seed 0 --out "$WORK/$size" > /dev/null
+  if [ ! -f "$WORK/$size-scores.json" ]; then
+    /usr/bin/time -f "RSS %M elapsed %e" "$QP" importance "$WORK/$size" --tokenizer "$TOK" --calib wikitext2 \
+        --samples 8 --seq-len 256 --metrics mi,bi --threads "$THREADS" --out "$WORK/$size-scores.json" \
+        > /dev/null 2> "$WORK/$size-importance.err"
+  fi
+  db="$WORK/$size-search.db"
+  rm -f "$db" "$db-wal" "$db-shm"; rm -rf "$WORK/$size-search-runs"
+  /usr/bin/time -f "RSS %M elapsed %e" "$QP" search "$WORK/$size" --dtype bf16 --tokenizer "$TOK" \
+      --scores "$WORK/$size-scores.json" --metric bi --budget 6bpw --trials 1 --val wikitext2 --val-windows 8 \
+      --val-seq-len 256 --variant-cache disk --db "$db" --threads "$THREADS" --json \
+      > "$WORK/$size-search.json" 2> "$WORK/$size-search.err"
+  python3 - "$OUT" "$size" "$WORK/$size-importance.err" "$WORK/$size-search.err" "$db" <<'PY'
+import json, re, sqlite3, sys
+out, size, imp, search, db = sys.argv[1:6]
+def rss(path):
+    m = re.findall(r"RSS (\d+) elapsed ([\d.]+)", open(path).read())
+    return (int(m[-1][0]) * 1024, float(m[-1][1])) if m else (None, None)
+con = sqlite3.connect(db)
+trial = con.execute("select seconds_quantize, seconds_evaluate, objective from trials order by id limit 1").fetchone()
+with open(out, "a") as f:
+    for step, path in (("importance mi+bi", imp), ("search, 1 trial", search)):
+        b, s = rss(path)
+        row = {"bench": "memory", "size": size, "step": step, "seconds": s, "peak_rss_bytes": b}
+        if step.startswith("search") and trial:
+            row.update(quantize_seconds=trial[0], evaluate_seconds=trial[1], ppl=trial[2])
+        f.write(json.dumps(row) + "\n")
 PY
 fi
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Prints bench/scale.sh's tables from its JSON lines: throughput per size and variant next to llama.cpp, and the
-pipeline's stages in seconds, forward-pass multiples and peak RSS."""
+pipeline's stages in seconds, forward-pass multiples and peak RSS, and the peak RSS of the large-model steps."""
 import json
 import sys
 
@@ -42,6 +42,16 @@ def main():
             rss = r.get("peak_rss_bytes")
             print(f"| {r['stage']} | {r['status']} | {r['seconds']:.1f} | {r['seconds'] / ref:.2f} | "
                   f"{f'{rss / 2**20:,.0f} MiB' if rss else ''} |")
+        print()
+    memory = [r for r in rows if r["bench"] == "memory"]
+    if memory:
+        print("Peak RSS on a model too large to hold twice (8 x 256 tokens)")
+        print("| size | step | seconds | peak RSS | trial: quantize s | evaluate s |")
+        print("|---|---|---|---|---|---|")
+        for r in memory:
+            rss = r.get("peak_rss_bytes")
+            print(f"| {r['size']} | {r['step']} | {r['seconds'] or 0:.0f} | {f'{rss / 2**30:.2f} GiB' if rss else ''} | "
+                  f"{r.get('quantize_seconds') or '':} | {r.get('evaluate_seconds') or ''} |")
 
 
 if __name__ == "__main__":

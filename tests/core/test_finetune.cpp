@@ -285,13 +285,40 @@ private Q_SLOTS:
         o.warmupSteps = 3;
         o.evalEvery = 0;
         finetune::Trainer trainer(*m, prepared.params, data, o);
-        const auto r = trainer.run();
+        std::vector<Progress> events;
+        const auto r = trainer.run([&](const Progress& p) { events.push_back(p); });
         QCOMPARE(r.validation.size(), size_t(2)); // before training and at the end
+        // Progress: 30 steps, and each of the two validations per micro-batch of 8 (40 examples: 5 events).
+        int steps = 0, validation = 0;
+        for (const Progress& p : events) {
+            if (p.stage == "finetune")
+                ++steps;
+            if (p.stage == "finetune: validation") {
+                ++validation;
+                QCOMPARE(p.total, int64_t(40));
+                QVERIFY(p.done % 8 == 0 && p.done < 40);
+            }
+        }
+        QCOMPARE(steps, 30);
+        QCOMPARE(validation, 10);
+        QCOMPARE(events.front().stage, std::string("finetune: validation")); // the initialisation, first
         const double before = r.validation.front().loss, after = r.validation.back().loss;
         qInfo("validation loss %.4f -> %.4f after 30 steps", before, after);
         QVERIFY(after < before - 0.02);
         QCOMPARE(r.bestStep, int64_t(30));
         QVERIFY(std::abs(trainer.validationLoss() - after) < 1e-9);
+        // A cancel during the first validation stops there: no validation point, no step, cancelled.
+        CancelToken stop;
+        finetune::Trainer cut(*m, prepared.params, data, o);
+        const auto c = cut.run(
+            [&](const Progress& p) {
+                if (p.stage == "finetune: validation" && p.done >= 16)
+                    stop.cancel();
+            },
+            &stop);
+        QVERIFY(c.cancelled);
+        QCOMPARE(c.validation.size(), size_t(0));
+        QCOMPARE(c.steps, int64_t(0));
     }
 
     // save -> load gives the same logits exactly; PEFT names and config keys; bad adapter files are refused.

@@ -227,7 +227,7 @@ void Trainer::reseedDropout(int64_t step)
         }
 }
 
-double Trainer::validationLoss() const
+double Trainer::validationLoss(const ProgressSink& progress, const CancelToken* cancel) const
 {
     const size_t n = options_.maxValidationExamples >= 0
                          ? std::min(data_.validation.size(), static_cast<size_t>(options_.maxValidationExamples))
@@ -238,6 +238,12 @@ double Trainer::validationLoss() const
     double nll = 0;
     int64_t count = 0;
     for (size_t i = 0; i < n; i += static_cast<size_t>(options_.microBatch)) {
+        if (cancel && cancel->isCancelled())
+            return std::numeric_limits<double>::quiet_NaN();
+        // A validation pass over a large held-out set takes minutes on a 1B model: it reports like the steps.
+        report(progress, "finetune: validation", int64_t(i), int64_t(n),
+               "step " + std::to_string(step_) + ", examples " + std::to_string(i + 1) + "-" +
+                   std::to_string(std::min(n, i + static_cast<size_t>(options_.microBatch))));
         std::vector<const TrainExample*> examples;
         for (size_t k = i; k < std::min(n, i + static_cast<size_t>(options_.microBatch)); ++k)
             examples.push_back(&data_.validation[k]);
@@ -365,7 +371,9 @@ TrainResult Trainer::run(const ProgressSink& progress, const CancelToken* cancel
     const bool validate = !data_.validation.empty();
 
     auto evaluate = [&] {
-        const double loss = validationLoss();
+        const double loss = validationLoss(progress, cancel);
+        if (std::isnan(loss) && cancel && cancel->isCancelled())
+            return; // cut short: no point recorded; the loop below stops at its cancel check
         r.validation.push_back({step_, loss, std::exp(loss)});
         if (r.bestStep < 0 || loss < r.bestValidationLoss) {
             r.bestStep = step_;

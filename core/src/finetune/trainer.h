@@ -118,7 +118,8 @@ public:
     TrainResult run(const ProgressSink& progress = {}, const CancelToken* cancel = nullptr);
 
     // Mean NLL of the validation set (eval mode: no dropout, no gradients).
-    double validationLoss() const;
+    // Reports progress per micro-batch as stage "finetune: validation"; NaN when cancelled part-way.
+    double validationLoss(const ProgressSink& progress = {}, const CancelToken* cancel = nullptr) const;
 
     int64_t totalSteps() const { return totalSteps_; }
     int64_t step() const { return step_; }
