@@ -10,9 +10,10 @@
 # --memory SIZE: peak RSS of mi + bi importance (8 x 256 tokens; skipped when its scores file exists) and of one
 # search trial (8 x 256 validation tokens, quantized variants in mapped files) on a model too large to hold twice.
 #
-# Models, GGUF files and logs go to $QPRUNER_SCALE_DIR (default build/scale; ~12 GB for 1b). Builds the qpruner
-# CLI in $QPRUNER_BUILD_DIR (default build) and installs node-llama-cpp@3.21.1 into $BUILD/llamacpp. Prints the
-# tables last (bench/scale_table.py); the JSON lines stay in $QPRUNER_SCALE_DIR/scale.jsonl.
+# Models, GGUF files and logs go to $QPRUNER_SCALE_DIR (default build/scale; ~12 GB for 1b, 13 GB more for 7b).
+# Builds the qpruner CLI in $QPRUNER_BUILD_DIR (default build) and installs node-llama-cpp@3.21.1 into
+# $BUILD/llamacpp. Prints the tables last (bench/scale_table.py); the JSON lines stay in $QPRUNER_SCALE_OUT
+# (default $QPRUNER_SCALE_DIR/scale.jsonl, emptied first).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${QPRUNER_BUILD_DIR:-$ROOT/build}"
@@ -37,7 +38,7 @@ cmake --build "$BUILD" --target qpruner > /dev/null
 QP="$BUILD/app/qpruner"
 TOK="$DATA/models/llama2-tokenizer/tokenizer.model"
 TEXT="$DATA/text/wikitext-2-raw/wiki.test.raw"
-OUT="$WORK/scale.jsonl"
+OUT="${QPRUNER_SCALE_OUT:-$WORK/scale.jsonl}"
 : > "$OUT"
 LLAMA_DIR="$BUILD/llamacpp"
 if [ ! -d "$LLAMA_DIR/node_modules/node-llama-cpp" ]; then
