@@ -531,15 +531,30 @@ private Q_SLOTS:
         PrecisionMap base(QuantSpec{QuantKind::BF16, 0, false});
         TrialEvaluatorOptions eo;
         eo.objective = SearchObjective::Kl;
+        eo.batchSize = 3; // 4 windows: batches of 3 and 1
+        std::vector<Progress> events;
+        eo.progress = [&](const Progress& p) { events.push_back(p); };
         TrialEvaluator ev(model::loadModel(modelPath), base, windows, eo);
         const int layers = ev.model().config().numLayers();
         PrecisionMap mixed = base;
         mixed.setLayer(0, parseQuantSpec("nf4"));
         mixed.setLayer(layers - 1, parseQuantSpec("int8"));
+        const auto count = [&](const std::string& stage, int64_t total) { // -1: an event with another total
+            int n = 0;
+            for (const Progress& p : events)
+                if (p.stage == stage)
+                    n = n < 0 || p.total != total ? -1 : n + 1;
+            return n;
+        };
         const auto r1 = ev.evaluate(mixed);
         QCOMPARE(ev.cachedLinears(), int64_t(7 * layers));
+        // Progress inside the trial: one event per linear quantized, one per validation batch.
+        QCOMPARE(count("search: quantize", 7 * layers), 7 * layers);
+        QCOMPARE(count("search: score", N), 2);
+        events.clear();
         const auto r2 = ev.evaluate(PrecisionMap(parseQuantSpec("nf4")));
         QCOMPARE(ev.cachedLinears(), int64_t(7 * layers + 7 * (layers - 1)));
+        QCOMPARE(count("search: quantize", 7 * (layers - 1)), 7 * (layers - 1)); // layer 0's nf4 was cached
         const auto r3 = ev.evaluate(mixed); // all from the cache: the same numbers
         QCOMPARE(ev.cachedLinears(), int64_t(7 * layers + 7 * (layers - 1)));
         QCOMPARE(r3.objective, r1.objective);

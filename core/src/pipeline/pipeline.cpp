@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <unistd.h>
@@ -865,10 +866,40 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
 
         const PrecisionMap base = sb.problem.base;
         std::string variantCache = "memory";
+        // Progress inside a trial shows as the search's own line (same stage, same trials done, so its rate and ETA
+        // carry on) with the trial's step in the message: "trial step: quantize 45/224 (layer 6 up to nf4)".
+        struct Last {
+            std::mutex mu;
+            Progress p;
+        };
+        auto last = std::make_shared<Last>();
+        last->p = Progress{"search", 0, int64_t(sc["trials"].get<int>()), ""};
+        const ProgressSink searchProgress = [last, &cx](const Progress& p) {
+            {
+                std::lock_guard lock(last->mu);
+                last->p = p;
+            }
+            if (cx.progress)
+                cx.progress(p);
+        };
+        const ProgressSink trialProgress = [last, &cx](const Progress& p) {
+            if (!cx.progress)
+                return;
+            Progress q;
+            {
+                std::lock_guard lock(last->mu);
+                q = last->p;
+            }
+            const std::string step = p.stage.rfind("search: ", 0) == 0 ? p.stage.substr(8) : p.stage;
+            q.message = "trial step: " + step + " " + std::to_string(p.done) + "/" + std::to_string(p.total) +
+                        (p.message.empty() ? "" : " (" + p.message + ")");
+            cx.progress(q);
+        };
         auto factory = [&](int) -> search::Evaluator {
             auto model = loadFor(cx, modelPath);
             search::TrialEvaluatorOptions o = eo;
             o.variantDir = variantDirFor(cx, *model, sb.space.candidates);
+            o.progress = trialProgress;
             if (!o.variantDir.empty())
                 variantCache = "disk: " + o.variantDir.string();
             auto ev = std::make_shared<search::TrialEvaluator>(std::move(model), base, windows, o);
@@ -876,7 +907,7 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
                 return ev->evaluate(sb.mapOf(c), cancel);
             };
         };
-        const auto summary = search::runSearch(cx.store, cx.runId, problem, factory, so, cx.progress, cx.cancel);
+        const auto summary = search::runSearch(cx.store, cx.runId, problem, factory, so, searchProgress, cx.cancel);
 
         json out = {{"budget", sb.allocation.budget.text()},
                     {"budget_bytes", sb.allocation.budgetBytes},

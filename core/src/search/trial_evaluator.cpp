@@ -109,6 +109,11 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
     const ResolvedPrecision resolved = map.resolve(model_->config());
     const bool spill = !options_.variantDir.empty();
     std::set<const model::Linear*> used;
+    int64_t missing = 0, made = 0; // variants this map needs that the cache lacks
+    if (options_.progress)
+        for (size_t l = 0; l < dense_.size(); ++l)
+            for (LinearModule m : kLinearModules)
+                missing += cache_.count({int(l), int(m), resolved.layers[l][size_t(m)].name()}) ? 0 : 1;
     for (size_t l = 0; l < dense_.size(); ++l)
         for (LinearModule m : kLinearModules) {
             const QuantSpec& spec = resolved.layers[l][size_t(m)];
@@ -116,6 +121,10 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
             auto key = std::make_tuple(int(l), int(m), spec.name());
             auto it = cache_.find(key);
             if (it == cache_.end()) {
+                if (cancel)
+                    cancel->throwIfCancelled();
+                report(options_.progress, "search: quantize", made++, missing,
+                       "layer " + std::to_string(l) + " " + linearModuleName(m) + " to " + spec.name());
                 model::LinearPtr variant = quant::convertLinear(dense, spec);
                 if (spill && !sharesDenseWeight(*variant, dense)) {
                     variant = quant::spillLinear(*variant, options_.variantDir /
@@ -161,6 +170,8 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
             if (cancel)
                 cancel->throwIfCancelled();
             const auto batch = windows_.narrow(0, b0, std::min<int64_t>(options_.batchSize, N - b0));
+            report(options_.progress, "search: score", b0, N,
+                   "windows " + std::to_string(b0 + 1) + "-" + std::to_string(b0 + batch.size(0)));
             const auto logq = predictedLogp(*model_, batch);
             const auto targets = batch.narrow(1, 1, T - 1).reshape({-1, 1});
             nll -= logq.gather(-1, targets).to(at::kDouble).sum().item<double>();

@@ -18,6 +18,7 @@
 #include "finetune/loftq.h"
 #include "model/llama_model.h"
 #include "qpruner/precision_map.h"
+#include "qpruner/progress.h"
 #include "qpruner/tokenizer.h"
 #include "search/bayes_search.h"
 
@@ -44,6 +45,10 @@ struct TrialEvaluatorOptions {
     // weight the map does not use are handed back to the kernel, so a trial holds about one model's worth of
     // weights in RAM however many variants the search has made.
     std::filesystem::path variantDir;
+    // Progress inside a trial (may be called from a worker thread): "search: quantize" per linear a map needs and
+    // the cache lacks (a 7B's first trial quantizes for minutes), "search: score" per validation batch or task item
+    // batch. Empty: none.
+    ProgressSink progress;
 };
 
 class TrialEvaluator {
