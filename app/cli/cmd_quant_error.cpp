@@ -4,6 +4,7 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "progress_line.h"
 #include "quant/quant_error.h"
 
 namespace qpruner::cli {
@@ -28,7 +29,10 @@ int runQuantError(const Args& args)
     const auto model = loadModelFromArgs(p);
     const auto tok = loadTokenizerFromArgs(p);
     const auto calib = calibrationFromArgs(p, *tok);
-    const auto r = quant::measureQuantError(*model, spec, calib, p.getInt("micro-batch"));
+    ProgressLine line;
+    const auto r = quant::measureQuantError(*model, spec, calib, p.getInt("micro-batch"), line.sink(),
+                                            &signalCancelToken());
+    line.finish();
     if (p.isSet("json")) {
         auto j = r.toJson();
         j["model"] = p.get("MODEL");

@@ -6,6 +6,7 @@
 #include "cli_context.h"
 #include "commands.h"
 #include "model/dtype.h"
+#include "progress_line.h"
 #include "quant/model_quantizer.h"
 #include "qpruner/error.h"
 #include "qpruner/memory_model.h"
@@ -35,7 +36,10 @@ int runQuantize(const Args& args)
         const MemoryReport analytic = memoryReport(config, map); // validates the map against the model
         const int64_t denseBytes = model->weightBytes();
         const auto t1 = std::chrono::steady_clock::now();
-        quant::quantizeModel(*model, map);
+        {
+            ProgressLine line; // a 7B model quantizes for minutes
+            quant::quantizeModel(*model, map, line.sink(), &signalCancelToken());
+        }
         const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
         const int64_t held = model->weightBytes();
         if (held != analytic.totalBytes)
