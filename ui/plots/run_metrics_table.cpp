@@ -157,7 +157,7 @@ void RunMetricsTable::setRuns(const std::vector<RunSnapshot>& runs, const std::v
 
         for (int c = 7; c < int(headers.size()); ++c)
             setItem(row, c, textItem(QStringLiteral("-")));
-        // Recovered: the run's finetune stage (LoRA / LoftQ on the chosen map), its steps and last losses.
+        // Recovered: the run's finetune stage (LoRA / LoftQ on the chosen map), its steps and best validation loss.
         if (const store::StageRecord* f = s.stage("finetune")) {
             const nlohmann::json& fr = f->result;
             if (f->status == store::RunStatus::Done && fr.is_object() && fr.contains("train") && fr["train"].is_object()) {
@@ -228,7 +228,7 @@ QString RunMetricsTable::toCsv() const
             if (c == run)
                 cells << field(it->toolTip()); // "run N: the whole name"
             else if (v.isValid() && !it->data(kCsvAsText).toBool())
-                cells << field(QString::number(v.toDouble(), 'g', 17));
+                cells << field(QString::number(v.toDouble(), 'g', QLocale::FloatingPointShortest)); // round-trips
             else
                 cells << field(it->text());
         }

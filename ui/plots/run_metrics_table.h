@@ -22,7 +22,7 @@ public:
     // Text of the cell in `row` under the column headed `header`; empty when there is no such column.
     QString cellText(int row, const QString& header) const;
     int columnOf(const QString& header) const;
-    // The table as CSV (RFC 4180 quoting), rows in their shown order; numbers at full precision (sizes in
+    // The table as CSV (RFC 4180 quoting), rows in their shown order; numbers in their shortest exact form (sizes in
     // bytes), text as shown. Columns sort by clicking their header (numbers by value, runs by their order given).
     QString toCsv() const;
 };
