@@ -187,7 +187,7 @@ if [ -n "$MEMORY" ]; then
 import json, re, sqlite3, sys
 out, size, imp, search, db = sys.argv[1:6]
 def rss(path):
-    m = re.findall(r"RSS (\d+) elapsed ([\d.]+)", open(path).read())
+    m = re.findall(r"RSS (\d+)(?: KB)? elapsed ([\d.]+)", open(path).read())
     return (int(m[-1][0]) * 1024, float(m[-1][1])) if m else (None, None)
 con = sqlite3.connect(db)
 trial = con.execute("select seconds_quantize, seconds_evaluate, objective from trials order by id limit 1").fetchone()
