@@ -156,6 +156,11 @@ void RunShapesPanel::setRun(const RunSnapshot& s)
                          : tr("; not recovered");
     caption_->setText(text);
 
+    QStringList ranked; // the adapter's modules, in the table's order
+    for (LinearModule m : kLinearModules)
+        if (targets.contains(QString::fromLatin1(linearModuleName(m))))
+            ranked << QString::fromLatin1(linearModuleName(m));
+
     QStringList headers = {tr("Layer"), tr("Heads"), tr("KV heads"), tr("FFN")};
     for (LinearModule m : kLinearModules)
         headers << QString::fromLatin1(linearModuleName(m));
@@ -189,10 +194,6 @@ void RunShapesPanel::setRun(const RunSnapshot& s)
                 table_->setItem(l, c++, cell(QStringLiteral("-")));
             }
         }
-        QStringList ranked;
-        for (LinearModule m : kLinearModules)
-            if (targets.contains(QString::fromLatin1(linearModuleName(m))))
-                ranked << QString::fromLatin1(linearModuleName(m));
         table_->setItem(l, c++, cell(loraRank > 0 && !ranked.isEmpty() ? QString::number(loraRank) : QStringLiteral("-"),
                                      loraRank > 0 ? tr("rank %1 on %2").arg(loraRank).arg(ranked.join(QStringLiteral(", ")))
                                                   : tr("not recovered")));

@@ -221,18 +221,15 @@ void OverviewPanel::setRun(const RunSnapshotPtr& snapshot)
                                         .arg(s.baseModel->numLayers()));
     else if (!s.modelError.isEmpty())
         row(tr("Model"), s.modelError.toHtmlEscaped());
-    if (s.search) {
-        const store::StageRecord* st = s.stage("search");
-        const bool exhausted = st && st->result.is_object() && st->result.value("exhausted", false);
+    if (s.search)
         row(tr("Search"), tr("%1 of %2 trials complete (%3 running, %4 failed); objective %5; budget %6%7")
                               .arg(r.trialsComplete)
                               .arg(s.search->trials)
                               .arg(r.trialsRunning)
                               .arg(r.trialsFailed)
                               .arg(QString::fromStdString(s.search->objective), QString::fromStdString(s.search->budget),
-                                   exhausted ? tr("; search space exhausted: every feasible map was evaluated")
-                                             : QString()));
-    }
+                                   s.searchExhausted() ? tr("; search space exhausted: every feasible map was evaluated")
+                                                       : QString()));
     if (s.chosenMap && s.model) {
         try {
             const MemoryReport m = memoryReport(*s.model, *s.chosenMap);

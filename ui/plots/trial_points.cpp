@@ -52,8 +52,7 @@ TrialInput trialInput(const RunSnapshot& s)
         in.budgetBytes = s.search->budgetBytes;
         in.trialsAsked = s.search->trials;
     }
-    if (const store::StageRecord* st = s.stage("search"))
-        in.exhausted = st->result.is_object() && st->result.value("exhausted", false);
+    in.exhausted = s.searchExhausted();
     in.trials.reserve(s.trials.size());
     for (const store::TrialRecord& t : s.trials) {
         TrialSample x;

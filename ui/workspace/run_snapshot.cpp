@@ -129,6 +129,12 @@ const store::StageRecord* RunSnapshot::stage(const std::string& name) const
     return nullptr;
 }
 
+bool RunSnapshot::searchExhausted() const
+{
+    const store::StageRecord* st = stage("search");
+    return st && st->result.is_object() && st->result.value("exhausted", false);
+}
+
 std::unique_ptr<store::Store> openWorkspaceReadOnly(const QString& dbPath)
 {
     store::OpenOptions options;

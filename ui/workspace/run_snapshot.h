@@ -56,6 +56,8 @@ struct RunSnapshot {
     std::vector<std::array<double, kLinearModuleCount>> moduleScores(const std::string& metric,
                                                                     bool normalized = true) const;
     const store::StageRecord* stage(const std::string& name) const; // the last stage of that name, or null
+    // The search stage ended because no feasible map was left to try (its result's "exhausted").
+    bool searchExhausted() const;
 };
 
 // Opens the workspace database at `dbPath` for reading only: no migration, no creation (a reader never changes

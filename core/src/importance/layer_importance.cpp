@@ -172,10 +172,10 @@ struct KlReference {
     at::Tensor pLogP;
 };
 
+// `rows`: the final hidden states at the predicted positions, [M, D].
 template <class Fn>
-void forLogitChunks(const model::LlamaModel& model, const at::Tensor& hidden, int64_t chunkRows, Fn&& fn)
+void forLogitChunks(const model::LlamaModel& model, const at::Tensor& rows, int64_t chunkRows, Fn&& fn)
 {
-    const auto rows = predictedPositions(hidden);
     const int64_t m = rows.size(0), step = klChunkRows(model.config().vocabSize, chunkRows);
     for (int64_t s = 0; s < m; s += step) {
         const int64_t n = std::min(step, m - s);
@@ -186,12 +186,13 @@ void forLogitChunks(const model::LlamaModel& model, const at::Tensor& hidden, in
 KlReference klReference(const model::LlamaModel& model, const at::Tensor& hidden, int64_t chunkRows)
 {
     KlReference r;
-    forLogitChunks(model, hidden, chunkRows, [&](int64_t s, int64_t n, const at::Tensor& z) {
+    const auto rows = predictedPositions(hidden);
+    forLogitChunks(model, rows, chunkRows, [&](int64_t s, int64_t n, const at::Tensor& z) {
         const auto logp = z.log_softmax(-1);
         auto p = logp.exp();
         if (!r.p.defined()) {
-            r.p = at::empty({predictedPositions(hidden).size(0), z.size(1)}, z.options());
-            r.pLogP = at::empty({r.p.size(0)}, z.options());
+            r.p = at::empty({rows.size(0), z.size(1)}, z.options());
+            r.pLogP = at::empty({rows.size(0)}, z.options());
         }
         r.pLogP.narrow(0, s, n).copy_((p * logp).sum(-1));
         r.p.narrow(0, s, n).copy_(p);
@@ -204,7 +205,7 @@ KlReference klReference(const model::LlamaModel& model, const at::Tensor& hidden
 double klSum(const model::LlamaModel& model, const KlReference& ref, const at::Tensor& hidden, int64_t chunkRows)
 {
     double total = 0;
-    forLogitChunks(model, hidden, chunkRows, [&](int64_t s, int64_t n, const at::Tensor& z) {
+    forLogitChunks(model, predictedPositions(hidden), chunkRows, [&](int64_t s, int64_t n, const at::Tensor& z) {
         const auto p = ref.p.narrow(0, s, n);
         total += (ref.pLogP.narrow(0, s, n) - (p * z).sum(-1) + z.logsumexp(-1)).sum().item<double>();
     });
