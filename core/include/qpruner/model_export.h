@@ -32,6 +32,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "qpruner/precision_map.h"
 #include "qpruner/progress.h"
 
@@ -92,5 +94,9 @@ ExportPlan planExport(const ExportOptions& options);
 // (its totalBytes are the bytes on disk). Progress: stage "export", one unit per tensor.
 ExportPlan exportModel(const ExportOptions& options, const ProgressSink& progress = {},
                        const CancelToken* cancel = nullptr);
+
+// {"target", "architecture", "files", "total_bytes", "parameters", "bits_per_weight", "tokenizer", "warnings",
+//  "tensors": [{"name", "shape", "source", "type", "bytes", "note"}]}: what `qpruner export --json` prints.
+nlohmann::json exportPlanJson(const ExportPlan& plan);
 
 } // namespace qpruner

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "qpruner/error.h"
 
@@ -15,6 +17,8 @@ struct Progress {
     int64_t done = 0;    // units finished
     int64_t total = 0;   // units in all (0 when unknown)
     std::string message; // short human-readable detail
+    // Named numbers of this unit for plots (e.g. {"loss", 2.31}, {"lr", 1e-4}); empty for most stages.
+    std::vector<std::pair<std::string, double>> values;
 };
 
 // Called from the worker thread; the receiver must not block. May be empty.
@@ -35,10 +39,10 @@ private:
 };
 
 inline void report(const ProgressSink& sink, const std::string& stage, int64_t done, int64_t total,
-                   const std::string& message = {})
+                   const std::string& message = {}, std::vector<std::pair<std::string, double>> values = {})
 {
     if (sink)
-        sink(Progress{stage, done, total, message});
+        sink(Progress{stage, done, total, message, std::move(values)});
 }
 
 } // namespace qpruner

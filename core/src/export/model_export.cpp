@@ -698,4 +698,16 @@ ExportPlan exportModel(const ExportOptions& options, const ProgressSink& progres
     return b.plan;
 }
 
+nlohmann::json exportPlanJson(const ExportPlan& plan)
+{
+    nlohmann::json tensors = nlohmann::json::array();
+    for (const ExportTensor& t : plan.tensors)
+        tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"source", t.source}, {"type", t.type},
+                           {"bytes", t.bytes}, {"note", t.note}});
+    return {{"target", exportTargetName(plan.target)}, {"architecture", plan.architecture}, {"files", plan.files},
+            {"total_bytes", plan.totalBytes}, {"parameters", plan.parameterCount},
+            {"bits_per_weight", plan.bitsPerWeight}, {"tokenizer", plan.tokenizer}, {"warnings", plan.warnings},
+            {"tensors", tensors}};
+}
+
 } // namespace qpruner

@@ -375,6 +375,8 @@ TrainResult Trainer::run(const ProgressSink& progress, const CancelToken* cancel
         if (std::isnan(loss) && cancel && cancel->isCancelled())
             return; // cut short: no point recorded; the loop below stops at its cancel check
         r.validation.push_back({step_, loss, std::exp(loss)});
+        report(progress, "finetune: validation", 1, 1, "step " + std::to_string(step_) + ": validation loss " +
+                   std::to_string(loss), {{"step", double(step_)}, {"val_loss", loss}});
         if (r.bestStep < 0 || loss < r.bestValidationLoss) {
             r.bestStep = step_;
             r.bestValidationLoss = loss;
@@ -410,7 +412,7 @@ TrainResult Trainer::run(const ProgressSink& progress, const CancelToken* cancel
         char msg[160];
         std::snprintf(msg, sizeof msg, "loss %.4f  lr %.2e  grad %.3f  ETA %s", s.loss, lr, s.gradNorm,
                       durationText(eta).c_str());
-        report(progress, "finetune", step_, totalSteps_, msg);
+        report(progress, "finetune", step_, totalSteps_, msg, {{"loss", s.loss}, {"lr", lr}});
     }
     r.steps = step_;
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -29,6 +29,7 @@
 #include "quant/model_quantizer.h"
 #include "search/bayes_search.h"
 #include "search/trial_evaluator.h"
+#include "pipeline_internal.h"
 
 namespace qpruner::pipeline {
 
@@ -205,6 +206,34 @@ void normalizeFinetune(Node n, bool trial, const fs::path& baseDir, const fs::pa
     n.boolean("merge", false);
 }
 
+// The evaluation slices and tasks of `evaluate` (and of a trial's evaluation, which allows `extra` keys too).
+void normalizeEvaluate(Node n, std::initializer_list<const char*> extra, const fs::path& baseDir,
+                       const fs::path& dataDir)
+{
+    std::vector<std::string> keys = {"ppl", "tasks", "task_limit"};
+    keys.insert(keys.end(), extra.begin(), extra.end());
+    for (auto it = n.node->begin(); it != n.node->end(); ++it)
+        if (std::find(keys.begin(), keys.end(), it.key()) == keys.end())
+            throw ConfigError(n.at(it.key()) + ": unknown key");
+    json& ppl = n.slot("ppl", json::array({json::object()}));
+    if (!ppl.is_array())
+        throw ConfigError(n.at("ppl") + ": expected a list of text slices");
+    for (size_t i = 0; i < ppl.size(); ++i) {
+        if (!ppl[i].is_object())
+            throw ConfigError(n.at("ppl") + "[" + std::to_string(i) + "]: expected an object");
+        normalizeTextSlice(Node{&ppl[i], n.at("ppl") + "[" + std::to_string(i) + "]"}, 40, baseDir, dataDir);
+    }
+    json& tasks = n.slot("tasks", json::array());
+    if (!tasks.is_array())
+        throw ConfigError(n.at("tasks") + ": expected a list of task names");
+    for (const auto& t : tasks) {
+        const auto& known = eval::knownTasks();
+        if (!t.is_string() || std::find(known.begin(), known.end(), t.get<std::string>()) == known.end())
+            throw ConfigError(n.at("tasks") + ": unknown task " + t.dump());
+    }
+    n.integer("task_limit", 100, 1);
+}
+
 json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path& dataDirArg)
 {
     const fs::path dataDir = fs::absolute(dataDirArg);
@@ -330,26 +359,8 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
     }
     if (root.child("finetune", nullptr, &n))
         normalizeFinetune(n, false, baseDir, dataDir);
-    if (root.child("evaluate", json::object(), &n)) {
-        n.allowOnly({"ppl", "tasks", "task_limit"});
-        json& ppl = n.slot("ppl", json::array({json::object()}));
-        if (!ppl.is_array())
-            throw ConfigError(n.at("ppl") + ": expected a list of text slices");
-        for (size_t i = 0; i < ppl.size(); ++i) {
-            if (!ppl[i].is_object())
-                throw ConfigError(n.at("ppl") + "[" + std::to_string(i) + "]: expected an object");
-            normalizeTextSlice(Node{&ppl[i], n.at("ppl") + "[" + std::to_string(i) + "]"}, 40, baseDir, dataDir);
-        }
-        json& tasks = n.slot("tasks", json::array());
-        if (!tasks.is_array())
-            throw ConfigError(n.at("tasks") + ": expected a list of task names");
-        for (const auto& t : tasks) {
-            const auto& known = eval::knownTasks();
-            if (!t.is_string() || std::find(known.begin(), known.end(), t.get<std::string>()) == known.end())
-                throw ConfigError(n.at("tasks") + ": unknown task " + t.dump());
-        }
-        n.integer("task_limit", 100, 1);
-    }
+    if (root.child("evaluate", json::object(), &n))
+        normalizeEvaluate(n, {}, baseDir, dataDir);
     return c;
 }
 
@@ -371,22 +382,9 @@ fs::path textSourceFile(const std::string& source, bool evaluation, const fs::pa
     return source;
 }
 
-// `windows` consecutive windows of seq_len tokens after skipping `skip` windows: [N, T] int64.
 at::Tensor textWindows(const json& slice, bool evaluation, const Tokenizer& tok, const fs::path& dataDir)
 {
-    const fs::path file = textSourceFile(slice["source"], evaluation, dataDir);
-    const auto stream = tok.encode(io::readUtf8File(file));
-    const int64_t T = slice["seq_len"], N = slice["windows"], skip = slice["skip"];
-    const int64_t available = int64_t(stream.size()) / T - skip;
-    if (available < N)
-        throw ConfigError(file.string() + ": " + std::to_string(stream.size()) + " tokens hold " +
-                          std::to_string(std::max<int64_t>(available, 0)) + " windows of " + std::to_string(T) +
-                          " after skipping " + std::to_string(skip) + ", " + std::to_string(N) + " asked for");
-    at::Tensor t = at::empty({N, T}, at::kLong);
-    auto* d = t.data_ptr<int64_t>();
-    for (int64_t i = 0; i < N * T; ++i)
-        d[i] = stream[size_t(skip * T + i)];
-    return t;
+    return internal::textWindows(slice, evaluation, tok, dataDir);
 }
 
 struct Context {
@@ -710,38 +708,7 @@ json memoryJson(const MemoryReport& r, int64_t bf16Total)
 // The recovery options of a normalised `finetune` (or `search.recovery`) object.
 finetune::RecoveryOptions recoveryOptions(const json& fc, const Context& cx)
 {
-    finetune::RecoveryOptions o;
-    o.dataFile = prune::calibrationSourceFile(fc["data"], cx.dataDir);
-    const std::string format = fc["format"];
-    o.data.format = finetune::parseDataFormat(!format.empty()                 ? format
-                                              : o.dataFile.extension() == ".json" ? "alpaca"
-                                                                                  : "text");
-    o.data.seqLen = fc["seq_len"];
-    o.data.validationFraction = fc["val_fraction"];
-    o.data.maxExamples = fc["max_examples"];
-    o.data.trainOnInputs = fc["train_on_inputs"];
-    o.data.seed = cx.config["seed"];
-    o.lora.rank = fc["rank"];
-    o.lora.dropout = fc["dropout"];
-    o.lora.targets = fc["targets"].get<std::vector<std::string>>();
-    o.alpha = fc["alpha"];
-    o.init.init = finetune::parseLoraInit(fc["init"]);
-    o.init.loftqIterations = fc["loftq_iter"];
-    o.train.steps = fc["steps"];
-    o.train.epochs = fc["epochs"];
-    o.train.batchSize = fc["batch_size"];
-    o.train.microBatch = fc["micro_batch"];
-    o.train.lr = fc["lr"];
-    o.train.weightDecay = fc["weight_decay"];
-    o.train.warmupSteps = fc["warmup"];
-    o.train.schedule = finetune::parseLrSchedule(fc["schedule"]);
-    o.train.maxGradNorm = fc["max_grad_norm"];
-    o.train.evalEvery = fc["eval_every"];
-    o.train.saveEvery = fc["save_every"];
-    o.train.maxValidationExamples = fc["max_val"];
-    o.train.seed = cx.config["seed"];
-    o.merge = fc["merge"];
-    return o;
+    return internal::recoveryOptions(fc, cx.dataDir, cx.config["seed"].get<uint64_t>());
 }
 
 // What every trial of a run's search is evaluated with: the validation windows or task subset, the objective
@@ -1107,15 +1074,7 @@ store::TrialRecord evaluateMap(store::Store& store, int64_t runId, const json& m
     cx.dataDir = run.config["data_dir"].get<std::string>();
 
     // The model the run's maps apply to: the pruned checkpoint when the run prunes.
-    std::string modelPath = run.config["model"];
-    if (!run.config["prune"].is_null()) {
-        modelPath.clear();
-        for (const auto& st : store.stages(runId))
-            if (st.name == "prune" && st.status == store::RunStatus::Done && st.result.contains("checkpoint"))
-                modelPath = st.result["checkpoint"];
-        if (modelPath.empty())
-            throw ConfigError(what + ": the run has not finished pruning yet");
-    }
+    const std::string modelPath = internal::runModelPath(store, runId, what);
     const PrecisionMap map = PrecisionMap::fromJson(mapJson);
     const ModelConfig config = inspectModel(modelPath).config;
     map.validate(config);
@@ -1197,5 +1156,99 @@ json chosenMap(const store::Store& store, int64_t runId, const std::string& budg
     return {{"trial", best->number}, {"objective", *best->objective}, {"memory_bytes", best->memoryBytes},
             {"budget", budget.text()}, {"metrics", best->metrics}, {"map", best->map}};
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// What the trial actions (trial_actions.cpp) share with the pipeline.
+
+namespace internal {
+
+finetune::RecoveryOptions recoveryOptions(const json& fc, const fs::path& dataDir, uint64_t seed)
+{
+    finetune::RecoveryOptions o;
+    o.dataFile = prune::calibrationSourceFile(fc["data"], dataDir);
+    const std::string format = fc["format"];
+    o.data.format = finetune::parseDataFormat(!format.empty()                 ? format
+                                              : o.dataFile.extension() == ".json" ? "alpaca"
+                                                                                  : "text");
+    o.data.seqLen = fc["seq_len"];
+    o.data.validationFraction = fc["val_fraction"];
+    o.data.maxExamples = fc["max_examples"];
+    o.data.trainOnInputs = fc["train_on_inputs"];
+    o.data.seed = seed;
+    o.lora.rank = fc["rank"];
+    o.lora.dropout = fc["dropout"];
+    o.lora.targets = fc["targets"].get<std::vector<std::string>>();
+    o.alpha = fc["alpha"];
+    o.init.init = finetune::parseLoraInit(fc["init"]);
+    o.init.loftqIterations = fc["loftq_iter"];
+    o.train.steps = fc["steps"];
+    o.train.epochs = fc["epochs"];
+    o.train.batchSize = fc["batch_size"];
+    o.train.microBatch = fc["micro_batch"];
+    o.train.lr = fc["lr"];
+    o.train.weightDecay = fc["weight_decay"];
+    o.train.warmupSteps = fc["warmup"];
+    o.train.schedule = finetune::parseLrSchedule(fc["schedule"]);
+    o.train.maxGradNorm = fc["max_grad_norm"];
+    o.train.evalEvery = fc["eval_every"];
+    o.train.saveEvery = fc["save_every"];
+    o.train.maxValidationExamples = fc["max_val"];
+    o.train.seed = seed;
+    o.merge = fc["merge"];
+    return o;
+}
+
+// `windows` consecutive windows of seq_len tokens after skipping `skip` windows: [N, T] int64.
+at::Tensor textWindows(const json& slice, bool evaluation, const Tokenizer& tok, const fs::path& dataDir)
+{
+    const fs::path file = textSourceFile(slice["source"], evaluation, dataDir);
+    const auto stream = tok.encode(io::readUtf8File(file));
+    const int64_t T = slice["seq_len"], N = slice["windows"], skip = slice["skip"];
+    const int64_t available = int64_t(stream.size()) / T - skip;
+    if (available < N)
+        throw ConfigError(file.string() + ": " + std::to_string(stream.size()) + " tokens hold " +
+                          std::to_string(std::max<int64_t>(available, 0)) + " windows of " + std::to_string(T) +
+                          " after skipping " + std::to_string(skip) + ", " + std::to_string(N) + " asked for");
+    at::Tensor t = at::empty({N, T}, at::kLong);
+    auto* d = t.data_ptr<int64_t>();
+    for (int64_t i = 0; i < N * T; ++i)
+        d[i] = stream[size_t(skip * T + i)];
+    return t;
+}
+
+json normalizedFinetune(const json& fc, bool trial, const fs::path& dataDir, const std::string& path)
+{
+    json c = fc.is_null() ? json::object() : fc;
+    if (!c.is_object())
+        throw ConfigError(path + ": expected an object");
+    normalizeFinetune(Node{&c, path}, trial, fs::current_path(), dataDir);
+    return c;
+}
+
+json normalizedEvaluate(const json& ec, std::initializer_list<const char*> extra, const fs::path& dataDir,
+                        const std::string& path)
+{
+    json c = ec.is_null() ? json::object() : ec;
+    if (!c.is_object())
+        throw ConfigError(path + ": expected an object");
+    normalizeEvaluate(Node{&c, path}, extra, fs::current_path(), dataDir);
+    return c;
+}
+
+std::string runModelPath(const store::Store& store, int64_t runId, const std::string& what)
+{
+    const store::RunRecord run = store.run(runId);
+    if (run.config["prune"].is_null())
+        return run.config["model"];
+    std::string path;
+    for (const auto& st : store.stages(runId))
+        if (st.name == "prune" && st.status == store::RunStatus::Done && st.result.contains("checkpoint"))
+            path = st.result["checkpoint"];
+    if (path.empty())
+        throw ConfigError(what + ": the run has not finished pruning yet");
+    return path;
+}
+
+} // namespace internal
 
 } // namespace qpruner::pipeline
