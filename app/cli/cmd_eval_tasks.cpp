@@ -7,6 +7,7 @@
 #include "commands.h"
 #include "progress_line.h"
 #include "eval/multiple_choice.h"
+#include "quant/model_quantizer.h"
 
 namespace qpruner::cli {
 
@@ -20,6 +21,8 @@ int runEvalTasks(const Args& args)
     addTokenizerOption(p);
     addModelOptions(p);
     addAdapterOption(p);
+    p.option("map", "FILE", "apply this precision map to the (dense) model before scoring");
+    p.option("format", "F", "apply one format to every decoder linear before scoring (as --map)");
     p.option("tasks", "LIST", "comma-separated: boolq,piqa,hellaswag,winogrande,arc_easy,arc_challenge,"
                               "openbookqa,social_i_qa or 'all'", "all");
     p.option("eval-dir", "DIR", "directory holding <task>/icl.jsonl and hellaswag/val_1000.jsonl "
@@ -59,6 +62,8 @@ int runEvalTasks(const Args& args)
             sets.push_back(eval::loadTaskSet(t, file, limit));
         }
         const auto model = loadModelOrAdaptedFromArgs(p);
+        if (!p.find("adapter") && (p.find("map") || p.find("format")))
+            quant::quantizeModel(*model, precisionMapFromArgs(p));
         const auto tok = loadTokenizerFromArgs(p);
         eval::MultipleChoiceOptions o;
         o.batchSize = batchSize;

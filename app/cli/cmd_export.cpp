@@ -14,14 +14,9 @@ namespace {
 
 nlohmann::json planJson(const ExportPlan& plan, bool dryRun)
 {
-    nlohmann::json tensors = nlohmann::json::array();
-    for (const ExportTensor& t : plan.tensors)
-        tensors.push_back({{"name", t.name}, {"shape", t.shape}, {"source", t.source}, {"type", t.type},
-                           {"bytes", t.bytes}, {"note", t.note}});
-    return {{"target", exportTargetName(plan.target)}, {"dry_run", dryRun}, {"architecture", plan.architecture},
-            {"files", plan.files}, {"total_bytes", plan.totalBytes}, {"parameters", plan.parameterCount},
-            {"bits_per_weight", plan.bitsPerWeight}, {"tokenizer", plan.tokenizer}, {"warnings", plan.warnings},
-            {"tensors", tensors}};
+    nlohmann::json j = exportPlanJson(plan);
+    j["dry_run"] = dryRun;
+    return j;
 }
 
 void printPlan(const ExportPlan& plan, bool dryRun, const std::string& out)

@@ -4,6 +4,7 @@
 #include "cli_context.h"
 #include "commands.h"
 #include "eval/generation.h"
+#include "quant/model_quantizer.h"
 
 namespace qpruner::cli {
 
@@ -13,6 +14,9 @@ int runGenerate(const Args& args)
     p.positional("MODEL", "checkpoint file or directory");
     addTokenizerOption(p);
     addModelOptions(p);
+    addAdapterOption(p);
+    p.option("map", "FILE", "apply this precision map to the (dense) model first");
+    p.option("format", "F", "apply one format to every decoder linear first (as --map)");
     p.option("prompt", "TEXT", "prompt text (BOS is always prepended)", "");
     p.option("steps", "N", "positions to run, prompt included", "256");
     p.option("temperature", "T", "0 for greedy", "1.0");
@@ -32,7 +36,9 @@ int runGenerate(const Args& args)
     o.seed = static_cast<uint64_t>(p.getInt64("seed"));
     const std::string prompt = p.find("prompt").value_or("");
 
-    const auto model = loadModelFromArgs(p);
+    const auto model = loadModelOrAdaptedFromArgs(p);
+    if (!p.find("adapter") && (p.find("map") || p.find("format")))
+        quant::quantizeModel(*model, precisionMapFromArgs(p));
     const auto tok = loadTokenizerFromArgs(p);
     std::vector<int32_t> ids = prompt.empty() ? std::vector<int32_t>{} : tok->encode(prompt);
     ids.insert(ids.begin(), tok->bosId() >= 0 ? tok->bosId() : model->config().bosId);

@@ -3,12 +3,14 @@
 #include <algorithm>
 #include <cstdio>
 #include <limits>
+#include <map>
 
 #include "cli_context.h"
 #include "commands.h"
 #include "qpruner/pareto.h"
 #include "qpruner/pipeline.h"
 #include "qpruner/store.h"
+#include "qpruner/trial_actions.h"
 
 namespace qpruner::cli {
 
@@ -53,27 +55,43 @@ int runRuns(const Args& args)
     nlohmann::json out = nlohmann::json::array();
     for (const auto& r : runs) {
         const auto best = r.trialsComplete > 0 ? bestObjective(st.trialSummaries(r.id)) : std::nullopt;
+        // Every stage: the pipeline's and the trial actions' (trial-recover, ... with their trial).
+        nlohmann::json stages = nlohmann::json::array();
+        for (const auto& s : st.stages(r.id)) {
+            nlohmann::json j = {{"name", s.name}, {"status", store::runStatusName(s.status)}, {"seconds", s.seconds}};
+            if (const int n = pipeline::stageTrial(s); n >= 0)
+                j["trial"] = n;
+            stages.push_back(j);
+        }
         out.push_back({{"id", r.id}, {"experiment", r.experiment}, {"kind", r.kind}, {"name", r.name},
                        {"status", store::runStatusName(r.status)}, {"base_model", r.baseModel},
                        {"created_at", r.createdAt}, {"finished_at", r.finishedAt}, {"error", r.error},
                        {"trials_complete", r.trialsComplete}, {"trials_running", r.trialsRunning},
                        {"trials_failed", r.trialsFailed},
-                       {"best_objective", best ? nlohmann::json(*best) : nlohmann::json(nullptr)}});
+                       {"best_objective", best ? nlohmann::json(*best) : nlohmann::json(nullptr)},
+                       {"stages", stages}});
     }
     if (p.isSet("json")) {
         printJson(out);
         return 0;
     }
-    std::printf("%5s  %-14s %-10s %-9s %-24s %8s %12s\n", "run", "experiment", "kind", "status", "created",
-                "trials", "best");
+    std::printf("%5s  %-14s %-10s %-9s %-24s %8s %12s  %s\n", "run", "experiment", "kind", "status", "created",
+                "trials", "best", "trial actions");
     for (const auto& r : out) {
         const std::string best = r["best_objective"].is_null()
                                      ? "-"
                                      : std::to_string(r["best_objective"].get<double>()).substr(0, 10);
-        std::printf("%5lld  %-14s %-10s %-9s %-24s %8lld %12s\n", static_cast<long long>(r["id"].get<int64_t>()),
+        std::string actions;
+        for (const auto& s : r["stages"])
+            if (s.contains("trial"))
+                actions += (actions.empty() ? "" : " ") + s["name"].get<std::string>().substr(6) + "#" +
+                           std::to_string(s["trial"].get<int>()) +
+                           (s["status"] == "done" ? "" : "(" + s["status"].get<std::string>() + ")");
+        std::printf("%5lld  %-14s %-10s %-9s %-24s %8lld %12s  %s\n", static_cast<long long>(r["id"].get<int64_t>()),
                     r["experiment"].get<std::string>().c_str(), r["kind"].get<std::string>().c_str(),
                     r["status"].get<std::string>().c_str(), r["created_at"].get<std::string>().c_str(),
-                    static_cast<long long>(r["trials_complete"].get<int64_t>()), best.c_str());
+                    static_cast<long long>(r["trials_complete"].get<int64_t>()), best.c_str(),
+                    actions.empty() ? "-" : actions.c_str());
     }
     return 0;
 }
@@ -133,6 +151,26 @@ int runPareto(const Args& args)
         byFinish.push_back(points[i]);
     const auto trace = hypervolumeTrace(byFinish, ref);
     const nlohmann::json chosen = pipeline::chosenMap(st, runId, p.find("budget").value_or(""));
+    // What the trial actions did to each trial: "recovered", "evaluated", "exported", "generated" (done stages).
+    std::map<int, std::vector<std::string>> actions;
+    for (const auto& s : st.stages(runId)) {
+        const int n = pipeline::stageTrial(s);
+        if (n < 0 || s.status != store::RunStatus::Done)
+            continue;
+        const std::string what = s.name == pipeline::kTrialRecoverStage    ? "recovered"
+                                 : s.name == pipeline::kTrialEvaluateStage ? "evaluated"
+                                 : s.name == pipeline::kTrialExportStage   ? "exported"
+                                                                           : "generated";
+        auto& list = actions[n];
+        if (std::find(list.begin(), list.end(), what) == list.end())
+            list.push_back(what);
+    }
+    auto actionText = [&](int n) {
+        std::string text;
+        for (const auto& a : actions[n])
+            text += (text.empty() ? "" : ",") + a;
+        return text.empty() ? std::string("-") : text;
+    };
 
     if (p.isSet("csv")) {
         std::printf("number,state,source,memory_bytes,objective,on_front,encoding\n");
@@ -148,7 +186,7 @@ int runPareto(const Args& args)
         const auto* t = complete[i];
         return nlohmann::json{{"number", t->number}, {"source", t->source}, {"memory_bytes", t->memoryBytes},
                               {"objective", *t->objective}, {"encoding", t->encoding}, {"on_front", bool(onFront[i])},
-                              {"metrics", t->metrics}};
+                              {"metrics", t->metrics}, {"actions", actions[t->number]}};
     };
     if (p.isSet("json")) {
         nlohmann::json fr = nlohmann::json::array(), all = nlohmann::json::array();
@@ -173,12 +211,13 @@ int runPareto(const Args& args)
     }
     std::printf("run %lld (%s): %zu trials, %zu complete, %zu on the front\n", static_cast<long long>(runId),
                 store::runStatusName(run.status), trials.size(), complete.size(), front.size());
-    std::printf("%6s  %-24s %14s %12s  %s\n", "trial", "source", "memory", "objective", "formats");
+    std::printf("%6s  %-24s %14s %12s  %-20s %s\n", "trial", "source", "memory", "objective", "actions", "formats");
     for (size_t i = 0; i < complete.size(); ++i)
         if (onFront[i] || p.isSet("all"))
-            std::printf("%6d%s %-24s %14s %12.6g  %s\n", complete[i]->number, onFront[i] ? "*" : " ",
+            std::printf("%6d%s %-24s %14s %12.6g  %-20s %s\n", complete[i]->number, onFront[i] ? "*" : " ",
                         complete[i]->source.c_str(), humanBytes(complete[i]->memoryBytes).c_str(),
-                        *complete[i]->objective, complete[i]->encoding.c_str());
+                        *complete[i]->objective, actionText(complete[i]->number).c_str(),
+                        complete[i]->encoding.c_str());
     std::printf("hypervolume %.6g (reference: %.0f bytes, objective %.6g)\n", trace.empty() ? 0.0 : trace.back(),
                 ref.memory, ref.objective);
     if (chosen.is_null())

@@ -26,5 +26,6 @@ int runRuns(const Args& args);
 int runPareto(const Args& args);
 int runFinetune(const Args& args);
 int runExport(const Args& args);
+int runTrial(const Args& args);
 
 } // namespace qpruner::cli

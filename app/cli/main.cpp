@@ -35,6 +35,7 @@ const Command kCommands[] = {
     {"finetune", qpruner::cli::runFinetune, "recovery fine-tuning: LoRA / LoftQ adapters on the quantized model"},
     {"run", qpruner::cli::runRun, "the whole pipeline from a config (prune, importance, allocate, search, evaluate)"},
     {"export", qpruner::cli::runExport, "write a GGUF file for llama.cpp or a Hugging Face directory (--dry-run: preview)"},
+    {"trial", qpruner::cli::runTrial, "act on one trial of a search: recover, evaluate, export, generate"},
     {"runs", qpruner::cli::runRuns, "list the runs of an experiment store"},
     {"pareto", qpruner::cli::runPareto, "a search run's Pareto front, hypervolume and chosen map"},
     {"make-random", qpruner::cli::runMakeRandom, "write a randomly initialised model of a standard LLaMA shape"},
