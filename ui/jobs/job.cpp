@@ -46,6 +46,7 @@ struct JobState {
     Clock::time_point lastMessageLoggedAt;
 
     QList<Job::LogLine> pendingLog;
+    QList<std::pair<QString, QPointF>> pendingPoints;
     QVariant result;
 
     void log(const QString& text) { pendingLog.append({QDateTime::currentDateTime(), text}); }
@@ -75,6 +76,16 @@ struct JobState {
                     .arg(QString::fromStdString(p.message)));
             lastLoggedMessage = p.message;
             lastMessageLoggedAt = now;
+        }
+        // Named values become points of series: x is the report's "step" value when it has one, else `done`.
+        if (!p.values.empty()) {
+            double x = double(p.done);
+            for (const auto& [name, v] : p.values)
+                if (name == "step")
+                    x = v;
+            for (const auto& [name, v] : p.values)
+                if (name != "step")
+                    pendingPoints.append({QString::fromStdString(name), QPointF(x, v)});
         }
         progress = p;
         hasProgress = true;
@@ -134,6 +145,30 @@ void Job::setResult(const QVariant& value)
 {
     std::lock_guard lock(shared_->mutex);
     shared_->result = value;
+}
+
+void Job::tagRun(const QString& dbPath, qint64 runId)
+{
+    runDb_ = dbPath;
+    runId_ = runId;
+}
+
+QVector<QPointF> Job::series(const QString& name) const
+{
+    return series_.value(name);
+}
+
+QStringList Job::seriesNames() const
+{
+    return series_.keys();
+}
+
+void Job::takePoints(QList<std::pair<QString, QPointF>>& points)
+{
+    for (const auto& [name, p] : points)
+        series_[name].append(p);
+    pointsAdded_ += points.size();
+    points.clear();
 }
 
 void Job::announceRun(const QString& dbPath, qint64 runId)
@@ -238,6 +273,7 @@ bool Job::poll()
         return false;
     bool changedNow = false;
     QList<LogLine> lines;
+    QList<std::pair<QString, QPointF>> points;
     {
         std::lock_guard lock(shared_->mutex);
         if (shared_->started && !startedAt_) {
@@ -252,11 +288,13 @@ bool Job::poll()
             changedNow = true;
         }
         lines.swap(shared_->pendingLog);
+        points.swap(shared_->pendingPoints);
     }
     if (startedAt_ && state_ == State::Queued)
         state_ = State::Running;
-    changedNow = changedNow || !lines.isEmpty();
+    changedNow = changedNow || !lines.isEmpty() || !points.isEmpty();
     takeLogLines(lines);
+    takePoints(points);
     if (changedNow)
         Q_EMIT changed();
     return changedNow;
@@ -267,6 +305,7 @@ void Job::finalize()
     // finishedAt_, state_ and error_ were set by the caller; take over the last progress, log and result.
     const State outcome = state_;
     QList<LogLine> lines;
+    QList<std::pair<QString, QPointF>> points;
     {
         std::lock_guard lock(shared_->mutex);
         if (!startedAt_)
@@ -275,9 +314,11 @@ void Job::finalize()
             progress_ = shared_->progress;
         shared_->progressDirty = false;
         lines.swap(shared_->pendingLog);
+        points.swap(shared_->pendingPoints);
         result_ = shared_->result;
     }
     takeLogLines(lines);
+    takePoints(points);
     etaSeconds_ = -1;
     Q_EMIT changed();
     Q_EMIT finished(outcome);

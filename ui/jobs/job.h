@@ -6,7 +6,11 @@
 
 #include <QDateTime>
 #include <QList>
+#include <QMap>
 #include <QObject>
+#include <QPointF>
+#include <QStringList>
+#include <QVector>
 #include <QString>
 #include <QVariant>
 
@@ -14,6 +18,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "qpruner/progress.h"
 
@@ -60,6 +65,14 @@ public:
     // The workspace run this job computes, once announced (empty / 0 before).
     QString runDbPath() const { return runDb_; }
     qint64 runId() const { return runId_; }
+    // Sets the run a job acts on without announcing it (UI thread, before the job runs): a trial action on a
+    // run already on display.
+    void tagRun(const QString& dbPath, qint64 runId);
+    // Every named value the work reported (Progress::values), in order: x is the report's "step" value when it
+    // has one, else its `done` (a recovery: "loss" and "lr" per step, "val_loss" per validation).
+    QVector<QPointF> series(const QString& name) const;
+    QStringList seriesNames() const;
+    qint64 pointsAdded() const { return pointsAdded_; }
 
     // --- callable from the job's worker thread (and from any other) ---
     void appendLog(const QString& text);
@@ -87,6 +100,7 @@ private:
     void finalize();
     void addLogLine(const QString& text);
     void takeLogLines(QList<LogLine>& lines);
+    void takePoints(QList<std::pair<QString, QPointF>>& points);
 
     const qint64 id_;
     const QString title_;
@@ -99,6 +113,8 @@ private:
     std::chrono::steady_clock::time_point etaTakenAt_;
     QList<LogLine> log_;
     qint64 logLinesAdded_ = 0;
+    QMap<QString, QVector<QPointF>> series_;
+    qint64 pointsAdded_ = 0;
     QString error_;
     QVariant result_;
     QString runDb_;

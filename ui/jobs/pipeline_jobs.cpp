@@ -7,6 +7,7 @@
 
 #include "common/shared_data.h"
 #include "qpruner/pipeline.h"
+#include "qpruner/trial_actions.h"
 
 namespace qpruner::ui {
 
@@ -107,6 +108,100 @@ std::optional<qpruner::store::TrialRecord> evaluatedTrial(const Job& job)
     if (job.state() != Job::State::Done || !job.result().canConvert<qpruner::store::TrialRecord>())
         return std::nullopt;
     return job.result().value<qpruner::store::TrialRecord>();
+}
+
+namespace {
+
+// The stage's result as a JSON string: QVariant carries it without a metatype, and trialActionResult() parses it.
+void setJsonResult(Job& job, const nlohmann::json& r)
+{
+    job.setResult(QVariant::fromValue(
+        QStringLiteral("trial-action:") +
+        QString::fromStdString(r.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace))));
+}
+
+Job* trialJob(JobQueue& queue, const QString& title, const QString& db, qint64 runId, Job::JobWork work)
+{
+    Job* job = queue.startWith(title, std::move(work));
+    job->tagRun(db, runId);
+    return job;
+}
+
+} // namespace
+
+Job* startRecoverTrial(JobQueue& queue, const QString& dbPath, qint64 runId, int trial,
+                       const nlohmann::json& finetune, bool resume)
+{
+    const QString db = absolute(dbPath);
+    const QString title = resume ? QObject::tr("Resume recovery of trial %1 (run %2)").arg(trial).arg(runId)
+                                 : QObject::tr("Recover trial %1 (run %2)").arg(trial).arg(runId);
+    return trialJob(queue, title, db, runId, [db, runId, trial, finetune, resume](
+                                                Job& job, const qpruner::ProgressSink& sink,
+                                                const qpruner::CancelToken& cancel) {
+        qpruner::store::Store store(toPath(db));
+        const nlohmann::json r = qpruner::pipeline::recoverTrial(store, runId, trial, finetune, resume, sink, &cancel);
+        job.appendLog(QObject::tr("adapter: %1").arg(QString::fromStdString(r["adapter_dir"].get<std::string>())));
+        setJsonResult(job, r);
+    });
+}
+
+Job* startEvaluateTrial(JobQueue& queue, const QString& dbPath, qint64 runId, int trial,
+                        const nlohmann::json& evaluate)
+{
+    const QString db = absolute(dbPath);
+    return trialJob(queue, QObject::tr("Evaluate trial %1 (run %2)").arg(trial).arg(runId), db, runId,
+                    [db, runId, trial, evaluate](Job& job, const qpruner::ProgressSink& sink,
+                                                 const qpruner::CancelToken& cancel) {
+                        qpruner::store::Store store(toPath(db));
+                        setJsonResult(job, qpruner::pipeline::evaluateTrial(store, runId, trial, evaluate, sink,
+                                                                            &cancel));
+                    });
+}
+
+Job* startExportTrial(JobQueue& queue, const QString& dbPath, qint64 runId, int trial,
+                      const qpruner::ExportOptions& options, bool mergeAdapter)
+{
+    const QString db = absolute(dbPath);
+    return trialJob(queue,
+                    QObject::tr("Export trial %1 (run %2) as %3")
+                        .arg(trial)
+                        .arg(runId)
+                        .arg(QString::fromLatin1(qpruner::exportTargetName(options.target)).toUpper()),
+                    db, runId,
+                    [db, runId, trial, options, mergeAdapter](Job& job, const qpruner::ProgressSink& sink,
+                                                              const qpruner::CancelToken& cancel) {
+                        qpruner::store::Store store(toPath(db));
+                        const qpruner::ExportPlan plan =
+                            qpruner::pipeline::exportTrial(store, runId, trial, options, mergeAdapter, sink, &cancel);
+                        job.appendLog(QObject::tr("wrote %1 (%2 bytes)")
+                                          .arg(QString::fromStdString(options.out.string()))
+                                          .arg(plan.totalBytes));
+                        setJsonResult(job, {{"out", options.out.string()}, {"plan", qpruner::exportPlanJson(plan)}});
+                    });
+}
+
+Job* startGenerateTrial(JobQueue& queue, const QString& dbPath, qint64 runId, int trial,
+                        const qpruner::pipeline::TrialGenerateRequest& request)
+{
+    const QString db = absolute(dbPath);
+    return trialJob(queue, QObject::tr("Generate with trial %1 (run %2)").arg(trial).arg(runId), db, runId,
+                    [db, runId, trial, request](Job& job, const qpruner::ProgressSink& sink,
+                                                const qpruner::CancelToken& cancel) {
+                        qpruner::store::Store store(toPath(db));
+                        setJsonResult(job,
+                                      qpruner::pipeline::generateTrial(store, runId, trial, request, sink, &cancel));
+                    });
+}
+
+std::optional<nlohmann::json> trialActionResult(const Job& job)
+{
+    static const QString kPrefix = QStringLiteral("trial-action:");
+    if (job.state() != Job::State::Done || job.result().typeId() != QMetaType::QString)
+        return std::nullopt;
+    const QString text = job.result().toString();
+    if (!text.startsWith(kPrefix))
+        return std::nullopt;
+    return nlohmann::json::parse(text.mid(kPrefix.size()).toStdString());
 }
 
 } // namespace qpruner::ui

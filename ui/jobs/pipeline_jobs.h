@@ -12,7 +12,9 @@
 #include <nlohmann/json.hpp>
 
 #include "jobs/job_queue.h"
+#include "qpruner/model_export.h"
 #include "qpruner/precision_map.h"
+#include "qpruner/trial_actions.h"
 #include "qpruner/store.h"
 
 Q_DECLARE_METATYPE(qpruner::store::TrialRecord)
@@ -39,5 +41,23 @@ Job* startEvaluateMap(JobQueue& queue, const QString& dbPath, qint64 runId, cons
 
 // The trial a finished startEvaluateMap job delivered; nullopt for any other job or before it is Done.
 std::optional<qpruner::store::TrialRecord> evaluatedTrial(const Job& job);
+
+// --- Trial actions (qpruner/trial_actions.h), each a stage of run `runId` for trial `trial` ---------------------
+// The jobs are tagged with the run (Job::tagRun), not announced: the run is on display already. Their result is
+// the stage's result document (trialActionResult); a recovery's job carries the "loss", "lr" and "val_loss"
+// series for the live plot.
+Job* startRecoverTrial(JobQueue& queue, const QString& dbPath, qint64 runId, int trial,
+                       const nlohmann::json& finetune, bool resume);
+Job* startEvaluateTrial(JobQueue& queue, const QString& dbPath, qint64 runId, int trial,
+                        const nlohmann::json& evaluate);
+// options: target, out, nf4Type, dtype, padUniform, strict, name (the model, map, tokenizer and adapter are the
+// trial's). The result also holds the plan under "plan" as exportPlanJson.
+Job* startExportTrial(JobQueue& queue, const QString& dbPath, qint64 runId, int trial,
+                      const qpruner::ExportOptions& options, bool mergeAdapter);
+Job* startGenerateTrial(JobQueue& queue, const QString& dbPath, qint64 runId, int trial,
+                        const qpruner::pipeline::TrialGenerateRequest& request);
+
+// The result document of a finished trial-action job (nullopt before it is Done or for another kind of job).
+std::optional<nlohmann::json> trialActionResult(const Job& job);
 
 } // namespace qpruner::ui

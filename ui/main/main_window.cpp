@@ -30,6 +30,7 @@
 #include "jobs/pipeline_jobs.h"
 #include "main/run_exporter.h"
 #include "main/run_view.h"
+#include "trials/trial_actions_ui.h"
 #include "mapeditor/precision_map_editor.h"
 #include "model/model_info_panel.h"
 #include "model/model_loader.h"
@@ -306,6 +307,12 @@ void MainWindow::createMenus()
     run->addAction(newRunAction_);
     run->addAction(resumeRunAction_);
     run->addAction(evaluateMapAction_);
+    QMenu* trial = run->addMenu(tr("&Trial"));
+    trial->setToolTipsVisible(true);
+    trial->addAction(runView_->trialActions()->recoverAction());
+    trial->addAction(runView_->trialActions()->evaluateAction());
+    trial->addAction(runView_->trialActions()->exportAction());
+    trial->addAction(runView_->trialActions()->generateAction());
     run->addSeparator();
     run->addAction(refreshAction_);
 

@@ -4,6 +4,7 @@
 #include <QtConcurrent/QtConcurrentRun>
 #include <QFutureWatcher>
 #include <QScrollArea>
+#include <QMenu>
 #include <QSplitter>
 
 #include "jobs/job_queue.h"
@@ -16,6 +17,8 @@
 #include "plots/importance_panel.h"
 #include "plots/search_panel.h"
 #include "qpruner/error.h"
+#include "trials/trial_actions_ui.h"
+#include "trials/trials_table.h"
 
 namespace qpruner::ui {
 
@@ -55,7 +58,19 @@ RunView::RunView(JobQueue& jobs, QWidget* parent) : QTabWidget(parent), jobs_(jo
     overview_ = new OverviewPanel(this);
     importance_ = new ImportancePanel(this);
     editor_ = new PrecisionMapEditor(this);
-    search_ = new SearchPanel(this);
+    // The Search tab: the live plots above, every trial as a table below.
+    auto* searchTab = new QSplitter(Qt::Vertical, this);
+    searchTab->setObjectName(QStringLiteral("search-tab"));
+    searchTab_ = searchTab;
+    search_ = new SearchPanel(searchTab);
+    trials_ = new TrialsTable(searchTab);
+    trials_->setMinimumHeight(90);
+    searchTab->addWidget(search_);
+    searchTab->addWidget(trials_);
+    searchTab->setStretchFactor(0, 3);
+    searchTab->setStretchFactor(1, 1);
+    searchTab->setSizes({600, 180});
+    trialActions_ = new TrialActions(jobs_, this);
     compare_ = new ComparePage(this);
     // The Model tab: the run's model layer by layer above, the file opened last below.
     auto* modelTab = new QSplitter(Qt::Vertical, this);
@@ -75,7 +90,7 @@ RunView::RunView(JobQueue& jobs, QWidget* parent) : QTabWidget(parent), jobs_(jo
     addTab(overview_, tr("&Overview"));
     addTab(importance_, tr("&Importance"));
     addTab(editor_, tr("Precision &map"));
-    addTab(search_, tr("&Search"));
+    addTab(searchTab, tr("&Search"));
     addTab(compare_, tr("&Compare"));
     addTab(modelTab, tr("Mo&del"));
     setTabToolTip(0, tr("The run: config, stages, timings and key figures"));
@@ -90,6 +105,24 @@ RunView::RunView(JobQueue& jobs, QWidget* parent) : QTabWidget(parent), jobs_(jo
     connect(loader_, &RunSnapshotLoader::updated, this, &RunView::onUpdated);
     connect(loader_, &RunSnapshotLoader::failed, this, &RunView::runFailed);
     connect(search_, &SearchPanel::trialActivated, this, &RunView::showTrialMap);
+    connect(search_, &SearchPanel::trialActivated, this, [this](qint64, int number) {
+        trials_->selectTrial(number);
+        targetTrial(number);
+    });
+    connect(trials_, &TrialsTable::trialSelected, this, [this](qint64, int number) {
+        search_->selectTrial(number);
+        targetTrial(number);
+    });
+    connect(trials_, &TrialsTable::trialActivated, this, &RunView::showTrialMap);
+    auto menu = [this](QMenu& m, qint64 runId, int trial) {
+        if (const RunSnapshotPtr s = snapshot(); s && s->run.id == runId) {
+            targetTrial(trial);
+            trialActions_->populate(m, s->dbPath, runId, trial);
+        }
+    };
+    search_->setTrialMenuProvider(menu);
+    trials_->setTrialMenuProvider(menu);
+    connect(trialActions_, &TrialActions::statusMessage, this, &RunView::statusMessage);
     connect(editor_, &PrecisionMapEditor::evaluateRequested, this, &RunView::evaluateEditorMap);
     connect(overview_, &OverviewPanel::parentRunActivated, this, [this](qint64 runId) {
         if (const RunSnapshotPtr s = snapshot())
@@ -123,7 +156,7 @@ QList<QCustomPlot*> RunView::currentPlots() const
 {
     if (currentWidget() == importance_)
         return importance_->plots();
-    if (currentWidget() == search_)
+    if (currentWidget() == searchTab_)
         return search_->plots();
     if (currentWidget() == compare_)
         return compare_->plots();
@@ -143,6 +176,8 @@ void RunView::closeRun()
     loader_->clear();
     overview_->clear();
     shapes_->clear();
+    trials_->clear();
+    trialActions_->setTarget({}, 0, -1);
     shownScores_ = 0;
 }
 
@@ -152,8 +187,17 @@ void RunView::onLoaded(const RunSnapshotPtr& s)
     importance_->setRun(*s);
     shownScores_ = s->scores.size();
     search_->setRun(*s);
+    trials_->setRun(*s);
     shapes_->setRun(*s);
     resetEditor(*s);
+    // Run > Trial acts on the search's chosen trial until another one is picked.
+    int chosen = -1;
+    if (const store::StageRecord* st = s->stage("search"); st && st->result.is_object() &&
+                                                             st->result.contains("chosen") &&
+                                                             st->result["chosen"].is_object() &&
+                                                             st->result["chosen"].contains("trial"))
+        chosen = st->result["chosen"]["trial"].get<int>();
+    targetTrial(chosen);
     compare_->setWorkspace(s->dbPath, s->run.id);
     Q_EMIT runLoaded(s);
     Q_EMIT statusMessage(tr("Run %1: %2 trials").arg(s->run.id).arg(s->trials.size()));
@@ -167,10 +211,20 @@ void RunView::onUpdated(const RunSnapshotPtr& s)
         shownScores_ = s->scores.size();
     }
     search_->updateRun(*s);
+    trials_->setRun(*s);
     shapes_->setRun(*s);
     if (!editor_->hasModel()) // e.g. the allocation finished since: the editor can start
         resetEditor(*s);
     editor_->setEvaluationEnabled(s->search.has_value() && s->model.has_value());
+}
+
+void RunView::targetTrial(int number)
+{
+    const RunSnapshotPtr s = snapshot();
+    if (!s || !s->search)
+        trialActions_->setTarget({}, 0, -1);
+    else
+        trialActions_->setTarget(s->dbPath, s->run.id, number);
 }
 
 void RunView::resetEditor(const RunSnapshot& s)

@@ -22,6 +22,8 @@ class OverviewPanel;
 class RunShapesPanel;
 class PrecisionMapEditor;
 class SearchPanel;
+class TrialActions;
+class TrialsTable;
 
 class RunView : public QTabWidget {
     Q_OBJECT
@@ -35,6 +37,8 @@ public:
     ImportancePanel* importance() const { return importance_; }
     PrecisionMapEditor* mapEditor() const { return editor_; }
     SearchPanel* search() const { return search_; }
+    TrialsTable* trialsTable() const { return trials_; } // the Search tab's lower half
+    TrialActions* trialActions() const { return trialActions_; }
     ComparePage* compare() const { return compare_; }
     ModelInfoPanel* modelPanel() const { return model_; }
     RunShapesPanel* runShapes() const { return shapes_; } // the Model tab's upper half: the run's model
@@ -63,6 +67,7 @@ private:
     void onLoaded(const RunSnapshotPtr& s);
     void onUpdated(const RunSnapshotPtr& s);
     void resetEditor(const RunSnapshot& s);
+    void targetTrial(int number); // what Run > Trial acts on
 
     JobQueue& jobs_;
     RunSnapshotLoader* loader_ = nullptr;
@@ -70,6 +75,9 @@ private:
     ImportancePanel* importance_ = nullptr;
     PrecisionMapEditor* editor_ = nullptr;
     SearchPanel* search_ = nullptr;
+    QWidget* searchTab_ = nullptr;
+    TrialsTable* trials_ = nullptr;
+    TrialActions* trialActions_ = nullptr;
     ComparePage* compare_ = nullptr;
     ModelInfoPanel* model_ = nullptr;
     RunShapesPanel* shapes_ = nullptr;

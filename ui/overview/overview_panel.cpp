@@ -112,13 +112,35 @@ QString stageSummary(const store::StageRecord& stage)
             text += QStringLiteral("; init %1").arg(str(r["init"], "init"));
         return text;
     }
-    if (stage.name == "evaluate") {
+    const QString trial = r.contains("trial") && r["trial"].is_number_integer()
+                              ? QStringLiteral("trial %1: ").arg(r["trial"].get<int>())
+                              : QString();
+    if (stage.name == "trial-recover" && r.contains("train")) {
+        const json& t = r["train"];
+        return trial + QStringLiteral("%1 steps, best validation loss %2 at step %3; init %4")
+                           .arg(t.value("steps", 0))
+                           .arg(num(t, "best_validation_loss"))
+                           .arg(t.value("best_step", 0))
+                           .arg(r.contains("init") && r["init"].is_object() ? str(r["init"], "init") : QString());
+    }
+    if (stage.name == "trial-export" && r.contains("total_bytes"))
+        return trial + QStringLiteral("%1, %2 to %3")
+                           .arg(str(r, "target").toUpper(), formatBytes(r["total_bytes"].get<qint64>()), str(r, "out"));
+    if (stage.name == "trial-generate" && r.contains("compressed") && r["compressed"].is_object()) {
+        QString text = str(r["compressed"], "text").simplified();
+        if (text.size() > 80)
+            text = text.left(80) + QStringLiteral("\u2026");
+        return trial + QStringLiteral("\u201c%1\u201d").arg(text);
+    }
+    if (stage.name == "evaluate" || stage.name == "trial-evaluate") {
         QStringList parts;
         for (const auto& p : r.value("ppl", json::array()))
             parts << QStringLiteral("ppl %1 on %2").arg(num(p, "ppl"), str(p, "source"));
         for (const auto& t : r.value("tasks", json::array()))
             parts << QStringLiteral("%1 acc %2").arg(str(t, "task"), num(t, "acc", 3));
-        return parts.join(QStringLiteral(", "));
+        return (stage.name == "evaluate" ? QString() : trial) +
+               (r.contains("adapter") && !r["adapter"].is_null() ? QStringLiteral("(recovered) ") : QString()) +
+               parts.join(QStringLiteral(", "));
     }
     return {};
 }
@@ -140,6 +162,9 @@ OverviewPanel::OverviewPanel(QWidget* parent) : QWidget(parent)
     metrics_->setTextInteractionFlags(Qt::TextSelectableByMouse);
     stages_ = makeTable({tr("Stage"), tr("Status"), tr("Seconds"), tr("Started"), tr("Result")}, this);
     artifacts_ = makeTable({tr("Kind"), tr("Size"), tr("sha256"), tr("Path")}, this);
+    results_ = makeTable({}, this);
+    results_->setObjectName(QStringLiteral("evaluation-results"));
+    results_->setToolTip(tr("Every evaluation of the run: the pipeline's chosen map and each evaluated trial"));
     config_ = new QPlainTextEdit(this);
     config_->setReadOnly(true);
     config_->setFont(QFontDatabase::systemFont(QFontDatabase::FixedFont));
@@ -147,6 +172,7 @@ OverviewPanel::OverviewPanel(QWidget* parent) : QWidget(parent)
     auto* lower = new QSplitter(Qt::Horizontal, this);
     auto* tables = new QSplitter(Qt::Vertical, lower);
     tables->addWidget(stages_);
+    tables->addWidget(results_);
     tables->addWidget(artifacts_);
     lower->addWidget(tables);
     lower->addWidget(config_);
@@ -166,7 +192,72 @@ void OverviewPanel::clear()
     metrics_->clear();
     stages_->setRowCount(0);
     artifacts_->setRowCount(0);
+    results_->setRowCount(0);
+    results_->setVisible(false);
     config_->clear();
+}
+
+void OverviewPanel::showResults(const RunSnapshot& s)
+{
+    // One row per finished evaluation; one column per perplexity source and per task, in the order first seen.
+    std::vector<const store::StageRecord*> rows;
+    QStringList ppl, tasks;
+    for (const auto& st : s.stages) {
+        if ((st.name != "evaluate" && st.name != "trial-evaluate") || st.status != store::RunStatus::Done ||
+            !st.result.is_object())
+            continue;
+        rows.push_back(&st);
+        for (const auto& p : st.result.value("ppl", json::array()))
+            if (!ppl.contains(str(p, "source")))
+                ppl << str(p, "source");
+        for (const auto& t : st.result.value("tasks", json::array()))
+            if (!tasks.contains(str(t, "task")))
+                tasks << str(t, "task");
+    }
+    QStringList headers = {tr("Evaluated"), tr("Recovered"), tr("Memory")};
+    for (const QString& p : ppl)
+        headers << tr("ppl %1").arg(p);
+    for (const QString& t : tasks)
+        headers << tr("%1 acc").arg(t);
+    if (!tasks.isEmpty())
+        headers << tr("Average acc");
+    results_->clear();
+    results_->setColumnCount(int(headers.size()));
+    results_->setHorizontalHeaderLabels(headers);
+    results_->setRowCount(int(rows.size()));
+    results_->setVisible(!rows.empty());
+    for (int i = 0; i < int(rows.size()); ++i) {
+        const json& r = rows[size_t(i)]->result;
+        const bool trial = rows[size_t(i)]->name == "trial-evaluate";
+        results_->setItem(i, 0, item(trial ? tr("trial %1").arg(r.value("trial", -1)) : tr("chosen map")));
+        results_->setItem(i, 1, item(r.contains("adapter") && !r["adapter"].is_null() ? tr("yes") : tr("no")));
+        const json mem = r.value("memory", json::object());
+        results_->setItem(i, 2, item(mem.contains("total_bytes") ? formatBytes(mem["total_bytes"].get<qint64>())
+                                                                 : QStringLiteral("-")));
+        int c = 3;
+        for (const QString& p : ppl) {
+            QString v = QStringLiteral("-");
+            for (const auto& x : r.value("ppl", json::array()))
+                if (str(x, "source") == p)
+                    v = num(x, "ppl", 5);
+            results_->setItem(i, c++, item(v));
+        }
+        double sum = 0;
+        int n = 0;
+        for (const QString& t : tasks) {
+            QString v = QStringLiteral("-");
+            for (const auto& x : r.value("tasks", json::array()))
+                if (str(x, "task") == t && x.contains("acc")) {
+                    v = QString::number(x["acc"].get<double>(), 'f', 4);
+                    sum += x["acc"].get<double>();
+                    ++n;
+                }
+            results_->setItem(i, c++, item(v));
+        }
+        if (!tasks.isEmpty())
+            results_->setItem(i, c, item(n ? QString::number(sum / n, 'f', 4) : QStringLiteral("-")));
+    }
+    results_->resizeColumnsToContents();
 }
 
 QString OverviewPanel::headerText() const
@@ -266,6 +357,8 @@ void OverviewPanel::setRun(const RunSnapshotPtr& snapshot)
         stages_->setItem(i, 4, summary);
     }
     stages_->resizeColumnsToContents();
+
+    showResults(s);
 
     artifacts_->setRowCount(int(s.artifacts.size()));
     for (int i = 0; i < int(s.artifacts.size()); ++i) {

@@ -26,15 +26,20 @@ public:
     QString keyMetricsText() const;
     QTableWidget* stagesTable() const { return stages_; }
     QTableWidget* artifactsTable() const { return artifacts_; }
+    // Every finished evaluation (the pipeline's chosen map, each evaluated trial): ppl per source, acc per task.
+    QTableWidget* resultsTable() const { return results_; }
 
 Q_SIGNALS:
     void parentRunActivated(qint64 runId);
 
 private:
+    void showResults(const RunSnapshot& s);
+
     QLabel* header_ = nullptr;
     QLabel* metrics_ = nullptr;
     QTableWidget* stages_ = nullptr;
     QTableWidget* artifacts_ = nullptr;
+    QTableWidget* results_ = nullptr;
     QPlainTextEdit* config_ = nullptr;
 };
 

@@ -144,6 +144,21 @@ ComparePanel::ComparePanel(QWidget* parent) : QWidget(parent)
     table_ = new RunMetricsTable(metricsPage);
     metricsLayout->addWidget(table_);
     tabs_->addTab(metricsPage, tr("Metrics"));
+
+    // Zero-shot accuracy per task, one bar per run.
+    auto* tasksPage = new QWidget(this);
+    auto* tasksLayout = new QVBoxLayout(tasksPage);
+    tasksLayout->setContentsMargins(0, 0, 0, 0);
+    tasksNote_ = noteLabel(tasksPage);
+    tasksPlot_ = new QCustomPlot(tasksPage);
+    tasksPlot_->setObjectName(QStringLiteral("compare-tasks"));
+    applyPlotStyle(tasksPlot_);
+    tasksPlot_->legend->setVisible(true);
+    tasksPlot_->yAxis->setLabel(tr("Accuracy (acc)"));
+    installPlotContextMenu(tasksPlot_);
+    tasksLayout->addWidget(tasksNote_);
+    tasksLayout->addWidget(tasksPlot_, 1);
+    tabs_->addTab(tasksPage, tr("Tasks"));
     connect(csv, &QPushButton::clicked, this, [this] {
         static QString lastDir = QStandardPaths::writableLocation(QStandardPaths::DocumentsLocation);
         QString path = QFileDialog::getSaveFileName(this, tr("Export metrics as CSV"),
@@ -258,6 +273,7 @@ void ComparePanel::setRuns(const std::vector<RunSnapshot>& runs)
     showFronts();
     showImportance();
     showMaps();
+    showTasks();
     table_->setRuns(runs_, points_);
 }
 
@@ -278,9 +294,76 @@ QString ComparePanel::metric() const
     return metricBox_->currentText();
 }
 
+void ComparePanel::showTasks()
+{
+    tasksPlot_->clearPlottables();
+    taskBars_.clear();
+    // The union of the tasks, in first-seen order; each run's latest evaluation.
+    QStringList tasks;
+    std::vector<std::pair<int, const nlohmann::json*>> evaluated;
+    std::vector<QString> labels;
+    for (int i = 0; i < int(runs_.size()); ++i) {
+        QString label;
+        const nlohmann::json* r = latestEvaluation(runs_[size_t(i)], &label);
+        if (!r || !r->contains("tasks") || !(*r)["tasks"].is_array() || (*r)["tasks"].empty())
+            continue;
+        for (const auto& t : (*r)["tasks"])
+            if (t.is_object() && t.contains("task") && t["task"].is_string() &&
+                !tasks.contains(QString::fromStdString(t["task"].get<std::string>())))
+                tasks << QString::fromStdString(t["task"].get<std::string>());
+        evaluated.emplace_back(i, r);
+        labels.push_back(label);
+    }
+    if (evaluated.empty()) {
+        tasksNote_->setText(tr("No run has zero-shot task results yet: evaluate a trial (right-click it in the Search "
+                               "tab) or add tasks to a run's evaluation."));
+        tasksNote_->show();
+        tasksPlot_->replot();
+        return;
+    }
+    tasksNote_->setText(tr("Each run's latest evaluation; the error bars are one standard error."));
+    auto* group = new QCPBarsGroup(tasksPlot_);
+    const double width = 0.8 / double(evaluated.size());
+    for (size_t k = 0; k < evaluated.size(); ++k) {
+        const auto [i, r] = evaluated[k];
+        const RunSnapshot& s = runs_[size_t(i)];
+        auto* bars = new QCPBars(tasksPlot_->xAxis, tasksPlot_->yAxis);
+        bars->setName(tr("run %1%2 (%3)")
+                          .arg(s.run.id)
+                          .arg(s.run.name.empty() ? QString() : QStringLiteral(" ") + QString::fromStdString(s.run.name))
+                          .arg(labels[k]));
+        bars->setWidth(width);
+        bars->setBarsGroup(group);
+        bars->setPen(QPen(runColor(i).darker(130)));
+        bars->setBrush(runColor(i));
+        auto* errors = new QCPErrorBars(tasksPlot_->xAxis, tasksPlot_->yAxis);
+        errors->setDataPlottable(bars);
+        errors->setPen(QPen(QColor(0x33, 0x33, 0x33)));
+        errors->removeFromLegend();
+        QVector<double> x, y, e;
+        for (const auto& t : (*r)["tasks"]) {
+            if (!t.is_object() || !t.contains("acc") || !t["acc"].is_number())
+                continue;
+            x << double(tasks.indexOf(QString::fromStdString(t["task"].get<std::string>())) + 1);
+            y << t["acc"].get<double>();
+            e << (t.contains("acc_stderr") && t["acc_stderr"].is_number() ? t["acc_stderr"].get<double>() : 0.0);
+        }
+        bars->setData(x, y, true);
+        errors->setData(e);
+        taskBars_ << bars;
+    }
+    auto ticker = QSharedPointer<QCPAxisTickerText>::create();
+    for (int t = 0; t < tasks.size(); ++t)
+        ticker->addTick(t + 1, tasks[t]);
+    tasksPlot_->xAxis->setTicker(ticker);
+    tasksPlot_->xAxis->setRange(0.4, double(tasks.size()) + 0.6);
+    tasksPlot_->yAxis->setRange(0, 1);
+    tasksPlot_->replot();
+}
+
 QList<QCustomPlot*> ComparePanel::plots() const
 {
-    QList<QCustomPlot*> out{frontsPlot_};
+    QList<QCustomPlot*> out{frontsPlot_, tasksPlot_};
     for (HeatmapPlot* p : importanceMaps_)
         if (p)
             out << p;

@@ -17,6 +17,7 @@ class QLabel;
 class QTabWidget;
 class QCustomPlot;
 class QCPGraph;
+class QCPBars;
 
 namespace qpruner::ui {
 
@@ -51,6 +52,9 @@ public:
     // Code bits of layer/module in run `run`'s chosen map (-1 when unknown).
     int mapBits(int run, int layer, LinearModule module) const;
     RunMetricsTable* metricsTable() const { return table_; }
+    // Per task, one bar per run: the accuracy its latest evaluation measured (RunMetricsTable's numbers).
+    QCustomPlot* tasksPlot() const { return tasksPlot_; }
+    const QList<QCPBars*>& taskBars() const { return taskBars_; } // one per run with task results, in run order
     // Writes the metrics table as CSV (atomically); false with a message naming the file otherwise.
     bool exportMetricsCsv(const QString& path, QString* error = nullptr) const;
 
@@ -58,6 +62,7 @@ private:
     void showFronts();
     void showImportance();
     void showMaps();
+    void showTasks();
     QWidget* buildRow(QHBoxLayout*& row, QLabel*& note);
     void clearRow(QHBoxLayout* row);
 
@@ -72,6 +77,9 @@ private:
     QHBoxLayout* mapRow_ = nullptr;
     QLabel* formatLegend_ = nullptr;
     RunMetricsTable* table_ = nullptr;
+    QLabel* tasksNote_ = nullptr;
+    QCustomPlot* tasksPlot_ = nullptr;
+    QList<QCPBars*> taskBars_;
 
     std::vector<RunSnapshot> runs_;
     std::vector<TrialPoints> points_;

@@ -86,11 +86,19 @@ bool savePlot(QCustomPlot* plot, const QString& path, QString* error)
 
 void installPlotContextMenu(QCustomPlot* plot, std::function<void(QMenu&)> extend)
 {
+    installPlotContextMenuAt(plot, [extend](QMenu& menu, const QPoint&) {
+        if (extend)
+            extend(menu);
+    });
+}
+
+void installPlotContextMenuAt(QCustomPlot* plot, std::function<void(QMenu&, const QPoint&)> extend)
+{
     plot->setContextMenuPolicy(Qt::CustomContextMenu);
     QObject::connect(plot, &QWidget::customContextMenuRequested, plot, [plot, extend](const QPoint& pos) {
         QMenu menu(plot);
         if (extend) {
-            extend(menu);
+            extend(menu, pos);
             if (!menu.isEmpty())
                 menu.addSeparator();
         }

@@ -5,6 +5,8 @@
 
 #include <functional>
 
+#include <QPoint>
+
 #include <QString>
 
 class QCustomPlot;
@@ -20,5 +22,7 @@ bool savePlot(QCustomPlot* plot, const QString& path, QString* error);
 // Adds a context menu to `plot` with "Save plot as..." (a file dialog; errors in a message box); `extend` may
 // add actions of its own (e.g. "Reset zoom") before it. The suggested file name is the plot's objectName().
 void installPlotContextMenu(QCustomPlot* plot, std::function<void(QMenu&)> extend = {});
+// The same, with the widget position the menu was asked for (e.g. to act on the point under it).
+void installPlotContextMenuAt(QCustomPlot* plot, std::function<void(QMenu&, const QPoint&)> extend);
 
 } // namespace qpruner::ui

@@ -13,12 +13,30 @@
 
 namespace qpruner::ui {
 
+const nlohmann::json* latestEvaluation(const RunSnapshot& s, QString* label)
+{
+    const store::StageRecord* last = nullptr;
+    for (const auto& st : s.stages)
+        if ((st.name == "evaluate" || st.name == "trial-evaluate") && st.status == store::RunStatus::Done &&
+            st.result.is_object())
+            last = &st;
+    if (!last)
+        return nullptr;
+    if (label) {
+        const nlohmann::json& r = last->result;
+        *label = last->name == "evaluate" ? QObject::tr("chosen map")
+                                          : QObject::tr("trial %1").arg(r.value("trial", -1));
+        if (r.contains("adapter") && !r["adapter"].is_null())
+            *label += QObject::tr(", recovered");
+    }
+    return &last->result;
+}
+
 namespace {
 
 const nlohmann::json* evaluateResult(const RunSnapshot& s)
 {
-    const store::StageRecord* e = s.stage("evaluate");
-    return e && e->result.is_object() ? &e->result : nullptr;
+    return latestEvaluation(s);
 }
 
 // Appends `name` to `names` unless present (keeps first-seen order).
@@ -158,11 +176,19 @@ void RunMetricsTable::setRuns(const std::vector<RunSnapshot>& runs, const std::v
         for (int c = 7; c < int(headers.size()); ++c)
             setItem(row, c, textItem(QStringLiteral("-")));
         // Recovered: the run's finetune stage (LoRA / LoftQ on the chosen map), its steps and best validation loss.
-        if (const store::StageRecord* f = s.stage("finetune")) {
+        // A trial recovered from the studio (trial-recover) counts too, the later of the two deciding.
+        const store::StageRecord* f = nullptr;
+        for (const auto& st : s.stages)
+            if (st.name == "finetune" || st.name == "trial-recover")
+                f = &st;
+        if (f) {
             const nlohmann::json& fr = f->result;
             if (f->status == store::RunStatus::Done && fr.is_object() && fr.contains("train") && fr["train"].is_object()) {
                 const nlohmann::json& t = fr["train"];
-                QString text = tr("yes, %1 steps").arg(t.value("steps", 0));
+                QString text = f->name == "finetune" ? tr("yes, %1 steps").arg(t.value("steps", 0))
+                                                     : tr("yes (trial %1), %2 steps")
+                                                           .arg(fr.value("trial", -1))
+                                                           .arg(t.value("steps", 0));
                 if (t.contains("best_validation_loss") && t["best_validation_loss"].is_number())
                     text += tr(", val loss %1").arg(t["best_validation_loss"].get<double>(), 0, 'f', 4);
                 setItem(row, 8, textItem(text));

@@ -1,5 +1,5 @@
 // The Compare tab's metrics table: one row per run with its kind, status, search outcome (trials complete, the
-// best objective within the run's budget and its memory, the budget) and what the "evaluate" stage measured
+// best objective within the run's budget and its memory, the budget) and what its latest evaluation measured
 // (perplexity per source, accuracy per task, memory). Columns for sources and tasks are the union over runs.
 #pragma once
 
@@ -7,9 +7,16 @@
 
 #include <QTableWidget>
 
+#include <nlohmann/json.hpp>
+
 namespace qpruner::ui {
 
 struct RunSnapshot;
+
+// The run's latest finished evaluation: the pipeline's `evaluate` stage or a trial action's `trial-evaluate`
+// (whichever ran last), its result document; null when there is none. `label` receives "chosen map" or
+// "trial N" (with ", recovered" when it was scored with its adapter).
+const nlohmann::json* latestEvaluation(const RunSnapshot& s, QString* label = nullptr);
 struct TrialPoints;
 
 class RunMetricsTable : public QTableWidget {

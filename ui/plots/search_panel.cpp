@@ -161,14 +161,26 @@ void SearchPanel::buildScatter()
         rescale();
         scatter_->replot();
     });
-    installPlotContextMenu(scatter_, [this](QMenu& menu) {
-        menu.addAction(tr("Reset zoom"), this, [this] {
-            userView_ = false;
-            rescale();
-            scatter_->replot();
-        });
-    });
+    installPlotContextMenuAt(scatter_, [this](QMenu& menu, const QPoint& pos) { populateContextMenu(menu, pos); });
     new PlotToolTip(scatter_, [this](const QPoint& pos) { return scatterToolTip(pos); });
+}
+
+int SearchPanel::populateContextMenu(QMenu& menu, const QPoint& pos)
+{
+    const int i = nearestPoint(pos, kClickPixels);
+    const int trial = i < 0 ? -1 : points_.number[size_t(i)];
+    if (trial >= 0 && trialMenu_) {
+        selectTrial(trial);
+        menu.addSection(tr("Trial %1").arg(trial));
+        trialMenu_(menu, runId_, trial);
+        menu.addSeparator();
+    }
+    menu.addAction(tr("Reset zoom"), this, [this] {
+        userView_ = false;
+        rescale();
+        scatter_->replot();
+    });
+    return trial;
 }
 
 void SearchPanel::buildHypervolumePlot()

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include <QList>
@@ -15,6 +16,7 @@
 #include "plots/trial_points.h"
 
 class QLabel;
+class QMenu;
 class QCustomPlot;
 class QCPGraph;
 class QCPItemStraightLine;
@@ -60,6 +62,14 @@ public:
     QString caption() const;
     // Widget position of trial `number`'s point on the scatter (after a replot laid it out); (-1, -1) if absent.
     QPoint trialPosition(int number) const;
+
+    // What the scatter's context menu offers for the trial under the cursor (the studio's trial actions); the
+    // menu is built by populateContextMenu, which the right click calls.
+    using TrialMenuProvider = std::function<void(QMenu& menu, qint64 runId, int trial)>;
+    void setTrialMenuProvider(TrialMenuProvider provider) { trialMenu_ = std::move(provider); }
+    // The scatter's context menu at widget position `pos` (a point within a few pixels: its trial's actions
+    // first, and it is selected), then "Reset zoom". The trial under `pos`, or -1.
+    int populateContextMenu(QMenu& menu, const QPoint& pos);
 
 Q_SIGNALS:
     // A point of the scatter was clicked: show that trial's map.
@@ -110,6 +120,7 @@ private:
     bool userView_ = false;   // the user zoomed or panned: updates keep the view
     bool settingView_ = false;
     QPoint pressPos_;
+    TrialMenuProvider trialMenu_;
 };
 
 } // namespace qpruner::ui
