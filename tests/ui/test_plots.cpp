@@ -690,7 +690,7 @@ private Q_SLOTS:
         QList<QCustomPlot*> all = search.plots() + importance.plots() + compare.plots();
         QCOMPARE(search.plots().size(), 2);
         QCOMPARE(importance.plots().size(), 3);
-        QCOMPARE(compare.plots().size(), 7); // fronts, 2 importance + difference, 2 maps + difference
+        QCOMPARE(compare.plots().size(), 8); // fronts, tasks, 2 importance + difference, 2 maps + difference
         for (QCustomPlot* p : all) {
             QCOMPARE(p->contextMenuPolicy(), Qt::CustomContextMenu);
             QVERIFY(!p->objectName().isEmpty());
