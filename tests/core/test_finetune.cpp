@@ -288,19 +288,36 @@ private Q_SLOTS:
         std::vector<Progress> events;
         const auto r = trainer.run([&](const Progress& p) { events.push_back(p); });
         QCOMPARE(r.validation.size(), size_t(2)); // before training and at the end
-        // Progress: 30 steps, and each of the two validations per micro-batch of 8 (40 examples: 5 events).
+        // Progress: 30 steps (each with its loss and lr), and each of the two validations per micro-batch of 8
+        // (40 examples: 5 events) plus its end (40/40, with the loss for a plot).
         int steps = 0, validation = 0;
+        std::vector<std::pair<double, double>> validated; // (step, val_loss)
         for (const Progress& p : events) {
-            if (p.stage == "finetune")
+            if (p.stage == "finetune") {
                 ++steps;
+                QCOMPARE(p.values.size(), size_t(2));
+                QCOMPARE(p.values[0].first, std::string("loss"));
+                QCOMPARE(p.values[0].second, r.train[size_t(steps - 1)].loss);
+            }
             if (p.stage == "finetune: validation") {
                 ++validation;
                 QCOMPARE(p.total, int64_t(40));
-                QVERIFY(p.done % 8 == 0 && p.done < 40);
+                QVERIFY(p.done % 8 == 0 && p.done <= 40);
+                if (p.done == 40) {
+                    QCOMPARE(p.values.size(), size_t(2));
+                    validated.emplace_back(p.values[0].second, p.values[1].second);
+                } else {
+                    QVERIFY(p.values.empty());
+                }
             }
         }
         QCOMPARE(steps, 30);
-        QCOMPARE(validation, 10);
+        QCOMPARE(validation, 12);
+        QCOMPARE(validated.size(), size_t(2));
+        QCOMPARE(validated.front().first, 0.0);
+        QCOMPARE(validated.back().first, 30.0);
+        QCOMPARE(validated.front().second, r.validation.front().loss);
+        QCOMPARE(validated.back().second, r.validation.back().loss);
         QCOMPARE(events.front().stage, std::string("finetune: validation")); // the initialisation, first
         const double before = r.validation.front().loss, after = r.validation.back().loss;
         qInfo("validation loss %.4f -> %.4f after 30 steps", before, after);
@@ -436,7 +453,7 @@ private Q_SLOTS:
         auto part = adaptedModel(finetune::LoraInit::Loftq);
         CancelToken cancel;
         finetune::Trainer first(*part.model, part.params, data, o, {out, ac});
-        const auto r2 = first.run([&](const Progress& p) { if (p.done == 5) cancel.cancel(); }, &cancel);
+        const auto r2 = first.run([&](const Progress& p) { if (p.stage == "finetune" && p.done == 5) cancel.cancel(); }, &cancel);
         QVERIFY(r2.cancelled);
         QCOMPARE(r2.steps, int64_t(5));
         QVERIFY(fs::exists(out / finetune::kAdapterWeightsFile)); // a usable adapter (best so far)

@@ -197,6 +197,7 @@ private Q_SLOTS:
         for (const char* t : {"Recover\u2026", "Evaluate\u2026", "Export Model\u2026", "Generate\u2026"})
             QVERIFY2(texts.contains(QString::fromUtf8(t)), qPrintable(texts.join(QLatin1Char('|'))));
         QCOMPARE(actions()->targetTrial(), 2);
+        screenshot(window_.get(), "trial-search-table");
 
         // The Pareto plot's context menu at a point: that trial's actions, then Reset zoom.
         SearchPanel* search = view->search();

@@ -64,7 +64,7 @@ RunView::RunView(JobQueue& jobs, QWidget* parent) : QTabWidget(parent), jobs_(jo
     searchTab_ = searchTab;
     search_ = new SearchPanel(searchTab);
     trials_ = new TrialsTable(searchTab);
-    trials_->setMinimumHeight(90);
+    trials_->setMinimumHeight(1); // the plots above keep the window's minimum; the table takes what is left
     searchTab->addWidget(search_);
     searchTab->addWidget(trials_);
     searchTab->setStretchFactor(0, 3);

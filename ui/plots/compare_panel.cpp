@@ -336,6 +336,7 @@ void ComparePanel::showTasks()
         bars->setBarsGroup(group);
         bars->setPen(QPen(runColor(i).darker(130)));
         bars->setBrush(runColor(i));
+        bars->addToLegend();
         auto* errors = new QCPErrorBars(tasksPlot_->xAxis, tasksPlot_->yAxis);
         errors->setDataPlottable(bars);
         errors->setPen(QPen(QColor(0x33, 0x33, 0x33)));

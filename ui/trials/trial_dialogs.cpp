@@ -292,6 +292,7 @@ ExportDialog::ExportDialog(const QString& dbPath, qint64 runId, int trial, bool 
     tensors_->setHorizontalHeaderLabels({tr("Tensor"), tr("Shape"), tr("Map"), tr("Type"), tr("Bytes"), tr("Note")});
     tensors_->horizontalHeader()->setStretchLastSection(true);
     tensors_->verticalHeader()->setVisible(false);
+    tensors_->verticalHeader()->setDefaultSectionSize(tensors_->fontMetrics().height() + 6);
     tensors_->setEditTriggers(QAbstractItemView::NoEditTriggers);
     tensors_->setSelectionBehavior(QAbstractItemView::SelectRows);
     tensors_->setMinimumHeight(160);
@@ -434,6 +435,8 @@ RecoveryMonitor::RecoveryMonitor(Job* job, int trial, QWidget* parent) : QWidget
     validation_->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, runColor(1), runColor(1), 7));
     plot_->xAxis->setLabel(tr("Optimizer step"));
     plot_->yAxis->setLabel(tr("Loss (nats per token)"));
+    train_->addToLegend();
+    validation_->addToLegend();
     plot_->legend->setVisible(true);
     installPlotContextMenu(plot_);
     status_ = new QLabel;

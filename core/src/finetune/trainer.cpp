@@ -254,7 +254,12 @@ double Trainer::validationLoss(const ProgressSink& progress, const CancelToken* 
         nll += causalLmLoss(model_, mb.tokens, mb.lossMask).item<double>() * static_cast<double>(targets);
         count += targets;
     }
-    return count > 0 ? nll / static_cast<double>(count) : std::numeric_limits<double>::quiet_NaN();
+    const double loss = count > 0 ? nll / static_cast<double>(count) : std::numeric_limits<double>::quiet_NaN();
+    // The last event of a validation: all of it done, with its loss for a live plot.
+    report(progress, "finetune: validation", int64_t(n), int64_t(n),
+           "step " + std::to_string(step_) + ": validation loss " + std::to_string(loss),
+           {{"step", double(step_)}, {"val_loss", loss}});
+    return loss;
 }
 
 void Trainer::writeAdapter() const
@@ -375,8 +380,6 @@ TrainResult Trainer::run(const ProgressSink& progress, const CancelToken* cancel
         if (std::isnan(loss) && cancel && cancel->isCancelled())
             return; // cut short: no point recorded; the loop below stops at its cancel check
         r.validation.push_back({step_, loss, std::exp(loss)});
-        report(progress, "finetune: validation", 1, 1, "step " + std::to_string(step_) + ": validation loss " +
-                   std::to_string(loss), {{"step", double(step_)}, {"val_loss", loss}});
         if (r.bestStep < 0 || loss < r.bestValidationLoss) {
             r.bestStep = step_;
             r.bestValidationLoss = loss;
