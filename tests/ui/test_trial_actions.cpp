@@ -27,6 +27,7 @@
 #include "jobs/pipeline_jobs.h"
 #include "main/main_window.h"
 #include "main/run_view.h"
+#include "model/run_shapes_panel.h"
 #include "newrun/checkable_list.h"
 #include "newrun/ppl_slice_table.h"
 #include "overview/overview_panel.h"
@@ -276,10 +277,13 @@ private Q_SLOTS:
                 return a.kind == "adapter" && fs::path(a.path) == adapter / "adapter_model.safetensors";
             }));
         }
-        // The trials table says so once the run is re-read.
+        // The trials table says so once the run is re-read, and the Model tab shows the adapter's rank.
         QTRY_VERIFY_WITH_TIMEOUT(
             window_->runView()->trialsTable()->model()->actionsText(trial_).contains(QLatin1String("recovered")),
             kTimeoutMs);
+        QVERIFY2(window_->runView()->runShapes()->caption().contains(
+                     QStringLiteral("recovered (trial %1) with LoRA rank 8").arg(trial_)),
+                 qPrintable(window_->runView()->runShapes()->caption()));
 
         // Cancel: a longer recovery stopped from the monitor ends Cancelled, as its stage does, and leaves a
         // checkpoint; until another recovery finishes the trial counts as not recovered.

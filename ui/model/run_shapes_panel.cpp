@@ -131,18 +131,28 @@ void RunShapesPanel::setRun(const RunSnapshot& s)
         } catch (const Error&) {
         }
     }
-    // The recovered adapter: the finetune stage done, with the config's rank and target modules.
+    // The recovered adapter: the finetune stage done, with the config's rank and target modules; else the latest
+    // recovery of a trial from the studio (trial-recover, whose config holds them).
     int loraRank = 0;
     QStringList targets;
+    QString recoveredTrial;
+    const nlohmann::json* fc = nullptr;
     if (const store::StageRecord* f = s.stage("finetune"); f && f->status == store::RunStatus::Done) {
-        const nlohmann::json& fc = s.run.config.value("finetune", nlohmann::json::object());
-        if (fc.is_object()) {
-            loraRank = fc.value("rank", 0);
-            if (fc.contains("targets") && fc["targets"].is_array())
-                for (const auto& t : fc["targets"])
-                    if (t.is_string())
-                        targets << QString::fromStdString(t.get<std::string>());
-        }
+        if (s.run.config.contains("finetune"))
+            fc = &s.run.config["finetune"];
+    } else {
+        for (const auto& st : s.stages)
+            if (st.name == "trial-recover" && st.status == store::RunStatus::Done && st.config.is_object()) {
+                fc = &st.config;
+                recoveredTrial = tr(" (trial %1)").arg(st.config.value("trial", -1));
+            }
+    }
+    if (fc && fc->is_object()) {
+        loraRank = fc->value("rank", 0);
+        if (fc->contains("targets") && (*fc)["targets"].is_array())
+            for (const auto& t : (*fc)["targets"])
+                if (t.is_string())
+                    targets << QString::fromStdString(t.get<std::string>());
     }
 
     QString text = tr("<b>Run %1</b>: %2 layers").arg(s.run.id).arg(n);
@@ -152,7 +162,10 @@ void RunShapesPanel::setRun(const RunSnapshot& s)
         text += tr(", not pruned");
     text += resolved ? tr("; formats of the %1").arg(s.stage("search") ? tr("search's chosen map") : tr("initial map"))
                      : tr("; no precision map");
-    text += loraRank > 0 ? tr("; recovered with LoRA rank %1 on %2").arg(loraRank).arg(targets.join(QStringLiteral(", ")))
+    text += loraRank > 0 ? tr("; recovered%3 with LoRA rank %1 on %2")
+                               .arg(loraRank)
+                               .arg(targets.join(QStringLiteral(", ")))
+                               .arg(recoveredTrial)
                          : tr("; not recovered");
     caption_->setText(text);
 
