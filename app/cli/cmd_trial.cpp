@@ -195,7 +195,7 @@ int generate(const Args& args)
         return 0;
     store::Store st(p.get("db"));
     pipeline::TrialGenerateRequest rq;
-    rq.prompt = p.get("prompt");
+    rq.prompt = p.find("prompt").value_or("");
     rq.steps = p.getInt("steps");
     rq.temperature = p.getDouble("temperature");
     rq.topP = p.getDouble("top-p");

@@ -672,6 +672,104 @@ private Q_SLOTS:
         QVERIFY2(r.err.contains("finetune.rnak: unknown key"), r.err.constData());
     }
 
+    // qpruner trial: each action a stage of the run; its numbers those of the stage commands; bad input named.
+    void trialActionsFromTheCommandLine()
+    {
+        QPRUNER_SHARED_FILE(modelFile, "models/stories260K/stories260K.bin");
+        QTemporaryDir tmp;
+        const QString db = tmp.path() + "/study.db", config = tmp.path() + "/run.json";
+        const nlohmann::json c = {{"version", 1},
+                                  {"model", "${data}/models/stories260K/stories260K.bin"},
+                                  {"importance", {{"metric", "bi"}, {"calibration", {{"samples", 4}, {"seq_len", 64}}}}},
+                                  {"allocate", {{"budget", "6bpw"}}},
+                                  {"search", {{"trials", 3}, {"validation", {{"windows", 2}, {"seq_len", 64}}}}},
+                                  {"evaluate", nullptr}};
+        std::ofstream(config.toStdString()) << c.dump(2);
+        auto r = runCli({"run", config, "--db", db, "--threads", "1", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const int trial = r.json()["stages"]["search"]["chosen"]["trial"].get<int>();
+        const QString t = QString::number(trial);
+
+        // Evaluate without recovery: the map alone, as eval-tasks --map gives it.
+        r = runCli({"trial", "evaluate", "--db", db, "--run", "1", "--trial", t, "--tasks", "piqa", "--limit", "12",
+                    "--evaluate", R"({"ppl": [{"source": "tinystories", "windows": 2, "seq_len": 64}]})", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto ev = r.json();
+        QVERIFY(ev["adapter"].is_null());
+        QCOMPARE(ev["ppl"].size(), size_t(1));
+        QCOMPARE(ev["ppl"][0]["windows"].get<int>(), 2);
+        const QString map = tmp.path() + "/map.json";
+        {
+            qpruner::store::Store st(db.toStdString());
+            std::ofstream(map.toStdString()) << st.trial(1, trial).map.dump(2);
+        }
+        r = runCli({"eval-tasks", shared("models/stories260K/stories260K.bin"), "--tokenizer",
+                    shared("models/stories260K/tok512.bin"), "--map", map, "--tasks", "piqa", "--limit", "12", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(ev["tasks"][0]["acc"].get<double>(), r.json()["tasks"]["piqa"]["acc"].get<double>());
+        QCOMPARE(ev["tasks"][0]["acc_norm"].get<double>(), r.json()["tasks"]["piqa"]["acc_norm"].get<double>());
+
+        // Recover, then export: the dry run's size is the file's.
+        r = runCli({"trial", "recover", "--db", db, "--run", "1", "--trial", t, "--steps", "3", "--finetune",
+                    R"({"seq_len": 64, "max_examples": 32, "batch_size": 4, "max_val": 4, "init": "lora"})"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY(r.out.contains("recovered: 3 steps"));
+        r = runCli({"trial", "export", "--db", db, "--run", "1", "--trial", t, "--dry-run", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const int64_t planned = r.json()["total_bytes"].get<int64_t>();
+        const QString gguf = tmp.path() + "/t.gguf";
+        r = runCli({"trial", "export", "--db", db, "--run", "1", "--trial", t, "--out", gguf});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(QFileInfo(gguf).size(), qint64(planned));
+        // Generate with the map alone (--no-adapter): the ids of `generate --map`.
+        r = runCli({"trial", "generate", "--db", db, "--run", "1", "--trial", t, "--steps", "12", "--no-base",
+                    "--no-adapter", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QVERIFY(r.json()["base"].is_null());
+        QVERIFY(r.json()["compressed"]["adapter"].is_null());
+        const auto generated = r.json()["compressed"]["ids"];
+        QVERIFY(generated.size() > 4);
+        r = runCli({"generate", shared("models/stories260K/stories260K.bin"), "--tokenizer",
+                    shared("models/stories260K/tok512.bin"), "--map", map, "--steps", "12", "--temperature", "0",
+                    "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(generated.dump(), r.json()["ids"].dump());
+        {
+            qpruner::store::Store st(db.toStdString());
+            std::vector<std::string> names;
+            for (const auto& s : st.stages(1))
+                if (s.name.rfind("trial-", 0) == 0)
+                    names.push_back(s.name);
+            QCOMPARE(names, (std::vector<std::string>{"trial-evaluate", "trial-recover", "trial-export",
+                                                      "trial-generate"}));
+        }
+
+        // Bad input: named, exit codes 1 (error) and 2 (usage); nothing recorded for them.
+        r = runCli({"trial", "evaluate", "--db", db, "--run", "1", "--trial", "77"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("run 1, trial 77: no such trial"), r.err.constData());
+        r = runCli({"trial", "recover", "--db", db, "--run", "1", "--trial", t, "--resume"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("no interrupted recovery to continue"), r.err.constData());
+        r = runCli({"trial", "recover", "--db", db, "--run", "1", "--trial", t, "--finetune", "{steps: 3"});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("--finetune: not valid JSON"), r.err.constData());
+        r = runCli({"trial", "recover", "--db", db, "--run", "1", "--trial", t, "--finetune", R"({"rnak": 4})"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("finetune.rnak: unknown key"), r.err.constData());
+        r = runCli({"trial", "evaluate", "--db", db, "--run", "1", "--trial", t, "--tasks", "bogus"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("evaluate.tasks: unknown task \"bogus\""), r.err.constData());
+        r = runCli({"trial", "export", "--db", db, "--run", "1", "--trial", t});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("--out is required"), r.err.constData());
+        r = runCli({"trial", "bake", "--db", db});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("unknown action 'bake'"), r.err.constData());
+        qpruner::store::Store st(db.toStdString());
+        QCOMPARE(st.stages(1).back().name, std::string("trial-generate"));
+    }
+
     void errorsHaveExitCodesAndMessages()
     {
         auto r = runCli({"info", "/nonexistent/model.bin"});
