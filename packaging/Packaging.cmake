@@ -47,6 +47,7 @@ set(QPRUNER_DEB_DEPENDS
   "libgcc-s1 (>= 3.0)"
   "libstdc++6 (>= 11)"
   "libsqlite3-0 (>= 3.37.0)"
+  "libpq5 (>= 9.0~)"
   "libicu72 (>= 72.1~rc-1~)"
   "libtorch1.13 (>= 1.13.1+dfsg)"
   "libopenblas0-openmp")

@@ -7,7 +7,8 @@ PACKAGES=(
   g++ cmake ninja-build pkg-config ccache
   qt6-base-dev qt6-svg-dev libqt6sql6-sqlite libqcustomplot-dev
   libtorch-dev libopenblas0-openmp
-  nlohmann-json3-dev libsqlite3-dev libicu-dev
+  nlohmann-json3-dev libsqlite3-dev libicu-dev libpq-dev
+  postgresql
   xvfb xauth
   desktop-file-utils appstream
 )

@@ -21,9 +21,12 @@
 #include <QElapsedTimer>
 #include <QProcess>
 #include <QTemporaryDir>
+
+#include <libpq-fe.h>
 #include <QtTest/QtTest>
 
 #include "synthetic_study.h"
+#include "pg_server.h"
 #include "test_data.h"
 
 #include <sys/wait.h>
@@ -52,15 +55,28 @@ namespace fs = std::filesystem;
 namespace {
 
 // A second, plain connection for what the API does not expose (and for writing what it would refuse to).
+// Direct access to a store's database behind the Store's back (SQLite file, or a PostgreSQL URL).
 class RawDb {
 public:
     explicit RawDb(const fs::path& path)
     {
+        if (path.string().rfind("postgresql://", 0) == 0) {
+            pg_ = PQconnectdb(path.c_str());
+            if (PQstatus(pg_) != CONNECTION_OK)
+                throw std::runtime_error("raw connect failed: " + path.string() + ": " + PQerrorMessage(pg_));
+            return;
+        }
         if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE, nullptr) != SQLITE_OK)
             throw std::runtime_error("raw open failed: " + path.string());
         sqlite3_busy_timeout(db_, 60000);
     }
-    ~RawDb() { sqlite3_close_v2(db_); }
+    ~RawDb()
+    {
+        if (pg_)
+            PQfinish(pg_);
+        else
+            sqlite3_close_v2(db_);
+    }
     RawDb(const RawDb&) = delete;
     RawDb& operator=(const RawDb&) = delete;
 
@@ -68,6 +84,15 @@ public:
 
     void exec(const std::string& sql)
     {
+        if (pg_) {
+            PGresult* r = PQexec(pg_, sql.c_str());
+            const bool ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+            const std::string text = PQresultErrorMessage(r);
+            PQclear(r);
+            if (!ok)
+                throw std::runtime_error("raw exec failed: " + text + " in " + sql);
+            return;
+        }
         char* message = nullptr;
         if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &message) != SQLITE_OK) {
             const std::string text = message ? message : "?";
@@ -79,6 +104,19 @@ public:
     // Every row's column `col` as text ("NULL" for null).
     std::vector<std::string> column(const std::string& sql, int col = 0)
     {
+        if (pg_) {
+            PGresult* r = PQexec(pg_, sql.c_str());
+            if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+                const std::string text = PQresultErrorMessage(r);
+                PQclear(r);
+                throw std::runtime_error("raw query failed: " + text + " in " + sql);
+            }
+            std::vector<std::string> out;
+            for (int i = 0; i < PQntuples(r); ++i)
+                out.push_back(PQgetisnull(r, i, col) ? "NULL" : PQgetvalue(r, i, col));
+            PQclear(r);
+            return out;
+        }
         sqlite3_stmt* st = nullptr;
         if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &st, nullptr) != SQLITE_OK)
             throw std::runtime_error(std::string("raw prepare failed: ") + sqlite3_errmsg(db_) + " in " + sql);
@@ -104,6 +142,7 @@ public:
 
 private:
     sqlite3* db_ = nullptr;
+    PGconn* pg_ = nullptr;
 };
 
 std::string readBytes(const fs::path& p)
@@ -221,20 +260,57 @@ int childClaim(int argc, char** argv)
 
 } // namespace
 
+// Built twice: test_store on SQLite files, test_store_pg (QPRUNER_TEST_POSTGRES) on a real PostgreSQL server the
+// test starts itself, with every test that is not about SQLite's file format run against it.
+#ifdef QPRUNER_TEST_POSTGRES
+constexpr bool kPostgres = true;
+#define SQLITE_ONLY() QSKIP("about the SQLite file (its pragmas, file format or query plans)")
+#else
+constexpr bool kPostgres = false;
+#define SQLITE_ONLY() (void)0
+#endif
+
 class TestStore : public QObject {
     Q_OBJECT
 
 private:
     QTemporaryDir tmp_;
     int dbCounter_ = 0;
+    testing::PgServer pg_;
 
-    fs::path freshDb() { return fs::path(tmp_.path().toStdString()) / ("db" + std::to_string(++dbCounter_)) / "s.db"; }
+    // A location for a new store: a file in a directory that does not exist yet, or a new PostgreSQL database.
+    fs::path freshDb()
+    {
+        ++dbCounter_;
+        if (kPostgres) {
+            const QString name = QStringLiteral("db%1").arg(dbCounter_);
+            QString error;
+            if (!pg_.createDatabase(name, &error))
+                throw std::runtime_error("createdb failed: " + error.toStdString());
+            return pg_.url(name);
+        }
+        return fs::path(tmp_.path().toStdString()) / ("db" + std::to_string(dbCounter_)) / "s.db";
+    }
 
 private slots:
-    void initTestCase() { QVERIFY(tmp_.isValid()); }
+    void initTestCase()
+    {
+        QVERIFY(tmp_.isValid());
+        if (kPostgres) {
+            const QString why = pg_.start();
+            if (!why.isEmpty()) {
+                if (testing::dataRequired())
+                    QFAIL(qPrintable(QStringLiteral("no PostgreSQL server: ") + why));
+                QSKIP(qPrintable(QStringLiteral("no PostgreSQL server: ") + why));
+            }
+        }
+    }
+    void cleanupTestCase() { pg_.stop(); }
 
     void sha256Vectors()
     {
+        if (kPostgres)
+            QSKIP("not about the store's engine (run by test_store)");
         using io::sha256Hex;
         QCOMPARE(sha256Hex(""), std::string("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
         QCOMPARE(sha256Hex("abc"), std::string("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
@@ -283,6 +359,7 @@ private slots:
 
     void migrationsFromEmpty()
     {
+        SQLITE_ONLY();
         const fs::path db = freshDb(); // its directory does not exist yet
         Store s(db);
         QCOMPARE(s.schemaVersion(), 2);
@@ -331,6 +408,7 @@ private slots:
 
     void migrationsFromOlder()
     {
+        SQLITE_ONLY();
         const fs::path db = freshDb();
         int64_t runId = 0;
         {
@@ -386,6 +464,7 @@ private slots:
 
     void failedMigrationKeepsOldVersion()
     {
+        SQLITE_ONLY();
         const fs::path db = freshDb();
         {
             OpenOptions o;
@@ -408,6 +487,7 @@ private slots:
 
     void refusedFiles()
     {
+        SQLITE_ONLY();
         // A newer schema.
         const fs::path db = freshDb();
         { Store s(db); }
@@ -667,7 +747,7 @@ private slots:
         QCOMPARE(every[1].metric, std::string("mi"));
         QVERIFY(s.layerScores(run, "taylor").empty());
         RawDb raw(s.path());
-        QCOMPARE(raw.text("SELECT COALESCE(stage_id, 'NULL') FROM layer_scores WHERE metric = 'mi' AND layer = 0 "
+        QCOMPARE(raw.text("SELECT COALESCE(CAST(stage_id AS TEXT), 'NULL') FROM layer_scores WHERE metric = 'mi' AND layer = 0 "
                           "AND module = ''"),
                  std::string("NULL"));
         QCOMPARE(raw.text("SELECT stage_id FROM layer_scores WHERE metric = 'bi'"), std::to_string(s1));
@@ -1096,6 +1176,7 @@ private slots:
 
     void largeRun()
     {
+        SQLITE_ONLY();
         const fs::path db = freshDb();
         int64_t run = 0;
         int64_t small = 0;

@@ -12,6 +12,7 @@
 //   "model": PATH, "tokenizer": PATH,     tokenizer: empty = found beside the model
 //   "dtype": "fp32", "seed": 0,
 //   "workdir": "",                        artifacts; empty = "<db dir>/<db stem>-runs/run-<id>"
+//                                         (PostgreSQL store: "<current dir>/<db name>-runs/run-<id>")
 //   "data_dir": "",                       the shared data directory; empty = the one given to normalizeConfig
 //   "prune": null | {"ratio": 0.25, "attention_layers": "B:E"|"", "mlp_layers": "B:E"|"", "criterion":
 //             "taylor-first", "calibration": CALIB},

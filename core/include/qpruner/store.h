@@ -1,5 +1,9 @@
-// The experiment store: one SQLite file per workspace holding experiments, runs, their stages, layer scores,
-// search trials and artifacts (architecture.md, "Store"). Torch-free: the GUI reads it through this header.
+// The experiment store: one SQLite file per workspace (or one PostgreSQL database, for a study whose workers run on
+// many machines: open it with a postgresql:// URL) holding experiments, runs, their stages, layer scores, search
+// trials and artifacts (architecture.md, "Store"). Torch-free: the GUI reads it through this header.
+// PostgreSQL: the same schema and migrations (64-bit integer and double precision columns); a write transaction
+// locks the run whose trials or stages it numbers (SELECT ... FOR UPDATE), so concurrent workers never take the
+// same number; readers see whole rows (MVCC); lock waits are bounded by busyTimeoutMs (lock_timeout).
 //
 // Rules the implementation keeps:
 //   - WAL journal, busy_timeout (OpenOptions::busyTimeoutMs), foreign keys on, synchronous=NORMAL.
@@ -143,7 +147,12 @@ public:
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
 
+    // The file, or the PostgreSQL URL (without a password: such URLs are refused).
     const std::filesystem::path& path() const;
+    // A PostgreSQL store (path() is a postgresql:// URL) rather than an SQLite file.
+    bool isServer() const;
+    // The file's stem ("study" for study.db), or the PostgreSQL database's name.
+    std::string databaseName() const;
     int schemaVersion() const;
     std::string integrityCheck() const; // the text of PRAGMA integrity_check ("ok" when sound)
 

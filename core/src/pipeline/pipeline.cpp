@@ -1014,10 +1014,12 @@ RunOutcome execute(Context& cx)
     return RunOutcome{cx.runId, cx.results};
 }
 
+// Beside the SQLite file; for a PostgreSQL store, under the directory the run was started from (on a cluster, a
+// shared file system the workers see too).
 fs::path defaultWorkdir(const store::Store& store, int64_t runId)
 {
-    const fs::path db = fs::absolute(store.path());
-    return db.parent_path() / (db.stem().string() + "-runs") / ("run-" + std::to_string(runId));
+    const fs::path base = store.isServer() ? fs::current_path() : fs::absolute(store.path()).parent_path();
+    return base / (store.databaseName() + "-runs") / ("run-" + std::to_string(runId));
 }
 
 } // namespace

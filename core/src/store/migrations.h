@@ -1,7 +1,7 @@
 // Schema versions of the store: numbered SQL scripts applied in order, each in its own transaction.
 #pragma once
 
-#include "store/sqlite_db.h"
+#include "store/database.h"
 
 namespace qpruner::store::detail {
 
@@ -9,7 +9,7 @@ namespace qpruner::store::detail {
 int latestSchemaVersion();
 
 // The version stored in schema_version; 0 for a database without that table and without any other table.
-// FormatError for an SQLite file holding other tables but no schema_version.
+// FormatError for a database holding other tables but no schema_version.
 int readSchemaVersion(Database& db);
 
 // Applies migrations version+1 .. target, each with its schema_version update in one IMMEDIATE transaction.

@@ -12,6 +12,7 @@
 #include "io/sha256.h"
 #include "qpruner/error.h"
 #include "store/migrations.h"
+#include "store/pg_db.h"
 #include "store/sqlite_db.h"
 
 namespace qpruner::store {
@@ -108,8 +109,9 @@ std::string runQuery(const char* trialFilter, const char* runFilter)
                "r.parent_run_id, r.created_at, r.finished_at, r.error, "
                "COALESCE(c.complete, 0), COALESCE(c.running, 0), COALESCE(c.failed, 0) "
                "FROM runs r JOIN experiments e ON e.id = r.experiment_id "
-               "LEFT JOIN (SELECT run_id, SUM(state = 'complete') AS complete, SUM(state = 'running') AS running, "
-               "SUM(state = 'failed') AS failed FROM trials ") +
+               "LEFT JOIN (SELECT run_id, SUM(CASE WHEN state = 'complete' THEN 1 ELSE 0 END) AS complete, "
+               "SUM(CASE WHEN state = 'running' THEN 1 ELSE 0 END) AS running, "
+               "SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed FROM trials ") +
            trialFilter + " GROUP BY run_id) c ON c.run_id = r.id " + runFilter + " ORDER BY r.id";
 }
 
@@ -165,11 +167,13 @@ struct Store::Impl {
         return out;
     }
 
-    Transaction write()
+    bool postgres() const { return db->dialect() == detail::Dialect::Postgres; }
+
+    // The transaction of one write. Transaction is not movable: the caller constructs it in place.
+    void checkWritable() const
     {
         if (options.readOnly)
-            throw Error(path.string() + ": the store is open read-only");
-        return Transaction(*db, Transaction::Kind::Immediate);
+            throw Error(db->name() + ": the store is open read-only");
     }
 
     json parseJson(std::string_view text, const char* table, int64_t rowId, const char* column) const
@@ -182,14 +186,26 @@ struct Store::Impl {
         }
     }
 
+    void requireStage(std::optional<int64_t> stageId)
+    {
+        if (!stageId)
+            return;
+        auto st = prepare("SELECT 1 FROM stages WHERE id = ?1", "look up a stage");
+        st.bind(1, *stageId);
+        if (!st.step())
+            throw ConfigError("stage " + std::to_string(*stageId) + " does not exist in " + path.string());
+    }
+
     [[noreturn]] void runAbsent(int64_t runId) const
     {
         throw ConfigError("run " + std::to_string(runId) + " does not exist in " + path.string());
     }
 
+    // Inside a write transaction: the run exists, and (PostgreSQL) is locked until the commit, so that two
+    // writers numbering its trials or stages take turns.
     void requireRun(int64_t runId)
     {
-        auto st = prepare("SELECT 1 FROM runs WHERE id = ?1", "look up a run");
+        auto st = prepare(db->lockRunSql(), "look up a run");
         st.bind(1, runId);
         if (!st.step())
             runAbsent(runId);
@@ -269,6 +285,25 @@ Store::Store(const fs::path& path, const OpenOptions& options) : impl_(std::make
         throw Error("store: the build knows " + std::to_string(detail::latestSchemaVersion()) +
                     " migrations but kSchemaVersion is " + std::to_string(kSchemaVersion));
 
+    if (detail::isPostgresUrl(path.string())) {
+        impl_->db = std::make_unique<detail::PgDatabase>(path.string(), options.readOnly, options.busyTimeoutMs);
+        auto& db = *impl_->db;
+        const int version = detail::readSchemaVersion(db);
+        if (version > kSchemaVersion)
+            throw FormatError(db.name() + ": schema version " + std::to_string(version) +
+                              " is newer than this build supports (" + std::to_string(kSchemaVersion) +
+                              "); use a newer QPruner");
+        if (options.readOnly) {
+            if (version != kSchemaVersion)
+                throw FormatError(db.name() + ": schema version " + std::to_string(version) + ", this build reads " +
+                                  std::to_string(kSchemaVersion) + " (open it read-write once to migrate it)");
+            return;
+        }
+        if (version < options.migrateTo)
+            detail::migrate(db, options.migrateTo);
+        return;
+    }
+
     std::error_code ec;
     if (options.readOnly) {
         if (!fs::exists(path, ec))
@@ -283,18 +318,17 @@ Store::Store(const fs::path& path, const OpenOptions& options) : impl_(std::make
 
     const int flags = (options.readOnly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
                       SQLITE_OPEN_FULLMUTEX;
-    impl_->db = std::make_unique<detail::Database>(path, flags, options.busyTimeoutMs);
-    auto& db = *impl_->db;
-
+    auto sqlite = std::make_unique<detail::SqliteDatabase>(path, flags, options.busyTimeoutMs);
     {
         // The first read of the file: refuse anything that is not SQLite before writing a byte.
-        auto st = db.prepare("PRAGMA schema_version", "read the database header");
-        const int rc = st.stepRc();
+        const int rc = sqlite->probe("PRAGMA schema_version");
         if ((rc & 0xff) == SQLITE_NOTADB)
-            throw FormatError(path.string() + ": not an SQLite database (" + sqlite3_errmsg(db.handle()) + ")");
+            throw FormatError(path.string() + ": not an SQLite database (" + sqlite3_errmsg(sqlite->handle()) + ")");
         if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            st.fail();
+            sqlite->fail("read the database header");
     }
+    impl_->db = std::move(sqlite);
+    auto& db = *impl_->db;
     const int version = detail::readSchemaVersion(db);
     if (version > kSchemaVersion)
         throw FormatError(path.string() + ": schema version " + std::to_string(version) +
@@ -323,6 +357,16 @@ const fs::path& Store::path() const
     return impl_->path;
 }
 
+bool Store::isServer() const
+{
+    return impl_->postgres();
+}
+
+std::string Store::databaseName() const
+{
+    return impl_->postgres() ? detail::postgresDatabaseName(impl_->path.string()) : impl_->path.stem().string();
+}
+
 int Store::schemaVersion() const
 {
     std::lock_guard lock(impl_->mutex);
@@ -332,6 +376,8 @@ int Store::schemaVersion() const
 std::string Store::integrityCheck() const
 {
     std::lock_guard lock(impl_->mutex);
+    if (impl_->postgres())
+        return "ok"; // the server keeps its own consistency (WAL, checksums); nothing to ask of a client
     auto st = impl_->prepare("PRAGMA integrity_check", "check integrity");
     std::string out;
     while (st.step()) {
@@ -347,18 +393,22 @@ int64_t Store::experimentId(const std::string& name)
     if (name.empty())
         throw ConfigError("experiment name is empty");
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
-    {
-        auto st = impl_->prepare("SELECT id FROM experiments WHERE name = ?1", "look up an experiment");
-        st.bind(1, name);
-        if (st.step())
-            return st.int64(0);
-    }
-    impl_->prepare("INSERT INTO experiments(name, created_at) VALUES (?1, ?2)", "create an experiment")
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
+    // Two processes creating the same experiment at once: one inserts, the other's insert does nothing.
+    impl_->prepare("INSERT INTO experiments(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+                   "create an experiment")
         .bind(1, name)
         .bind(2, nowTimestamp())
         .run();
-    const int64_t id = impl_->db->lastInsertRowid();
+    int64_t id = 0;
+    {
+        auto st = impl_->prepare("SELECT id FROM experiments WHERE name = ?1", "look up an experiment");
+        st.bind(1, name);
+        if (!st.step())
+            st.fail();
+        id = st.int64(0);
+    }
     tx.commit();
     return id;
 }
@@ -379,10 +429,25 @@ int64_t Store::createRun(const RunRecord& run)
         throw ConfigError("createRun: the run's kind is empty");
     const std::string config = dumpJson(run.config, "the run's config");
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
+    {
+        auto check = impl_->prepare("SELECT 1 FROM experiments WHERE id = ?1", "look up an experiment");
+        check.bind(1, run.experimentId);
+        if (!check.step())
+            throw ConfigError("experiment " + std::to_string(run.experimentId) + " does not exist in " +
+                              impl_->path.string());
+    }
+    if (run.parentRunId) {
+        auto check = impl_->prepare("SELECT 1 FROM runs WHERE id = ?1", "look up a run");
+        check.bind(1, *run.parentRunId);
+        if (!check.step())
+            throw ConfigError("parent run " + std::to_string(*run.parentRunId) + " does not exist in " +
+                              impl_->path.string());
+    }
     auto st = impl_->prepare("INSERT INTO runs(experiment_id, kind, name, base_model, config_json, status, "
                              "parent_run_id, created_at, finished_at, error) "
-                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
                              "create a run");
     const std::string now = nowTimestamp();
     st.bind(1, run.experimentId)
@@ -395,19 +460,10 @@ int64_t Store::createRun(const RunRecord& run)
         .bind(8, now)
         .bindTextOrNull(9, isTerminal(run.status) ? now : std::string())
         .bindTextOrNull(10, run.error);
-    const int rc = st.stepRc();
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) {
-        auto check = impl_->prepare("SELECT 1 FROM experiments WHERE id = ?1", "look up an experiment");
-        check.bind(1, run.experimentId);
-        if (!check.step())
-            throw ConfigError("experiment " + std::to_string(run.experimentId) + " does not exist in " +
-                              impl_->path.string());
-        throw ConfigError("parent run " + std::to_string(run.parentRunId.value_or(0)) + " does not exist in " +
-                          impl_->path.string());
-    }
-    if (rc != SQLITE_DONE)
+    if (!st.step())
         st.fail();
-    const int64_t id = impl_->db->lastInsertRowid();
+    const int64_t id = st.int64(0);
+    st.run();
     tx.commit();
     return id;
 }
@@ -415,14 +471,16 @@ int64_t Store::createRun(const RunRecord& run)
 void Store::setRunStatus(int64_t runId, RunStatus status, const std::string& error)
 {
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
-    impl_->prepare("UPDATE runs SET status = ?2, finished_at = ?3, error = ?4 WHERE id = ?1", "set a run's status")
-        .bind(1, runId)
-        .bind(2, runStatusName(status))
-        .bindTextOrNull(3, isTerminal(status) ? nowTimestamp() : std::string())
-        .bindTextOrNull(4, error)
-        .run();
-    if (impl_->db->changes() == 0)
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
+    const int64_t changed =
+        impl_->prepare("UPDATE runs SET status = ?2, finished_at = ?3, error = ?4 WHERE id = ?1", "set a run's status")
+            .bind(1, runId)
+            .bind(2, runStatusName(status))
+            .bindTextOrNull(3, isTerminal(status) ? nowTimestamp() : std::string())
+            .bindTextOrNull(4, error)
+            .run();
+    if (changed == 0)
         impl_->runAbsent(runId);
     tx.commit();
 }
@@ -431,12 +489,13 @@ void Store::setRunConfig(int64_t runId, const json& config)
 {
     const std::string text = dumpJson(config, "the run's config");
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
-    impl_->prepare("UPDATE runs SET config_json = ?2 WHERE id = ?1", "set a run's config")
-        .bind(1, runId)
-        .bind(2, text)
-        .run();
-    if (impl_->db->changes() == 0)
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
+    const int64_t changed = impl_->prepare("UPDATE runs SET config_json = ?2 WHERE id = ?1", "set a run's config")
+                                .bind(1, runId)
+                                .bind(2, text)
+                                .run();
+    if (changed == 0)
         impl_->runAbsent(runId);
     tx.commit();
 }
@@ -468,20 +527,19 @@ int64_t Store::beginStage(int64_t runId, const std::string& name, const json& co
 {
     const std::string text = dumpJson(config, "the stage's config");
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
     impl_->requireRun(runId);
     const int64_t ordinal =
         impl_->runScalar("SELECT COALESCE(MAX(ordinal), -1) + 1 FROM stages WHERE run_id = ?1", "number a stage", runId);
-    impl_->prepare("INSERT INTO stages(run_id, name, ordinal, config_json, status, started_at) "
-                   "VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
-                   "begin a stage")
-        .bind(1, runId)
-        .bind(2, name)
-        .bind(3, ordinal)
-        .bind(4, text)
-        .bind(5, nowTimestamp())
-        .run();
-    const int64_t id = impl_->db->lastInsertRowid();
+    auto st = impl_->prepare("INSERT INTO stages(run_id, name, ordinal, config_json, status, started_at) "
+                             "VALUES (?1, ?2, ?3, ?4, 'running', ?5) RETURNING id",
+                             "begin a stage");
+    st.bind(1, runId).bind(2, name).bind(3, ordinal).bind(4, text).bind(5, nowTimestamp());
+    if (!st.step())
+        st.fail();
+    const int64_t id = st.int64(0);
+    st.run();
     tx.commit();
     return id;
 }
@@ -491,18 +549,20 @@ void Store::finishStage(int64_t stageId, RunStatus status, const json& result, d
 {
     const std::string text = dumpJson(result, "the stage's result");
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
-    impl_->prepare("UPDATE stages SET status = ?2, result_json = ?3, seconds = ?4, error = ?5, finished_at = ?6 "
-                   "WHERE id = ?1",
-                   "finish a stage")
-        .bind(1, stageId)
-        .bind(2, runStatusName(status))
-        .bind(3, text)
-        .bind(4, seconds)
-        .bindTextOrNull(5, error)
-        .bindTextOrNull(6, isTerminal(status) ? nowTimestamp() : std::string())
-        .run();
-    if (impl_->db->changes() == 0)
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
+    const int64_t changed =
+        impl_->prepare("UPDATE stages SET status = ?2, result_json = ?3, seconds = ?4, error = ?5, finished_at = ?6 "
+                       "WHERE id = ?1",
+                       "finish a stage")
+            .bind(1, stageId)
+            .bind(2, runStatusName(status))
+            .bind(3, text)
+            .bind(4, seconds)
+            .bindTextOrNull(5, error)
+            .bindTextOrNull(6, isTerminal(status) ? nowTimestamp() : std::string())
+            .run();
+    if (changed == 0)
         throw ConfigError("stage " + std::to_string(stageId) + " does not exist in " + impl_->path.string());
     tx.commit();
 }
@@ -537,8 +597,10 @@ std::vector<StageRecord> Store::stages(int64_t runId) const
 void Store::addLayerScores(int64_t runId, std::optional<int64_t> stageId, const std::vector<LayerScoreRow>& rows)
 {
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
     impl_->requireRun(runId);
+    impl_->requireStage(stageId);
     for (const LayerScoreRow& row : rows) {
         auto st = impl_->prepare("INSERT INTO layer_scores(run_id, stage_id, metric, layer, module, value, normalized) "
                                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
@@ -553,12 +615,7 @@ void Store::addLayerScores(int64_t runId, std::optional<int64_t> stageId, const 
             .bind(5, row.module)
             .bind(6, row.value)
             .bind(7, row.normalized);
-        const int rc = st.stepRc();
-        if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-            throw ConfigError("stage " + std::to_string(stageId.value_or(0)) + " does not exist in " +
-                              impl_->path.string());
-        if (rc != SQLITE_DONE)
-            st.fail();
+        st.run();
     }
     tx.commit();
 }
@@ -595,20 +652,19 @@ ArtifactRecord Store::addArtifact(int64_t runId, std::optional<int64_t> stageId,
     a.createdAt = nowTimestamp();
 
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
     impl_->requireRun(runId);
+    impl_->requireStage(stageId);
     auto st = impl_->prepare("INSERT INTO artifacts(run_id, stage_id, kind, path, sha256, bytes, created_at) "
-                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
                              "store an artifact");
     st.bind(1, runId).bind(2, stageId).bind(3, kind).bind(4, a.path).bind(5, a.sha256).bind(6, a.bytes);
     st.bind(7, a.createdAt);
-    const int rc = st.stepRc();
-    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
-        throw ConfigError("stage " + std::to_string(stageId.value_or(0)) + " does not exist in " +
-                          impl_->path.string());
-    if (rc != SQLITE_DONE)
+    if (!st.step())
         st.fail();
-    a.id = impl_->db->lastInsertRowid();
+    a.id = st.int64(0);
+    st.run();
     tx.commit();
     return a;
 }
@@ -634,13 +690,18 @@ std::optional<TrialRecord> Store::claimTrial(int64_t runId, const TrialRecord& p
     const std::string map = dumpJson(proposal.map, "the trial's precision map");
     const std::string worker = workerId();
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
     impl_->requireRun(runId);
     {
         // Without statistics the planner would prefer trials(run_id, state, ...) and scan the run.
-        auto st = impl_->prepare("SELECT 1 FROM trials INDEXED BY trials_run_encoding "
-                                 "WHERE run_id = ?1 AND encoding = ?2 AND state IN ('running', 'complete') LIMIT 1",
-                                 "look for a duplicate trial");
+        auto st = impl_->postgres()
+                      ? impl_->prepare("SELECT 1 FROM trials "
+                                       "WHERE run_id = ?1 AND encoding = ?2 AND state IN ('running', 'complete') LIMIT 1",
+                                       "look for a duplicate trial")
+                      : impl_->prepare("SELECT 1 FROM trials INDEXED BY trials_run_encoding "
+                                       "WHERE run_id = ?1 AND encoding = ?2 AND state IN ('running', 'complete') LIMIT 1",
+                                       "look for a duplicate trial");
         st.bind(1, runId).bind(2, proposal.encoding);
         if (st.step())
             return std::nullopt;
@@ -651,11 +712,11 @@ std::optional<TrialRecord> Store::claimTrial(int64_t runId, const TrialRecord& p
         return std::nullopt;
     const int64_t number =
         impl_->runScalar("SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE run_id = ?1", "number a trial", runId);
-    impl_->prepare("INSERT INTO trials(run_id, number, state, encoding, map_json, source, memory_bytes, "
-                   "budgeted_bytes, seconds_surrogate, retry_of, worker, started_at) "
-                   "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                   "claim a trial")
-        .bind(1, runId)
+    auto insert = impl_->prepare("INSERT INTO trials(run_id, number, state, encoding, map_json, source, memory_bytes, "
+                                 "budgeted_bytes, seconds_surrogate, retry_of, worker, started_at) "
+                                 "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                                 "claim a trial");
+    insert.bind(1, runId)
         .bind(2, number)
         .bind(3, proposal.encoding)
         .bind(4, map)
@@ -665,9 +726,12 @@ std::optional<TrialRecord> Store::claimTrial(int64_t runId, const TrialRecord& p
         .bind(8, proposal.secondsSurrogate)
         .bind(9, proposal.retryOf ? std::optional<int64_t>(*proposal.retryOf) : std::nullopt)
         .bind(10, worker)
-        .bind(11, nowTimestamp())
-        .run();
-    TrialRecord stored = impl_->trialById(impl_->db->lastInsertRowid());
+        .bind(11, nowTimestamp());
+    if (!insert.step())
+        insert.fail();
+    const int64_t id = insert.int64(0);
+    insert.run();
+    TrialRecord stored = impl_->trialById(id);
     tx.commit();
     return stored;
 }
@@ -678,7 +742,8 @@ void Store::completeTrial(const TrialRecord& t)
         throw ConfigError("completeTrial: trial " + std::to_string(t.number) + " has no objective");
     const std::string metrics = t.metrics.is_null() ? std::string() : dumpJson(t.metrics, "the trial's metrics");
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
     int64_t runId = 0;
     {
         auto st = impl_->prepare("SELECT run_id, number, state, error FROM trials WHERE id = ?1", "look up a trial");
@@ -693,6 +758,7 @@ void Store::completeTrial(const TrialRecord& t)
                         (error.empty() ? std::string() : "; " + error));
         }
     }
+    impl_->requireRun(runId); // finish_order is numbered under the run's lock
     impl_->prepare("UPDATE trials SET state = 'complete', objective = ?2, metrics_json = ?3, seconds_quantize = ?4, "
                    "seconds_evaluate = ?5, seconds_surrogate = ?6, finished_at = ?7, "
                    "finish_order = (SELECT COALESCE(MAX(finish_order), 0) + 1 FROM trials WHERE run_id = ?8) "
@@ -713,7 +779,8 @@ void Store::completeTrial(const TrialRecord& t)
 void Store::failTrial(int64_t trialId, const std::string& error)
 {
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
     {
         auto st = impl_->prepare("SELECT run_id, number, state FROM trials WHERE id = ?1", "look up a trial");
         st.bind(1, trialId);
@@ -749,7 +816,8 @@ std::vector<int> Store::reclaimTrials(int64_t runId, bool all)
     };
 
     std::lock_guard lock(impl_->mutex);
-    auto tx = impl_->write();
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
     std::vector<std::pair<int64_t, int>> gone; // id, number
     std::vector<std::string> workers;
     {
