@@ -27,5 +27,7 @@ int runPareto(const Args& args);
 int runFinetune(const Args& args);
 int runExport(const Args& args);
 int runTrial(const Args& args);
+int runWorker(const Args& args);
+int runSlurmScript(const Args& args);
 
 } // namespace qpruner::cli

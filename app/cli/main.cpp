@@ -36,6 +36,8 @@ const Command kCommands[] = {
     {"run", qpruner::cli::runRun, "the whole pipeline from a config (prune, importance, allocate, search, evaluate)"},
     {"export", qpruner::cli::runExport, "write a GGUF file for llama.cpp or a Hugging Face directory (--dry-run: preview)"},
     {"trial", qpruner::cli::runTrial, "act on one trial of a search: recover, evaluate, export, generate"},
+    {"worker", qpruner::cli::runWorker, "join a running search as one more worker (this or another machine)"},
+    {"slurm-script", qpruner::cli::runSlurmScript, "print an sbatch script for a Slurm job array of workers"},
     {"runs", qpruner::cli::runRuns, "list the runs of an experiment store"},
     {"pareto", qpruner::cli::runPareto, "a search run's Pareto front, hypervolume and chosen map"},
     {"make-random", qpruner::cli::runMakeRandom, "write a randomly initialised model of a standard LLaMA shape"},

@@ -359,19 +359,45 @@ private slots:
 
     void migrationsFromEmpty()
     {
-        SQLITE_ONLY();
+        if (kPostgres) {
+            // The same schema on the server: its tables, the version, foreign keys enforced, reopening a no-op.
+            const fs::path db = freshDb();
+            Store s(db);
+            QVERIFY(s.isServer());
+            QCOMPARE(s.schemaVersion(), 3);
+            QCOMPARE(s.integrityCheck(), std::string("ok"));
+            QCOMPARE(s.databaseName(), "db" + std::to_string(dbCounter_));
+            RawDb raw(db);
+            QCOMPARE(raw.column("SELECT table_name FROM information_schema.tables WHERE table_schema = "
+                                "current_schema() ORDER BY table_name"),
+                     (std::vector<std::string>{"artifacts", "experiments", "layer_scores", "runs", "schema_version",
+                                               "stages", "trials", "workers"}));
+            QCOMPARE(raw.column("SELECT data_type FROM information_schema.columns WHERE table_name = 'trials' AND "
+                                "column_name IN ('objective', 'memory_bytes') ORDER BY column_name"),
+                     (std::vector<std::string>{"bigint", "double precision"}));
+            RunRecord r;
+            r.experimentId = 12345;
+            r.kind = "search";
+            VERIFY_THROWS(ConfigError, s.createRun(r), "experiment 12345 does not exist");
+            Store again(db);
+            QCOMPARE(again.schemaVersion(), 3);
+            QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+            // A password in the URL is refused before anything connects.
+            VERIFY_THROWS(ConfigError, Store("postgresql://me:secret@localhost/x"), "~/.pgpass or PGPASSWORD");
+            return;
+        }
         const fs::path db = freshDb(); // its directory does not exist yet
         Store s(db);
-        QCOMPARE(s.schemaVersion(), 2);
+        QCOMPARE(s.schemaVersion(), 3);
         QCOMPARE(s.integrityCheck(), std::string("ok"));
         QCOMPARE(s.path(), db);
 
         RawDb raw(db);
         QCOMPARE(raw.text("PRAGMA journal_mode"), std::string("wal"));
-        QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"2"});
+        QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"3"});
         QCOMPARE(raw.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
                  (std::vector<std::string>{"artifacts", "experiments", "layer_scores", "runs", "schema_version",
-                                           "stages", "trials"}));
+                                           "stages", "trials", "workers"}));
         QCOMPARE(raw.column("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name"),
                  (std::vector<std::string>{"artifacts_run", "runs_experiment", "stages_run", "trials_run_encoding",
                                            "trials_run_finish_order", "trials_run_state_memory",
@@ -402,8 +428,8 @@ private slots:
 
         // Reopening an up-to-date store changes nothing.
         Store again(db);
-        QCOMPARE(again.schemaVersion(), 2);
-        QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"2"});
+        QCOMPARE(again.schemaVersion(), 3);
+        QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"3"});
     }
 
     void migrationsFromOlder()
@@ -433,7 +459,7 @@ private slots:
                      "4096, 2048, 1.5, 2.5, 'h:1', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z')");
         }
         Store s(db);
-        QCOMPARE(s.schemaVersion(), 2);
+        QCOMPARE(s.schemaVersion(), 3);
         QCOMPARE(s.integrityCheck(), std::string("ok"));
         const RunRecord r = s.run(runId);
         QCOMPARE(r.name, std::string("v1 run"));
@@ -495,10 +521,10 @@ private slots:
             RawDb raw(db);
             raw.exec("UPDATE schema_version SET version = 99");
         }
-        VERIFY_THROWS(FormatError, Store(db), db.string(), "schema version 99", "(2)");
+        VERIFY_THROWS(FormatError, Store(db), db.string(), "schema version 99", "(3)");
         OpenOptions ro;
         ro.readOnly = true;
-        VERIFY_THROWS(FormatError, Store(db, ro), "schema version 99", "(2)");
+        VERIFY_THROWS(FormatError, Store(db, ro), "schema version 99", "(3)");
         {
             RawDb raw(db);
             QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"99"});
@@ -540,7 +566,7 @@ private slots:
             o.migrateTo = 1;
             Store s(v1, o);
         }
-        VERIFY_THROWS(FormatError, Store(v1, ro), "schema version 1", "reads 2");
+        VERIFY_THROWS(FormatError, Store(v1, ro), "schema version 1", "reads 3");
         const fs::path v2 = freshDb();
         int64_t run = 0;
         {
@@ -548,13 +574,13 @@ private slots:
             run = newRun(s);
         }
         Store reader(v2, ro);
-        QCOMPARE(reader.schemaVersion(), 2);
+        QCOMPARE(reader.schemaVersion(), 3);
         QCOMPARE(reader.run(run).kind, std::string("search"));
         VERIFY_THROWS_PLAIN_ERROR(reader.experimentId("x"), "read-only");
 
         OpenOptions bad;
-        bad.migrateTo = 3;
-        VERIFY_THROWS(ConfigError, Store(freshDb(), bad), "migrateTo 3");
+        bad.migrateTo = 4;
+        VERIFY_THROWS(ConfigError, Store(freshDb(), bad), "migrateTo 4");
         VERIFY_THROWS(FileError, Store(fs::path(tmp_.path().toStdString())), "is a directory");
     }
 
@@ -1172,6 +1198,60 @@ private slots:
         const auto reclaimed = s.reclaimTrials(run);
         QCOMPARE(reclaimed.size(), size_t(2 * kEach));
         QCOMPARE(s.run(run).trialsRunning, int64_t(kEach));
+    }
+
+    // Heartbeats: one row per worker process, beats counted, the database's clock; trials of workers that
+    // stopped beating (another host), never beat (another host, old trial) or whose process ended are reclaimed.
+    void heartbeatsAndStaleWorkers()
+    {
+        Store s(freshDb());
+        const int64_t run = newRun(s);
+        QVERIFY(s.workers(run).empty());
+        s.heartbeat(run);
+        s.heartbeat(run);
+        auto w = s.workers(run);
+        QCOMPARE(w.size(), size_t(1));
+        QCOMPARE(w[0].id, Store::workerId());
+        QCOMPARE(w[0].beats, int64_t(2));
+        QCOMPARE(w[0].pid, int64_t(::getpid()));
+        QVERIFY2(w[0].secondsSinceBeat >= -1 && w[0].secondsSinceBeat < 5, std::to_string(w[0].secondsSinceBeat).c_str());
+
+        const auto mine = s.claimTrial(run, proposal("A"), 0);
+        const auto far = s.claimTrial(run, proposal("B"), 0);
+        const auto never = s.claimTrial(run, proposal("C"), 0);
+        const auto fresh = s.claimTrial(run, proposal("D"), 0);
+        const auto recent = s.claimTrial(run, proposal("E"), 0);
+        {
+            RawDb raw(s.path());
+            raw.exec("UPDATE trials SET worker = 'far.example:7' WHERE id = " + std::to_string(far->id));
+            raw.exec("UPDATE trials SET worker = 'never.example:9', started_at = '2020-01-01T00:00:00.000Z' "
+                     "WHERE id = " + std::to_string(never->id));
+            raw.exec("UPDATE trials SET worker = 'fresh.example:3' WHERE id = " + std::to_string(fresh->id));
+            raw.exec("UPDATE trials SET worker = 'recent.example:4' WHERE id = " + std::to_string(recent->id));
+            // far.example beat last at the epoch; fresh.example just now (copied from this worker's row).
+            raw.exec("INSERT INTO workers(id, run_id, host, pid, started_at, beat_ms, beats) VALUES "
+                     "('far.example:7', " + std::to_string(run) + ", 'far.example', 7, '2020-01-01T00:00:00.000Z', 0, 3)");
+            raw.exec("INSERT INTO workers(id, run_id, host, pid, started_at, beat_ms, beats) SELECT 'fresh.example:3', "
+                     "run_id, 'fresh.example', 3, started_at, beat_ms, 1 FROM workers WHERE id = '" +
+                     Store::workerId() + "'");
+        }
+        QCOMPARE(s.workers(run).size(), size_t(3));
+        const auto reclaimed = s.reclaimStaleTrials(run, 60);
+        QCOMPARE(reclaimed, (std::vector<int>{far->number, never->number}));
+        const auto t = s.trials(run);
+        QVERIFY2(t[size_t(far->number)].error.find("worker far.example:7 is gone: no heartbeat for") == 0,
+                 t[size_t(far->number)].error.c_str());
+        QCOMPARE(t[size_t(never->number)].error, std::string("worker never.example:9 is gone: it never sent a heartbeat"));
+        QCOMPARE(t[size_t(mine->number)].state, TrialState::Running);   // alive, here
+        QCOMPARE(t[size_t(fresh->number)].state, TrialState::Running);  // beating
+        QCOMPARE(t[size_t(recent->number)].state, TrialState::Running); // no row yet, but started just now
+        // The gone worker's row went with it.
+        w = s.workers(run);
+        QCOMPARE(w.size(), size_t(2));
+        QVERIFY(std::none_of(w.begin(), w.end(), [](const WorkerRecord& r) { return r.id == "far.example:7"; }));
+        s.retireWorker(run);
+        QCOMPARE(s.workers(run).size(), size_t(1));
+        QCOMPARE(s.workers(run)[0].id, std::string("fresh.example:3"));
     }
 
     void largeRun()

@@ -66,6 +66,23 @@ struct RunOptions {
     // Called (on the calling thread) once the run exists in the store, before its first stage: lets a GUI
     // show the run while it is being computed.
     std::function<void(int64_t runId)> onRunCreated;
+    // Search liveness (search::SearchOptions): heartbeat interval and how long a silent worker's trial waits
+    // before another worker reclaims it.
+    double heartbeatSeconds = 5;
+    double staleSeconds = 60;
+};
+
+struct WorkerOptions {
+    int maxTrials = 0;          // > 0: evaluate at most this many trials here, then leave
+    int workers = 1;            // search threads of this process
+    int threads = 0;            // intra-op threads (0: hardware / workers)
+    double heartbeatSeconds = 5;
+    double staleSeconds = 60;
+};
+
+struct WorkerOutcome {
+    int evaluated = 0;          // trials this process evaluated
+    nlohmann::json search;      // trials_complete, trials_failed, exhausted
 };
 
 struct RunOutcome {
@@ -82,6 +99,16 @@ RunOutcome startRun(store::Store& store, const nlohmann::json& normalizedConfig,
 // A second process may resume a running run to add workers to its search.
 RunOutcome resumeRun(store::Store& store, int64_t runId, const RunOptions& options,
                      const ProgressSink& progress = {}, const CancelToken* cancel = nullptr);
+
+// Joins the running search of run `runId` as one more worker process (`qpruner worker`, a Slurm array task):
+// the model, tokenizer and data come from the run's stored config (ConfigError naming each path this host
+// lacks), the earlier stages must be finished (their results are reused, nothing is recomputed or recorded),
+// and it evaluates trials until the study has all its trials complete (or maxTrials here), heartbeating so
+// that the others can reclaim its trial if it dies. It writes no stage and never changes the run's status: the
+// process that started the run finishes it; a run already done returns at once (search["run_done"]). On cancel (SIGTERM from Slurm before a time limit) its running trial
+// is marked failed ("cancelled") and goes back to the queue as a retry.
+WorkerOutcome joinSearch(store::Store& store, int64_t runId, const WorkerOptions& options,
+                         const ProgressSink& progress = {}, const CancelToken* cancel = nullptr);
 
 // Evaluates a hand-made precision map as one more trial of search run `runId` ("evaluate this map" in the
 // editor): the trial gets source "manual", the run's model (pruned checkpoint when the run pruned), validation

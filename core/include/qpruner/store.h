@@ -14,6 +14,7 @@
 //       v1  experiments, runs, stages, layer_scores, trials, artifacts
 //       v2  trials: finish_order, retry_of, seconds_surrogate; indexes trials(run_id, state, memory_bytes),
 //           trials(run_id, finish_order) and a covering index of the trial summary columns
+//       v3  workers: one row per worker process of a run's search with its last heartbeat
 //   - Every write is one transaction begun IMMEDIATE (the write lock taken up front, so two writers wait for
 //     each other through busy_timeout instead of failing with "database is locked"). Readers (another thread,
 //     the GUI, a second CLI) see either all of a trial's row or none of it.
@@ -39,7 +40,7 @@
 
 namespace qpruner::store {
 
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 enum class RunStatus { Pending, Running, Done, Failed, Cancelled };
 const char* runStatusName(RunStatus s); // "pending", "running", "done", "failed", "cancelled"
@@ -132,6 +133,16 @@ struct TrialRecord {
     std::string error;
 };
 
+struct WorkerRecord {
+    std::string id;          // "host:pid"
+    int64_t runId = 0;
+    std::string host;
+    int64_t pid = 0;
+    std::string startedAt;
+    double secondsSinceBeat = 0; // by the database's clock, when read
+    int64_t beats = 0;
+};
+
 struct OpenOptions {
     bool readOnly = false;      // open an existing database without migrating or writing (FileError if absent;
                                 // FormatError if its version differs from kSchemaVersion)
@@ -204,6 +215,17 @@ public:
     // Ascending number, without the JSON columns (map and metrics null): what a plot of a large run needs.
     std::vector<TrialRecord> trialSummaries(int64_t runId) const;
     TrialRecord trial(int64_t runId, int number) const;             // ConfigError when absent
+
+    // Worker liveness across hosts. heartbeat: this process (workerId()) is alive and works on run `runId` (its
+    // row's beat_ms set from the database's clock). retireWorker: it leaves (row deleted).
+    void heartbeat(int64_t runId);
+    void retireWorker(int64_t runId);
+    std::vector<WorkerRecord> workers(int64_t runId) const;
+    // Marks Failed every Running trial of the run whose worker is gone: its process on this host no longer
+    // exists, or its last heartbeat is more than `staleSeconds` old (database clock), or it never beat, runs on
+    // another host and its trial started more than `staleSeconds` ago. The error names the worker and why;
+    // the search re-proposes such trials as retries. Returns their numbers.
+    std::vector<int> reclaimStaleTrials(int64_t runId, double staleSeconds);
 
     // "hostname:pid" of this process.
     static std::string workerId();

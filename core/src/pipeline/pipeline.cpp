@@ -398,6 +398,9 @@ struct Context {
     const CancelToken* cancel;
     std::vector<store::StageRecord> previous; // stages of an earlier attempt (resume)
     json results = json::object();
+    bool join = false;    // a worker joining the search (joinSearch): no stage records, no later stages
+    int maxTrials = 0;    // join: trials to evaluate here at most
+    int evaluated = 0;    // join: trials evaluated here
 };
 
 // A finished stage of an earlier attempt whose artifacts are all unchanged (by sha256).
@@ -419,6 +422,14 @@ json runStage(Context& cx, const std::string& name, const json& config, F&& body
     if (const auto* done = reusable(cx, name)) {
         cx.results[name] = done->result;
         return done->result;
+    }
+    if (cx.join) {
+        if (name != "search")
+            throw ConfigError("run " + std::to_string(cx.runId) + ": its " + name +
+                              " stage has not finished: a worker joins a run once its search has begun");
+        json r = body(0); // a worker's share of the search: not a stage of its own
+        cx.results[name] = r;
+        return r;
     }
     const int64_t id = cx.store.beginStage(cx.runId, name, config);
     const auto t0 = std::chrono::steady_clock::now();
@@ -830,6 +841,9 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
         so.poolRandom = sc["pool_random"];
         so.poolTwoEdits = sc["pool_two_edits"];
         so.workers = cx.options.workers > 0 ? cx.options.workers : int(sc["workers"]);
+        so.heartbeatSeconds = cx.options.heartbeatSeconds;
+        so.staleSeconds = cx.options.staleSeconds;
+        so.maxEvaluations = cx.join ? cx.maxTrials : 0;
 
         const PrecisionMap base = sb.problem.base;
         std::string variantCache = "memory";
@@ -875,6 +889,7 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
             };
         };
         const auto summary = search::runSearch(cx.store, cx.runId, problem, factory, so, searchProgress, cx.cancel);
+        cx.evaluated = summary.evaluatedHere;
 
         json out = {{"budget", sb.allocation.budget.text()},
                     {"budget_bytes", sb.allocation.budgetBytes},
@@ -884,7 +899,7 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
                     {"variant_cache", variantCache}};
         const json chosen = chosenMap(cx.store, cx.runId);
         out["chosen"] = chosen;
-        if (!chosen.is_null()) {
+        if (!chosen.is_null() && stageId > 0) {
             const fs::path file = cx.workdir / "chosen-map.json";
             PrecisionMap::fromJson(chosen["map"]).save(file);
             cx.store.addArtifact(cx.runId, stageId, "precision-map", file);
@@ -998,6 +1013,8 @@ RunOutcome execute(Context& cx)
             if (!r["chosen"].is_null())
                 chosen = PrecisionMap::fromJson(r["chosen"]["map"]);
         }
+        if (cx.join)
+            return RunOutcome{cx.runId, cx.results};
         fs::path adapter;
         if (!cx.config["finetune"].is_null())
             adapter = finetuneStage(cx, modelPath, *tok, chosen);
@@ -1005,10 +1022,12 @@ RunOutcome execute(Context& cx)
             evaluateStage(cx, modelPath, *tok, chosen, adapter);
         cx.store.setRunStatus(cx.runId, store::RunStatus::Done);
     } catch (const CancelledError&) {
-        cx.store.setRunStatus(cx.runId, store::RunStatus::Cancelled, "cancelled");
+        if (!cx.join) // a worker leaving does not end the study
+            cx.store.setRunStatus(cx.runId, store::RunStatus::Cancelled, "cancelled");
         throw;
     } catch (const std::exception& e) {
-        cx.store.setRunStatus(cx.runId, store::RunStatus::Failed, e.what());
+        if (!cx.join)
+            cx.store.setRunStatus(cx.runId, store::RunStatus::Failed, e.what());
         throw;
     }
     return RunOutcome{cx.runId, cx.results};
@@ -1062,6 +1081,48 @@ RunOutcome resumeRun(store::Store& store, int64_t runId, const RunOptions& optio
                cancel, store.stages(runId)};
     cx.dataDir = run.config["data_dir"].get<std::string>();
     return execute(cx);
+}
+
+WorkerOutcome joinSearch(store::Store& store, int64_t runId, const WorkerOptions& options, const ProgressSink& progress,
+                         const CancelToken* cancel)
+{
+    const store::RunRecord run = store.run(runId);
+    const std::string what = "run " + std::to_string(runId);
+    if (!run.config.contains("search") || run.config["search"].is_null())
+        throw ConfigError(what + " has no search to join");
+    if (run.status == store::RunStatus::Done) { // a task of an array that started late: nothing left to do
+        WorkerOutcome out;
+        out.search = {{"trials_complete", run.trialsComplete}, {"run_done", true}};
+        return out;
+    }
+    if (run.status != store::RunStatus::Running)
+        throw ConfigError(what + " is " + store::runStatusName(run.status) + ": there is no running search to join");
+    // Everything the search reads must be on this host too (a cluster node without the shared file system).
+    auto need = [&](const std::string& path, const std::string& role) {
+        if (!path.empty() && !fs::exists(path))
+            throw ConfigError(what + ": this host lacks " + path + " (the run's " + role + ")");
+    };
+    need(run.config["model"], "model");
+    need(run.config["tokenizer"], "tokenizer");
+    need(run.config["data_dir"], "data directory");
+    for (const auto& st : store.stages(runId))
+        if (st.name == "prune" && st.status == store::RunStatus::Done && st.result.contains("checkpoint"))
+            need(st.result["checkpoint"], "pruned checkpoint");
+    RunOptions ro;
+    ro.workers = options.workers;
+    ro.threads = options.threads;
+    ro.heartbeatSeconds = options.heartbeatSeconds;
+    ro.staleSeconds = options.staleSeconds;
+    Context cx{store, runId, run.config, run.config["workdir"].get<std::string>(), fs::path(), ro, progress,
+               cancel, store.stages(runId)};
+    cx.dataDir = run.config["data_dir"].get<std::string>();
+    cx.join = true;
+    cx.maxTrials = options.maxTrials;
+    const RunOutcome outcome = execute(cx);
+    WorkerOutcome out;
+    out.evaluated = cx.evaluated;
+    out.search = outcome.result.contains("search") ? outcome.result["search"] : json();
+    return out;
 }
 
 store::TrialRecord evaluateMap(store::Store& store, int64_t runId, const json& mapJson, const ProgressSink& progress,

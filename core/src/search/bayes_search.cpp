@@ -7,6 +7,7 @@
 #include <limits>
 #include <mutex>
 #include <random>
+#include <condition_variable>
 #include <thread>
 #include <unordered_set>
 
@@ -316,10 +317,57 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
         throw ConfigError("search: --workers must be at least 1");
     store.run(runId); // exists
 
-    std::mutex mu; // guards the summary, the progress sink and the first error
+    std::mutex mu; // guards the summary, the progress sink, the first error and the last reclaim
     SearchSummary summary;
     std::exception_ptr firstError;
     constexpr int kMaxConsecutiveFailures = 3;
+    int evaluatedHere = 0;
+    auto lastReclaim = std::chrono::steady_clock::now() - std::chrono::hours(1);
+
+    // The heartbeat of this process while it searches (its row goes when it returns).
+    std::mutex beatMu;
+    std::condition_variable beatCv;
+    bool stopBeating = false;
+    std::thread beater;
+    if (options.heartbeatSeconds > 0) {
+        store.heartbeat(runId);
+        beater = std::thread([&] {
+            std::unique_lock lock(beatMu);
+            while (!beatCv.wait_for(lock, std::chrono::duration<double>(options.heartbeatSeconds),
+                                    [&] { return stopBeating; })) {
+                lock.unlock();
+                try {
+                    store.heartbeat(runId);
+                } catch (const std::exception&) {
+                    // The store is unreachable: the search's own calls fail and report it.
+                }
+                lock.lock();
+            }
+        });
+    }
+    struct BeatStop {
+        std::mutex& mu;
+        std::condition_variable& cv;
+        bool& stop;
+        std::thread& t;
+        store::Store& store;
+        int64_t runId;
+        ~BeatStop()
+        {
+            if (!t.joinable())
+                return;
+            {
+                std::lock_guard lock(mu);
+                stop = true;
+            }
+            cv.notify_all();
+            t.join();
+            try {
+                store.retireWorker(runId);
+            } catch (const std::exception&) {
+            }
+        }
+    } beatStop{beatMu, beatCv, stopBeating, beater, store, runId};
 
     auto worker = [&](int w) {
         try {
@@ -328,21 +376,38 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
             for (;;) {
                 if (cancel)
                     cancel->throwIfCancelled();
+                bool reclaim = false;
                 {
                     std::lock_guard lock(mu);
                     if (firstError)
                         return;
+                    if (options.maxEvaluations > 0 && evaluatedHere >= options.maxEvaluations)
+                        return;
+                    const auto now = std::chrono::steady_clock::now();
+                    const double every = options.heartbeatSeconds > 0 ? options.heartbeatSeconds : 5.0;
+                    if (now - lastReclaim >= std::chrono::duration<double>(every)) {
+                        lastReclaim = now;
+                        reclaim = true;
+                    }
                 }
+                if (reclaim)
+                    store.reclaimStaleTrials(runId, options.staleSeconds);
                 const auto trials = store.trialSummaries(runId);
-                int active = 0, number = 0, complete = 0;
+                int active = 0, number = 0, complete = 0, running = 0;
                 for (const auto& t : trials) {
                     if (t.state != store::TrialState::Failed)
                         ++active;
                     complete += isComplete(t) ? 1 : 0;
+                    running += t.state == store::TrialState::Running ? 1 : 0;
                     number = std::max(number, t.number + 1);
                 }
-                if (active >= options.trials)
-                    return;
+                if (active >= options.trials) {
+                    if (!options.waitForRunning || running == 0)
+                        return;
+                    // Every trial is claimed and some run elsewhere: one may come back (its worker gone).
+                    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+                    continue;
+                }
                 Proposal p = propose(trials, problem, options, number);
                 if (p.exhausted) {
                     std::lock_guard lock(mu);
@@ -393,6 +458,7 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                 }
                 std::lock_guard lock(mu);
                 ++summary.evaluatedHere;
+                ++evaluatedHere;
                 if (progress) // complete trials as of this worker's snapshot plus its own
                     progress(Progress{"search", complete, options.trials,
                                       "trial " + std::to_string(claimed->number) + " (" + p.source + ")"});

@@ -76,6 +76,15 @@ struct SearchOptions {
     int gpRestarts = 2;
     int gpIterations = 40;
     int workers = 1;            // threads of this process (each with its own evaluator)
+    // Liveness across processes and hosts: this process heartbeats every heartbeatSeconds (0: not at all) while
+    // it searches, and reclaims running trials of workers gone for staleSeconds (their process ended, or no
+    // heartbeat) so that they are proposed again as retries.
+    double heartbeatSeconds = 5;
+    double staleSeconds = 60;
+    // When every trial is claimed but some still run elsewhere: wait for them (reclaiming stale ones) rather than
+    // return, so that a run's search ends when its study is complete.
+    bool waitForRunning = true;
+    int maxEvaluations = 0;     // > 0: this process evaluates at most this many trials, then returns (a worker)
 };
 
 struct EvaluationResult {

@@ -99,6 +99,20 @@ CREATE INDEX trials_run_summary ON trials(run_id, number, state, encoding, sourc
     budgeted_bytes, seconds_quantize, seconds_evaluate, seconds_surrogate, worker, retry_of, finish_order,
     started_at, finished_at, error);
 )sql",
+    // v3
+    R"sql(
+-- One row per worker process of a run's search, beating every few seconds (beat_ms: the database's clock, so
+-- hosts with skewed clocks agree); a running trial whose worker stopped beating is reclaimed by the others.
+CREATE TABLE workers(
+    id TEXT NOT NULL,
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    beat_ms INTEGER NOT NULL,
+    beats INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY(id, run_id));
+)sql",
 };
 
 // The same schema for PostgreSQL: 64-bit integers, identity ids, double precision.
@@ -187,6 +201,20 @@ CREATE INDEX trials_run_state_memory ON trials(run_id, state, memory_bytes);
 CREATE INDEX trials_run_finish_order ON trials(run_id, finish_order);
 -- (No covering summary index: PostgreSQL limits an index row to ~2.7 kB and a trial's error text may be
 -- longer; its visibility map makes the (run_id, number) index enough.)
+)sql",
+    // v3
+    R"sql(
+-- One row per worker process of a run's search, beating every few seconds (beat_ms: the database's clock, so
+-- hosts with skewed clocks agree); a running trial whose worker stopped beating is reclaimed by the others.
+CREATE TABLE workers(
+    id TEXT NOT NULL,
+    run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    host TEXT NOT NULL,
+    pid BIGINT NOT NULL,
+    started_at TEXT NOT NULL,
+    beat_ms BIGINT NOT NULL,
+    beats BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY(id, run_id));
 )sql",
 };
 static_assert(kPgMigrations.size() == kMigrations.size());

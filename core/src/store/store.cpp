@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <ctime>
 #include <mutex>
+#include <tuple>
 #include <unistd.h>
 
 #include "io/sha256.h"
@@ -869,6 +870,138 @@ TrialRecord Store::trial(int64_t runId, int number) const
         throw ConfigError("trial " + std::to_string(number) + " of run " + std::to_string(runId) +
                           " does not exist in " + impl_->path.string());
     return impl_->readTrial(st, true);
+}
+
+void Store::heartbeat(int64_t runId)
+{
+    const std::string id = workerId();
+    std::lock_guard lock(impl_->mutex);
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
+    static const std::string sqlite =
+        std::string("INSERT INTO workers(id, run_id, host, pid, started_at, beat_ms, beats) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ") +
+        "CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER), 1) "
+        "ON CONFLICT(id, run_id) DO UPDATE SET beat_ms = excluded.beat_ms, beats = workers.beats + 1";
+    static const std::string postgres =
+        std::string("INSERT INTO workers(id, run_id, host, pid, started_at, beat_ms, beats) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ") +
+        "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT), 1) "
+        "ON CONFLICT(id, run_id) DO UPDATE SET beat_ms = excluded.beat_ms, beats = workers.beats + 1";
+    impl_->prepare((impl_->postgres() ? postgres : sqlite).c_str(), "record a worker's heartbeat")
+        .bind(1, id)
+        .bind(2, runId)
+        .bind(3, hostName())
+        .bind(4, int64_t(::getpid()))
+        .bind(5, nowTimestamp())
+        .run();
+    tx.commit();
+}
+
+void Store::retireWorker(int64_t runId)
+{
+    std::lock_guard lock(impl_->mutex);
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
+    impl_->prepare("DELETE FROM workers WHERE id = ?1 AND run_id = ?2", "retire a worker")
+        .bind(1, workerId())
+        .bind(2, runId)
+        .run();
+    tx.commit();
+}
+
+std::vector<WorkerRecord> Store::workers(int64_t runId) const
+{
+    std::lock_guard lock(impl_->mutex);
+    static const std::string sqlite = "SELECT id, run_id, host, pid, started_at, "
+                                      "(CAST(ROUND((julianday('now') - 2440587.5) * 86400000.0) AS INTEGER) - beat_ms), "
+                                      "beats FROM workers WHERE run_id = ?1 ORDER BY id";
+    static const std::string postgres = "SELECT id, run_id, host, pid, started_at, "
+                                        "(CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT) - beat_ms), "
+                                        "beats FROM workers WHERE run_id = ?1 ORDER BY id";
+    auto st = impl_->prepare((impl_->postgres() ? postgres : sqlite).c_str(), "list a run's workers");
+    st.bind(1, runId);
+    std::vector<WorkerRecord> out;
+    while (st.step())
+        out.push_back({st.text(0), st.int64(1), st.text(2), st.int64(3), st.text(4), double(st.int64(5)) / 1000.0,
+                       st.int64(6)});
+    return out;
+}
+
+std::vector<int> Store::reclaimStaleTrials(int64_t runId, double staleSeconds)
+{
+    const std::string host = hostName();
+    const auto parseTime = [](const std::string& t) -> std::optional<std::time_t> {
+        std::tm tm{};
+        if (t.size() < 19 || !strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm))
+            return std::nullopt;
+        return timegm(&tm);
+    };
+    const std::vector<WorkerRecord> beating = workers(runId);
+
+    std::lock_guard lock(impl_->mutex);
+    impl_->checkWritable();
+    Transaction tx(*impl_->db, true);
+    std::vector<std::tuple<int64_t, int, std::string>> gone; // id, number, why
+    {
+        auto st = impl_->prepare("SELECT id, number, worker, started_at FROM trials WHERE run_id = ?1 AND "
+                                 "state = 'running'",
+                                 "list running trials");
+        st.bind(1, runId);
+        const std::time_t now = std::time(nullptr);
+        while (st.step()) {
+            const std::string worker = st.text(2);
+            const auto w = std::find_if(beating.begin(), beating.end(),
+                                        [&](const WorkerRecord& r) { return r.id == worker; });
+            const size_t colon = worker.rfind(':');
+            const std::string workerHost = colon == std::string::npos ? worker : worker.substr(0, colon);
+            std::string why;
+            if (workerHost == host && colon != std::string::npos) {
+                const std::string pidText = worker.substr(colon + 1);
+                if (!pidText.empty() && pidText.size() <= 9 &&
+                    pidText.find_first_not_of("0123456789") == std::string::npos) {
+                    const pid_t pid = pid_t(std::stol(pidText));
+                    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH)
+                        why = "its process is gone";
+                }
+            }
+            if (why.empty() && w != beating.end() && w->secondsSinceBeat > staleSeconds)
+                why = "no heartbeat for " + std::to_string(int64_t(w->secondsSinceBeat)) + " s";
+            if (why.empty() && w == beating.end() && workerHost != host) {
+                const auto started = parseTime(st.text(3));
+                if (started && double(now - *started) > staleSeconds)
+                    why = "it never sent a heartbeat";
+            }
+            if (!why.empty())
+                gone.emplace_back(st.int64(0), int(st.int64(1)), "worker " + worker + " is gone: " + why);
+        }
+    }
+    // Rows of workers that are gone (no heartbeat for staleSeconds, or their process on this host ended).
+    for (const WorkerRecord& w : beating) {
+        bool dead = w.secondsSinceBeat > staleSeconds;
+        if (!dead && w.host == host && w.pid > 0 && ::kill(pid_t(w.pid), 0) != 0 && errno == ESRCH)
+            dead = true;
+        if (dead)
+            impl_->prepare("DELETE FROM workers WHERE id = ?1 AND run_id = ?2", "drop a gone worker")
+                .bind(1, w.id)
+                .bind(2, runId)
+                .run();
+    }
+    const std::string now = nowTimestamp();
+    std::vector<int> numbers;
+    for (const auto& [id, number, why] : gone) {
+        impl_->prepare("UPDATE trials SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1 AND "
+                       "state = 'running'",
+                       "reclaim a trial")
+            .bind(1, id)
+            .bind(2, why)
+            .bind(3, now)
+            .run();
+        numbers.push_back(number);
+    }
+    tx.commit();
+    std::sort(numbers.begin(), numbers.end());
+    return numbers;
 }
 
 std::string Store::workerId()
