@@ -7,6 +7,7 @@
 #include <limits>
 #include <mutex>
 #include <random>
+#include <unordered_map>
 #include <condition_variable>
 #include <thread>
 #include <unordered_set>
@@ -273,9 +274,20 @@ Proposal propose(const std::vector<store::TrialRecord>& stored, const SearchProb
         if (t.retryOf)
             retried.insert(*t.retryOf);
     }
+    // A failed trial is retried once; a retry that failed again is given up on (the map itself fails), unless
+    // it was interrupted (its worker stopped or went away), which says nothing of the map: that one is retried
+    // again, up to kMaxFailuresPerMap failures of the same map.
+    constexpr int kMaxFailuresPerMap = 5;
+    std::unordered_map<std::string, int> failures;
     for (const auto& t : trials)
-        if (t.state == store::TrialState::Failed && !t.retryOf && !retried.count(t.number) &&
-            !active.count(t.encoding)) {
+        if (t.state == store::TrialState::Failed)
+            ++failures[t.encoding];
+    const auto interrupted = [](const store::TrialRecord& t) {
+        return t.error == "cancelled" || (t.error.rfind("worker ", 0) == 0 && t.error.find(" is gone") != std::string::npos);
+    };
+    for (const auto& t : trials)
+        if (t.state == store::TrialState::Failed && (!t.retryOf || interrupted(t)) && !retried.count(t.number) &&
+            !active.count(t.encoding) && failures[t.encoding] < kMaxFailuresPerMap) {
             Proposal p;
             p.choice = problem.space.decode(t.encoding);
             p.source = "retry";

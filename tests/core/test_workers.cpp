@@ -1,0 +1,275 @@
+// One study, many worker processes: `qpruner run` starts a stories260K search, `qpruner worker` processes join it
+// on an SQLite file and on a real PostgreSQL server the test starts; one worker is killed with SIGKILL mid-trial
+// and one sent SIGTERM. Every trial the study asked for completes exactly once (numbers contiguous, no map twice),
+// the killed worker's and the stopped worker's trials come back as retries, the SIGTERM'd worker exits 0, and no
+// worker row is left. `qpruner slurm-script` prints a script bash accepts whose command, run as three array tasks,
+// completes a study too.
+#include <QtTest/QtTest>
+
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "pg_server.h"
+#include "qpruner/store.h"
+#include "test_data.h"
+
+using namespace qpruner;
+namespace fs = std::filesystem;
+
+namespace {
+
+QProcessEnvironment cliEnvironment()
+{
+    QProcessEnvironment env = QProcessEnvironment::systemEnvironment();
+    env.insert("QPRUNER_SHARED_DATA", QString::fromStdString(testing::sharedDataDir().string()));
+    return env;
+}
+
+std::unique_ptr<QProcess> startCli(const QStringList& args, const QString& log)
+{
+    auto p = std::make_unique<QProcess>();
+    p->setProcessEnvironment(cliEnvironment());
+    p->setStandardOutputFile(log);
+    p->setStandardErrorFile(log, QIODevice::Append);
+    p->start(QStringLiteral(QPRUNER_CLI_PATH), args);
+    p->waitForStarted(10000);
+    return p;
+}
+
+// True once the process has ended (QProcess::waitForFinished is false for one that already ended while the test's
+// event loop ran).
+bool ended(QProcess& p, int timeoutMs)
+{
+    return p.state() == QProcess::NotRunning || p.waitForFinished(timeoutMs);
+}
+
+QString readLog(const QString& path)
+{
+    QFile f(path);
+    return f.open(QIODevice::ReadOnly) ? QString::fromUtf8(f.readAll()) : QString();
+}
+
+// A search slow enough (group granularity, 40 windows of 256 tokens) for workers to join while it runs.
+nlohmann::json studyConfig(int trials)
+{
+    return {{"version", 1},
+            {"model", "${data}/models/stories260K/stories260K.bin"},
+            {"importance", {{"metric", "bi"}, {"calibration", {{"samples", 4}, {"seq_len", 64}}}}},
+            {"allocate", {{"budget", "6.5bpw"}}},
+            {"search", {{"trials", trials}, {"granularity", "group"}, {"validation", {{"windows", 40}, {"seq_len", 256}}}}},
+            {"evaluate", nullptr}};
+}
+
+// Waits until run 1 of `db` has a running search stage with at least `trials` trials claimed.
+bool waitForSearch(const std::string& db, int trials, int timeoutMs = 120000)
+{
+    return QTest::qWaitFor(
+        [&] {
+            try {
+                store::OpenOptions o;
+                o.readOnly = true;
+                const store::Store st(db, o);
+                for (const auto& s : st.stages(1))
+                    if (s.name == "search" && s.status == store::RunStatus::Running)
+                        return int(st.trialSummaries(1).size()) >= trials;
+            } catch (const std::exception&) {
+            }
+            return false;
+        },
+        timeoutMs);
+}
+
+} // namespace
+
+class TestWorkers : public QObject {
+    Q_OBJECT
+
+    QTemporaryDir tmp_;
+    testing::PgServer pg_;
+
+    // The whole scenario on store `db`: the run plus `workers` worker processes, worker 0 killed, worker 1 stopped.
+    void study(const std::string& db, int workers, int trials)
+    {
+        const QString config = tmp_.filePath(QStringLiteral("study.json"));
+        std::ofstream(config.toStdString()) << studyConfig(trials).dump(2);
+        auto run = startCli({"run", config, "--db", QString::fromStdString(db), "--threads", "1"},
+                            tmp_.filePath(QStringLiteral("run.log")));
+        QVERIFY2(waitForSearch(db, 1), qPrintable(readLog(tmp_.filePath(QStringLiteral("run.log")))));
+        std::vector<std::unique_ptr<QProcess>> w;
+        for (int i = 0; i < workers; ++i)
+            w.push_back(startCli({"worker", "--db", QString::fromStdString(db), "--run", "1", "--threads", "1",
+                                  "--heartbeat", "1", "--stale-after", "5"},
+                                 tmp_.filePath(QStringLiteral("worker%1.log").arg(i))));
+        // Once each of the two has a trial in flight: SIGKILL one, SIGTERM the other.
+        auto runningOf = [&](qint64 pid) {
+            try {
+                const store::Store st(db);
+                const std::string id = store::Store::workerId().substr(0, store::Store::workerId().rfind(':') + 1) +
+                                       std::to_string(pid);
+                for (const auto& t : st.trialSummaries(1))
+                    if (t.worker == id && t.state == store::TrialState::Running)
+                        return true;
+            } catch (const std::exception&) {
+            }
+            return false;
+        };
+        const qint64 killed = w[0]->processId(), stopped = w[1]->processId();
+        QVERIFY(QTest::qWaitFor([&] { return runningOf(killed); }, 120000));
+        ::kill(pid_t(killed), SIGKILL);
+        QVERIFY(QTest::qWaitFor([&] { return runningOf(stopped); }, 120000));
+        ::kill(pid_t(stopped), SIGTERM);
+
+        QVERIFY(ended(*run, 300000));
+        QVERIFY2(run->exitCode() == 0, qPrintable(readLog(tmp_.filePath(QStringLiteral("run.log")))));
+        for (int i = 0; i < workers; ++i) {
+            QVERIFY(ended(*w[size_t(i)], 120000));
+            const QString log = readLog(tmp_.filePath(QStringLiteral("worker%1.log").arg(i)));
+            if (i == 0) {
+                QCOMPARE(w[0]->exitStatus(), QProcess::CrashExit);
+                continue;
+            }
+            QVERIFY2(w[size_t(i)]->exitStatus() == QProcess::NormalExit && w[size_t(i)]->exitCode() == 0,
+                     qPrintable(log));
+            if (i == 1)
+                QVERIFY2(log.contains(QLatin1String("stopped by signal 15; its running trial goes back to the queue")),
+                         qPrintable(log));
+        }
+
+        const store::Store st(db);
+        QCOMPARE(st.run(1).status, store::RunStatus::Done);
+        const auto all = st.trialSummaries(1);
+        std::set<std::string> encodings;
+        std::set<int> retried;
+        int complete = 0;
+        std::map<std::string, int> byWorker;
+        std::vector<std::string> errors, failedMaps;
+        for (size_t i = 0; i < all.size(); ++i) {
+            QCOMPARE(all[i].number, int(i)); // contiguous
+            QVERIFY(all[i].state != store::TrialState::Running);
+            if (all[i].state == store::TrialState::Complete) {
+                ++complete;
+                ++byWorker[all[i].worker];
+                QVERIFY2(encodings.insert(all[i].encoding).second, all[i].encoding.c_str()); // no map twice
+            } else {
+                errors.push_back(all[i].error);
+                failedMaps.push_back(all[i].encoding);
+            }
+            if (all[i].retryOf)
+                retried.insert(*all[i].retryOf);
+        }
+        QCOMPARE(complete, trials);
+        // The killed worker's trial (its process gone) and the stopped worker's ("cancelled") failed.
+        QCOMPARE(errors.size(), size_t(2));
+        QVERIFY(std::count(errors.begin(), errors.end(), std::string("cancelled")) == 1);
+        QVERIFY(std::any_of(errors.begin(), errors.end(),
+                            [](const std::string& e) { return e.find("is gone") != std::string::npos; }));
+        // Both maps came back and completed: as retries, or proposed again by a worker before the retry.
+        for (const std::string& e : failedMaps)
+            QVERIFY2(encodings.count(e), e.c_str());
+        QVERIFY(!retried.empty());
+        QVERIFY2(byWorker.size() >= 2, "the run and at least one worker completed trials");
+        QVERIFY(st.workers(1).empty()); // every worker retired or was dropped as gone
+        qInfo("%s: %d trials complete, by %zu processes", st.isServer() ? "PostgreSQL" : "SQLite", complete,
+              byWorker.size());
+    }
+
+private Q_SLOTS:
+    void initTestCase() { QVERIFY(tmp_.isValid()); }
+    void cleanupTestCase() { pg_.stop(); }
+
+    void workersOnSqlite()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        study(tmp_.filePath(QStringLiteral("sqlite/study.db")).toStdString(), 3, 24);
+    }
+
+    void workersOnPostgres()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        const QString why = pg_.start();
+        if (!why.isEmpty()) {
+            if (testing::dataRequired())
+                QFAIL(qPrintable(QStringLiteral("no PostgreSQL server: ") + why));
+            QSKIP(qPrintable(QStringLiteral("no PostgreSQL server: ") + why));
+        }
+        QString error;
+        QVERIFY2(pg_.createDatabase(QStringLiteral("study"), &error), qPrintable(error));
+        study(pg_.url(QStringLiteral("study")), 4, 24);
+    }
+
+    // The script slurm-script prints: bash accepts it, its #SBATCH lines say what was asked, and its command, run
+    // as three array tasks would run it, completes a study that `qpruner run` started.
+    void slurmScript()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        const QString db = tmp_.filePath(QStringLiteral("slurm/study.db"));
+        const QString config = tmp_.filePath(QStringLiteral("slurm.json"));
+        std::ofstream(config.toStdString()) << studyConfig(12).dump(2);
+        auto run = startCli({"run", config, "--db", db, "--threads", "1"}, tmp_.filePath(QStringLiteral("srun.log")));
+        QVERIFY(waitForSearch(db.toStdString(), 1));
+
+        QProcess gen;
+        gen.setProcessEnvironment(cliEnvironment());
+        gen.start(QStringLiteral(QPRUNER_CLI_PATH),
+                  {"slurm-script", "--db", db, "--run", "1", "--array", "0-2", "--time", "0:30:00", "--gpus-per-task",
+                   "1", "--cpus-per-task", "1", "--mem", "4G", "--partition", "gpu"});
+        QVERIFY(gen.waitForFinished(60000));
+        QVERIFY2(gen.exitCode() == 0, gen.readAllStandardError().constData());
+        const QString script = QString::fromUtf8(gen.readAllStandardOutput());
+        for (const char* line : {"#SBATCH --array=0-2\n", "#SBATCH --time=0:30:00\n", "#SBATCH --gpus-per-task=1\n",
+                                 "#SBATCH --cpus-per-task=1\n", "#SBATCH --mem=4G\n", "#SBATCH --partition=gpu\n",
+                                 "#SBATCH --signal=B:TERM@120\n"})
+            QVERIFY2(script.contains(QLatin1String(line)), line);
+        const QString file = tmp_.filePath(QStringLiteral("workers.sbatch"));
+        {
+            QFile f(file);
+            QVERIFY(f.open(QIODevice::WriteOnly));
+            f.write(script.toUtf8());
+        }
+        QProcess syntax;
+        syntax.start(QStringLiteral("bash"), {"-n", file});
+        QVERIFY(syntax.waitForFinished(10000));
+        QVERIFY2(syntax.exitCode() == 0, syntax.readAllStandardError().constData());
+
+        // Three array tasks: bash runs the script as sbatch would (SLURM_* set), the exec'd worker joins the run.
+        std::vector<std::unique_ptr<QProcess>> tasks;
+        for (int i = 0; i < 3; ++i) {
+            auto p = std::make_unique<QProcess>();
+            QProcessEnvironment env = cliEnvironment();
+            env.insert("SLURM_ARRAY_TASK_ID", QString::number(i));
+            env.insert("SLURM_CPUS_PER_TASK", "1");
+            p->setProcessEnvironment(env);
+            p->setProcessChannelMode(QProcess::MergedChannels);
+            p->start(QStringLiteral("bash"), {file});
+            tasks.push_back(std::move(p));
+        }
+        QVERIFY(ended(*run, 300000));
+        QCOMPARE(run->exitCode(), 0);
+        for (auto& p : tasks) {
+            QVERIFY(ended(*p, 120000));
+            QVERIFY2(p->exitCode() == 0, p->readAll().constData());
+        }
+        const store::Store st(db.toStdString());
+        QCOMPARE(st.run(1).trialsComplete, int64_t(12));
+        QVERIFY(st.workers(1).empty());
+
+        // Bad requests are refused before a script is printed.
+        QProcess bad;
+        bad.setProcessEnvironment(cliEnvironment());
+        bad.start(QStringLiteral(QPRUNER_CLI_PATH), {"slurm-script", "--db", db, "--run", "1", "--array", "0-x"});
+        QVERIFY(bad.waitForFinished(60000));
+        QCOMPARE(bad.exitCode(), 2);
+        QVERIFY(bad.readAllStandardError().contains("--array: '0-x' is not a valid value"));
+        bad.start(QStringLiteral(QPRUNER_CLI_PATH), {"slurm-script", "--db", db, "--run", "7"});
+        QVERIFY(bad.waitForFinished(60000));
+        QCOMPARE(bad.exitCode(), 1);
+        QVERIFY(bad.readAllStandardError().contains("run 7 does not exist"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestWorkers)
+#include "test_workers.moc"
