@@ -29,5 +29,6 @@ int runExport(const Args& args);
 int runTrial(const Args& args);
 int runWorker(const Args& args);
 int runSlurmScript(const Args& args);
+int runDb(const Args& args);
 
 } // namespace qpruner::cli

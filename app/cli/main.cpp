@@ -38,6 +38,7 @@ const Command kCommands[] = {
     {"trial", qpruner::cli::runTrial, "act on one trial of a search: recover, evaluate, export, generate"},
     {"worker", qpruner::cli::runWorker, "join a running search as one more worker (this or another machine)"},
     {"slurm-script", qpruner::cli::runSlurmScript, "print an sbatch script for a Slurm job array of workers"},
+    {"db", qpruner::cli::runDb, "copy a whole store between SQLite and PostgreSQL (db copy --from A --to B)"},
     {"runs", qpruner::cli::runRuns, "list the runs of an experiment store"},
     {"pareto", qpruner::cli::runPareto, "a search run's Pareto front, hypervolume and chosen map"},
     {"make-random", qpruner::cli::runMakeRandom, "write a randomly initialised model of a standard LLaMA shape"},

@@ -1254,6 +1254,130 @@ private slots:
         QCOMPARE(s.workers(run)[0].id, std::string("fresh.example:3"));
     }
 
+    // db copy: every record, ids and values exactly (doubles bit for bit), into an empty store; here SQLite ->
+    // this suite's engine -> a fresh SQLite file, compared record by record; the copy takes new rows after the
+    // copied ids; a store that holds experiments is refused.
+    void copyBetweenEngines()
+    {
+        const fs::path source = fs::path(tmp_.path().toStdString()) / ("copy" + std::to_string(++dbCounter_)) / "a.db";
+        Store a(source);
+        const int64_t r1 = newRun(a, "first");
+        RunRecord child;
+        child.experimentId = a.experimentId("second");
+        child.kind = "pipeline";
+        child.name = "child \u00e9 'quoted'";
+        child.baseModel = "/models/x.bin";
+        child.config = json{{"seed", 3}, {"budget", "6bpw"}, {"ratio", 0.1 + 0.2}};
+        child.parentRunId = r1;
+        const int64_t r2 = a.createRun(child);
+        a.setRunStatus(r1, RunStatus::Failed, "out of memory");
+        const int64_t st1 = a.beginStage(r2, "prune", json{{"ratio", 0.25}});
+        a.finishStage(st1, RunStatus::Done, json{{"kept", 0.75}, {"pi", 3.141592653589793}}, 1.0 / 3.0);
+        a.beginStage(r2, "search", json::object());
+        a.addLayerScores(r2, st1, {{"mi", 0, "", 0.1, 1.0 / 7.0}, {"mi", 1, "q", 2.5e-300, 0}});
+        const fs::path file = fs::path(tmp_.path().toStdString()) / "artifact.txt";
+        writeBytes(file, "artifact bytes");
+        a.addArtifact(r2, st1, "report", file);
+        auto t0 = a.claimTrial(r2, proposal("00"), 0);
+        t0->objective = 1.0 / 3.0;
+        t0->metrics = json{{"ppl", 12.345678901234567}};
+        t0->secondsQuantize = 0.1;
+        a.completeTrial(*t0);
+        auto t1 = a.claimTrial(r2, proposal("01"), 0);
+        a.failTrial(t1->id, "cancelled");
+        auto retry = proposal("01");
+        retry.retryOf = t1->number;
+        a.claimTrial(r2, retry, 0);
+
+        const fs::path middle = freshDb();
+        Store b(middle);
+        const auto counts = copyStore(a, b);
+        QCOMPARE(counts.size(), size_t(6));
+        QCOMPARE(counts[0], (std::pair<std::string, int64_t>{"experiments", 2}));
+        QCOMPARE(counts[1], (std::pair<std::string, int64_t>{"runs", 2}));
+        QCOMPARE(counts[4], (std::pair<std::string, int64_t>{"trials", 3}));
+
+        auto same = [&](const Store& x, const Store& y) {
+            QCOMPARE(x.experiments().size(), y.experiments().size());
+            for (size_t i = 0; i < x.experiments().size(); ++i) {
+                QCOMPARE(x.experiments()[i].id, y.experiments()[i].id);
+                QCOMPARE(x.experiments()[i].name, y.experiments()[i].name);
+                QCOMPARE(x.experiments()[i].createdAt, y.experiments()[i].createdAt);
+            }
+            const auto xr = x.runs(), yr = y.runs();
+            QCOMPARE(xr.size(), yr.size());
+            for (size_t i = 0; i < xr.size(); ++i) {
+                QCOMPARE(xr[i].id, yr[i].id);
+                QCOMPARE(xr[i].name, yr[i].name);
+                QCOMPARE(xr[i].config.dump(), yr[i].config.dump());
+                QCOMPARE(xr[i].status, yr[i].status);
+                QCOMPARE(xr[i].parentRunId, yr[i].parentRunId);
+                QCOMPARE(xr[i].createdAt, yr[i].createdAt);
+                QCOMPARE(xr[i].finishedAt, yr[i].finishedAt);
+                QCOMPARE(xr[i].error, yr[i].error);
+                QCOMPARE(xr[i].trialsComplete, yr[i].trialsComplete);
+                QCOMPARE(xr[i].trialsFailed, yr[i].trialsFailed);
+                QCOMPARE(xr[i].trialsRunning, yr[i].trialsRunning);
+                const auto xs = x.stages(xr[i].id), ys = y.stages(yr[i].id);
+                QCOMPARE(xs.size(), ys.size());
+                for (size_t k = 0; k < xs.size(); ++k) {
+                    QCOMPARE(xs[k].id, ys[k].id);
+                    QCOMPARE(xs[k].result.dump(), ys[k].result.dump());
+                    QCOMPARE(xs[k].seconds, ys[k].seconds); // exactly
+                    QCOMPARE(xs[k].status, ys[k].status);
+                    QCOMPARE(xs[k].finishedAt, ys[k].finishedAt);
+                }
+                const auto xl = x.layerScores(xr[i].id), yl = y.layerScores(yr[i].id);
+                QCOMPARE(xl.size(), yl.size());
+                for (size_t k = 0; k < xl.size(); ++k) {
+                    QCOMPARE(xl[k].value, yl[k].value);
+                    QCOMPARE(xl[k].normalized, yl[k].normalized);
+                    QCOMPARE(xl[k].module, yl[k].module);
+                }
+                const auto xa = x.artifacts(xr[i].id), ya = y.artifacts(yr[i].id);
+                QCOMPARE(xa.size(), ya.size());
+                for (size_t k = 0; k < xa.size(); ++k) {
+                    QCOMPARE(xa[k].sha256, ya[k].sha256);
+                    QCOMPARE(xa[k].stageId, ya[k].stageId);
+                    QCOMPARE(xa[k].bytes, ya[k].bytes);
+                }
+                const auto xt = x.trials(xr[i].id), yt = y.trials(yr[i].id);
+                QCOMPARE(xt.size(), yt.size());
+                for (size_t k = 0; k < xt.size(); ++k) {
+                    QCOMPARE(xt[k].id, yt[k].id);
+                    QCOMPARE(xt[k].state, yt[k].state);
+                    QCOMPARE(xt[k].objective, yt[k].objective);
+                    QCOMPARE(xt[k].metrics.dump(), yt[k].metrics.dump());
+                    QCOMPARE(xt[k].map.dump(), yt[k].map.dump());
+                    QCOMPARE(xt[k].retryOf, yt[k].retryOf);
+                    QCOMPARE(xt[k].secondsQuantize, yt[k].secondsQuantize);
+                    QCOMPARE(xt[k].secondsSurrogate, yt[k].secondsSurrogate);
+                    QCOMPARE(xt[k].finishOrder, yt[k].finishOrder);
+                    QCOMPARE(xt[k].worker, yt[k].worker);
+                    QCOMPARE(xt[k].error, yt[k].error);
+                    QCOMPARE(xt[k].startedAt, yt[k].startedAt);
+                }
+            }
+        };
+        same(a, b);
+        QCOMPARE(b.run(r2).config["ratio"].get<double>(), 0.1 + 0.2);
+        QCOMPARE(b.layerScores(r2)[1].value, 2.5e-300);
+
+        // And back to a fresh SQLite file.
+        const fs::path back = fs::path(tmp_.path().toStdString()) / ("copy" + std::to_string(++dbCounter_)) / "c.db";
+        Store c(back);
+        copyStore(b, c);
+        same(a, c);
+
+        // New rows continue after the copied ids.
+        const int64_t r3 = newRun(b, "third");
+        QCOMPARE(r3, r2 + 1);
+        const auto next = b.claimTrial(r2, proposal("10"), 0);
+        QCOMPARE(next->number, 3);
+        QVERIFY(next->id > t0->id + 2);
+        VERIFY_THROWS(ConfigError, copyStore(a, b), "already holds 3 experiment(s)");
+    }
+
     void largeRun()
     {
         SQLITE_ONLY();

@@ -34,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -231,9 +232,15 @@ public:
     static std::string workerId();
 
 private:
+    friend std::vector<std::pair<std::string, int64_t>> copyStore(const Store& from, Store& to);
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
+
+// Copies every experiment, run, stage, layer score, trial and artifact record of `from` into `to`, ids and values
+// exactly (`qpruner db copy`: SQLite to PostgreSQL and back), in one transaction of `to`; worker heartbeats are
+// not copied. `to` must hold no experiment yet (ConfigError naming what it holds). Returns rows copied per table.
+std::vector<std::pair<std::string, int64_t>> copyStore(const Store& from, Store& to);
 
 // UTC now as stored ("2026-11-22T10:11:12.345Z").
 std::string nowTimestamp();

@@ -625,7 +625,7 @@ std::vector<LayerScoreRow> Store::layerScores(int64_t runId, const std::string& 
 {
     std::lock_guard lock(impl_->mutex);
     auto st = impl_->prepare("SELECT metric, layer, module, value, normalized FROM layer_scores "
-                             "WHERE run_id = ?1 AND (?2 IS NULL OR metric = ?2) ORDER BY metric, layer, module",
+                             "WHERE run_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR metric = ?2) ORDER BY metric, layer, module",
                              "read layer scores");
     st.bind(1, runId).bindTextOrNull(2, metric);
     std::vector<LayerScoreRow> out;
@@ -1007,6 +1007,118 @@ std::vector<int> Store::reclaimStaleTrials(int64_t runId, double staleSeconds)
 std::string Store::workerId()
 {
     return hostName() + ":" + std::to_string(::getpid());
+}
+
+namespace {
+
+// Column kinds of the copied tables: I integer, R real, T text; lower case: may be NULL.
+struct CopiedTable {
+    const char* name;
+    const char* columns;
+    const char* kinds;
+    const char* order;
+};
+
+constexpr CopiedTable kCopiedTables[] = {
+    {"experiments", "id, name, created_at", "ITT", "id"},
+    {"runs", "id, experiment_id, kind, name, base_model, config_json, status, parent_run_id, created_at, finished_at, "
+             "error",
+     "IITTTTTiTtt", "id"},
+    {"stages", "id, run_id, name, ordinal, config_json, status, started_at, finished_at, seconds, result_json, error",
+     "IITITTTtRtt", "id"},
+    {"layer_scores", "run_id, stage_id, metric, layer, module, value, normalized", "IiTITRR", "run_id, metric, layer, module"},
+    {"trials", "id, run_id, number, state, encoding, map_json, source, objective, metrics_json, memory_bytes, "
+               "budgeted_bytes, seconds_quantize, seconds_evaluate, worker, started_at, finished_at, error, "
+               "finish_order, retry_of, seconds_surrogate",
+     "IIITTTtrtiirrttttIiR", "id"},
+    {"artifacts", "id, run_id, stage_id, kind, path, sha256, bytes, created_at", "IIiTTTIT", "id"},
+};
+
+} // namespace
+
+std::vector<std::pair<std::string, int64_t>> copyStore(const Store& from, Store& to)
+{
+    std::scoped_lock lock(from.impl_->mutex, to.impl_->mutex);
+    to.impl_->checkWritable();
+    {
+        auto st = to.impl_->prepare("SELECT COUNT(*) FROM experiments", "count the target's experiments");
+        st.step();
+        if (const int64_t n = st.int64(0); n > 0)
+            throw ConfigError(to.impl_->path.string() + " already holds " + std::to_string(n) +
+                              " experiment(s): copy into an empty store");
+    }
+    Transaction tx(*to.impl_->db, true);
+    std::vector<std::pair<std::string, int64_t>> counts;
+    for (const CopiedTable& table : kCopiedTables) {
+        std::string kinds;
+        for (const char* k = table.kinds; *k; ++k)
+            if (*k != ' ')
+                kinds += *k;
+        const std::string select = std::string("SELECT ") + table.columns + " FROM " + table.name + " ORDER BY " +
+                                   table.order;
+        std::string insert = std::string("INSERT INTO ") + table.name + "(" + table.columns + ") VALUES (";
+        for (size_t c = 0; c < kinds.size(); ++c)
+            insert += (c ? ", ?" : "?") + std::to_string(c + 1);
+        insert += ")";
+        // The statements are built here, not string constants: keep them alive for the engines' caches.
+        static std::mutex keepMu;
+        static std::vector<std::unique_ptr<std::string>> keep;
+        const char* selectSql;
+        const char* insertSql;
+        {
+            std::lock_guard k(keepMu);
+            keep.push_back(std::make_unique<std::string>(select));
+            selectSql = keep.back()->c_str();
+            keep.push_back(std::make_unique<std::string>(insert));
+            insertSql = keep.back()->c_str();
+        }
+        const bool runs = std::string_view(table.name) == "runs";
+        std::vector<std::pair<int64_t, int64_t>> parents; // runs: (id, parent) set after all runs exist
+        int64_t n = 0;
+        auto read = from.impl_->prepare(selectSql, "read a table to copy");
+        while (read.step()) {
+            auto write = to.impl_->prepare(insertSql, "copy a row");
+            for (size_t c = 0; c < kinds.size(); ++c) {
+                const int col = int(c);
+                const char k = kinds[c];
+                if (read.isNull(col) || (runs && c == 7)) {
+                    if (runs && c == 7 && !read.isNull(col))
+                        parents.emplace_back(read.int64(0), read.int64(col));
+                    write.bindNull(col + 1);
+                } else if (k == 'I' || k == 'i') {
+                    write.bind(col + 1, read.int64(col));
+                } else if (k == 'R' || k == 'r') {
+                    write.bind(col + 1, read.real(col));
+                } else {
+                    write.bind(col + 1, read.textView(col));
+                }
+            }
+            write.run();
+            ++n;
+        }
+        for (const auto& [id, parent] : parents)
+            to.impl_->prepare("UPDATE runs SET parent_run_id = ?2 WHERE id = ?1", "link a copied run to its parent")
+                .bind(1, id)
+                .bind(2, parent)
+                .run();
+        counts.emplace_back(table.name, n);
+    }
+    if (to.impl_->postgres()) // identity columns continue after the copied ids
+        for (const char* table : {"experiments", "runs", "stages", "trials", "artifacts"}) {
+            static std::mutex keepMu;
+            static std::vector<std::unique_ptr<std::string>> keep;
+            const std::string sql = std::string("SELECT setval(pg_get_serial_sequence('") + table +
+                                    "', 'id'), COALESCE((SELECT MAX(id) FROM " + table + "), 0) + 1, false)";
+            const char* text;
+            {
+                std::lock_guard k(keepMu);
+                keep.push_back(std::make_unique<std::string>(sql));
+                text = keep.back()->c_str();
+            }
+            to.impl_->prepare(text, "continue the ids after the copied ones").run();
+        }
+    tx.commit();
+    return counts;
 }
 
 } // namespace qpruner::store
