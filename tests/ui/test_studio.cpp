@@ -27,6 +27,12 @@
 #include "plots/search_panel.h"
 #include "qpruner/memory_model.h"
 #include "qpruner/pipeline.h"
+#include "trials/trials_table.h"
+#include "settings/settings.h"
+#include "browser/workspace_model.h"
+#include "browser/run_browser.h"
+#include "common/workspace_location.h"
+#include "pg_server.h"
 #include "synthetic_study.h"
 #include "test_data.h"
 #include "workspace/run_exports.h"
@@ -254,6 +260,66 @@ private Q_SLOTS:
         QVERIFY(!exporter->exportTrialsCsv());
         QVERIFY(h.errors.last().contains(QStringLiteral("missing")));
         QVERIFY(!QFile::exists(target));
+    }
+
+    // A PostgreSQL workspace: File > Open Server Workspace's URL opens like a file; the run browser lists the
+    // study (copied there with copyStore), a run opens with its trials plotted, a trial that a worker completes
+    // while the run runs appears live, and the recent list keeps the URL (which never holds a password).
+    void serverWorkspace()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        QVERIFY(makeStudy(model));
+        testing::PgServer pg;
+        const QString why = pg.start();
+        if (!why.isEmpty()) {
+            if (testing::dataRequired())
+                QFAIL(qPrintable(QStringLiteral("no PostgreSQL server: ") + why));
+            QSKIP(qPrintable(QStringLiteral("no PostgreSQL server: ") + why));
+        }
+        QString error;
+        QVERIFY2(pg.createDatabase(QStringLiteral("studio"), &error), qPrintable(error));
+        const std::string url = pg.url(QStringLiteral("studio"));
+        {
+            store::OpenOptions ro;
+            ro.readOnly = true;
+            const store::Store from(db_.toStdString(), ro);
+            store::Store to(url);
+            store::copyStore(from, to);
+            to.setRunStatus(1, store::RunStatus::Running); // as while workers write
+        }
+        QString refused;
+        QVERIFY(!checkServerWorkspaceUrl(QStringLiteral("postgresql://me:secret@db/x"), &refused));
+        QVERIFY(refused.contains(QLatin1String("~/.pgpass")));
+
+        Harness h;
+        const QString qurl = QString::fromStdString(url);
+        QSignalSpy opened(h.window.runBrowser(), &RunBrowser::workspaceOpened);
+        h.window.openWorkspace(qurl);
+        QVERIFY(opened.wait(kTimeoutMs));
+        QCOMPARE(h.window.runBrowser()->model()->runCount(), 2);
+        QVERIFY(Settings().recentWorkspaces().contains(qurl));
+        const RunSnapshotPtr s = h.open(qurl, 1);
+        QVERIFY(s);
+        const int before = int(store::Store(url).run(1).trialsComplete);
+        QCOMPARE(h.window.runView()->search()->plottedTrialCount(), before);
+
+        // A worker completes one more trial: the running run's view follows.
+        {
+            store::Store st(url);
+            store::TrialRecord p;
+            p.encoding = "live-trial";
+            p.map = st.trial(1, 0).map;
+            p.source = "acquisition";
+            p.memoryBytes = st.trial(1, 0).memoryBytes;
+            auto t = st.claimTrial(1, p, 0);
+            QVERIFY(t);
+            t->objective = 5.0;
+            t->metrics = nlohmann::json{{"ppl", 5.0}};
+            st.completeTrial(*t);
+        }
+        QTRY_COMPARE_WITH_TIMEOUT(h.window.runView()->search()->plottedTrialCount(), before + 1, kTimeoutMs);
+        QTRY_COMPARE_WITH_TIMEOUT(h.window.runView()->trialsTable()->model()->rowCount(), before + 1, kTimeoutMs);
+        h.window.close();
     }
 
     void comparesTwoRuns()

@@ -1,4 +1,5 @@
 // RunBrowser: WorkspaceModel -> recursive QSortFilterProxyModel -> QTreeView, plus the workspace buttons.
+#include "common/workspace_location.h"
 #include "browser/run_browser.h"
 
 #include <QDir>
@@ -189,7 +190,7 @@ qint64 RunBrowser::selectedRunId() const
 
 void RunBrowser::openWorkspace(const QString& dbPath)
 {
-    requested_ = QFileInfo(dbPath).absoluteFilePath();
+    requested_ = workspaceKey(dbPath);
     lastError_.clear();
     model_->load(requested_);
     updateStatus();
@@ -205,7 +206,7 @@ void RunBrowser::refresh()
 
 void RunBrowser::refreshIfShowing(const QString& dbPath)
 {
-    if (!model_->workspace().isEmpty() && QFileInfo(dbPath).absoluteFilePath() == model_->workspace())
+    if (!model_->workspace().isEmpty() && workspaceKey(dbPath) == model_->workspace())
         refresh();
 }
 
@@ -219,7 +220,7 @@ void RunBrowser::selectRun(qint64 runId)
 
 void RunBrowser::showRun(const QString& dbPath, qint64 runId)
 {
-    const QString path = QFileInfo(dbPath).absoluteFilePath();
+    const QString path = workspaceKey(dbPath);
     if (path == model_->workspace()) {
         selectRun(runId);
         return;
@@ -278,7 +279,7 @@ void RunBrowser::fillRecentMenu()
     menu->clear();
     const QStringList recent = Settings().recentWorkspaces();
     for (const QString& path : recent) {
-        QAction* a = menu->addAction(QFileInfo(path).fileName() + QStringLiteral("  —  ") + QFileInfo(path).path());
+        QAction* a = menu->addAction(workspaceLabel(path) + QStringLiteral("  —  ") + workspacePlace(path));
         a->setToolTip(path);
         connect(a, &QAction::triggered, this, [this, path] { openWorkspace(path); });
     }
@@ -331,7 +332,7 @@ void RunBrowser::updateHeader()
         return;
     }
     path_->setText(tr("<b>%1</b> <span style='color:gray'>%2</span>")
-                       .arg(QFileInfo(ws).fileName().toHtmlEscaped(), QFileInfo(ws).path().toHtmlEscaped()));
+                       .arg(workspaceLabel(ws).toHtmlEscaped(), workspacePlace(ws).toHtmlEscaped()));
     path_->setToolTip(ws);
 }
 
@@ -341,7 +342,7 @@ void RunBrowser::updateStatus()
     if (!lastError_.isEmpty())
         text = QStringLiteral("<span style='color:#c62828'>%1</span>").arg(lastError_.toHtmlEscaped());
     else if (!requested_.isEmpty())
-        text = tr("Reading %1…").arg(QFileInfo(requested_).fileName().toHtmlEscaped());
+        text = tr("Reading %1…").arg(workspaceLabel(requested_).toHtmlEscaped());
     else if (!model_->workspace().isEmpty()) {
         const int experiments = model_->experimentCount();
         const int runs = model_->runCount();

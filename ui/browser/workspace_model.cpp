@@ -1,6 +1,7 @@
 // WorkspaceModel: one read-only Store read per load on the global thread pool, merged on the UI thread.
 // Index scheme: experiment rows carry internalId 0, run rows the id of their experiment (stable across
 // inserts, unlike a row number), so persistent indexes of runs stay valid while experiments are added.
+#include "common/workspace_location.h"
 #include "browser/workspace_model.h"
 
 #include <QDateTime>
@@ -75,7 +76,7 @@ WorkspaceModel::Snapshot WorkspaceModel::read(const QString& path)
 
 void WorkspaceModel::load(const QString& dbPath)
 {
-    startRead(QFileInfo(dbPath).absoluteFilePath());
+    startRead(workspaceKey(dbPath));
 }
 
 void WorkspaceModel::refresh()

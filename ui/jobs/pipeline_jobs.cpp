@@ -1,4 +1,5 @@
 // Pipeline jobs: thin wrappers that run the torch-free pipeline.h calls on a JobQueue worker.
+#include "common/workspace_location.h"
 #include "jobs/pipeline_jobs.h"
 
 #include <QFileInfo>
@@ -20,7 +21,7 @@ std::filesystem::path toPath(const QString& s)
 
 QString absolute(const QString& path)
 {
-    return QFileInfo(path).absoluteFilePath();
+    return workspaceKey(path); // a file made absolute; a postgresql:// URL as it is
 }
 
 qpruner::pipeline::RunOptions runOptions(const PipelineJobOptions& o)

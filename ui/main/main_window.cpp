@@ -1,4 +1,5 @@
 // MainWindow: the shell around the run view: docks, menus, workspaces, model opening and window state.
+#include "common/workspace_location.h"
 #include "main/main_window.h"
 
 #include <QAction>
@@ -10,6 +11,8 @@
 #include <QDropEvent>
 #include <QFileDialog>
 #include <QFileInfo>
+#include <QInputDialog>
+#include <QLineEdit>
 #include <QLabel>
 #include <QMenuBar>
 #include <QMessageBox>
@@ -46,6 +49,8 @@ constexpr int kStatusMessageMs = 6000;
 
 QString displayName(const QString& path)
 {
+    if (isServerWorkspace(path))
+        return workspaceLabel(path);
     const QFileInfo info(path);
     return info.fileName().isEmpty() ? QDir::toNativeSeparators(path) : info.fileName();
 }
@@ -182,6 +187,11 @@ void MainWindow::createActions()
     openWorkspaceAction_->setShortcut(QKeySequence(Qt::CTRL | Qt::SHIFT | Qt::Key_W));
     openWorkspaceAction_->setStatusTip(tr("Open a workspace database (SQLite) and browse its runs"));
     connect(openWorkspaceAction_, &QAction::triggered, this, &MainWindow::openWorkspaceDialog);
+    openServerWorkspaceAction_ = new QAction(tr("Open Se&rver Workspace (PostgreSQL)..."), this);
+    openServerWorkspaceAction_->setStatusTip(
+        tr("Open a study kept in PostgreSQL (workers on many machines write to it); the password comes from "
+           "~/.pgpass or PGPASSWORD"));
+    connect(openServerWorkspaceAction_, &QAction::triggered, this, &MainWindow::openServerWorkspaceDialog);
 
     openFileAction_ = new QAction(QIcon::fromTheme(QStringLiteral("document-open")), tr("&Open Model..."), this);
     openFileAction_->setShortcut(QKeySequence::Open);
@@ -268,6 +278,7 @@ void MainWindow::createMenus()
     QMenu* file = menuBar()->addMenu(tr("&File"));
     file->addAction(newWorkspaceAction_);
     file->addAction(openWorkspaceAction_);
+    file->addAction(openServerWorkspaceAction_);
     recentWorkspacesMenu_ = file->addMenu(tr("Recent &Workspaces"));
     connect(recentWorkspacesMenu_, &QMenu::aboutToShow, this, &MainWindow::rebuildRecentWorkspacesMenu);
     rebuildRecentWorkspacesMenu();
@@ -494,6 +505,25 @@ void MainWindow::openWorkspaceDialog()
                                                       tr("Workspace databases (*.db *.sqlite);;All files (*)"));
     if (!path.isEmpty())
         openWorkspace(path);
+}
+
+void MainWindow::openServerWorkspaceDialog()
+{
+    bool ok = false;
+    const QString url = QInputDialog::getText(
+        this, tr("Open Server Workspace"),
+        tr("PostgreSQL URL of the study (no password: put it in ~/.pgpass or PGPASSWORD):"), QLineEdit::Normal,
+        QStringLiteral("postgresql://%1@localhost:5432/study").arg(qEnvironmentVariable("USER", QStringLiteral("me"))),
+        &ok);
+    if (!ok || url.trimmed().isEmpty())
+        return;
+    QString error;
+    if (!checkServerWorkspaceUrl(url.trimmed(), &error)) {
+        if (presentError_)
+            presentError_(tr("Cannot Open Server Workspace"), error);
+        return;
+    }
+    openWorkspace(url.trimmed());
 }
 
 void MainWindow::openRun(const QString& dbPath, qint64 runId)

@@ -71,6 +71,7 @@ public Q_SLOTS:
     void openWorkspace(const QString& dbPath);
     void newWorkspaceDialog();
     void openWorkspaceDialog();
+    void openServerWorkspaceDialog(); // a postgresql:// URL
     // Shows run `runId` of `dbPath` (opening that workspace first when another one is open).
     void openRun(const QString& dbPath, qint64 runId);
     void newRunDialog();
@@ -124,6 +125,7 @@ private:
 
     QAction* newWorkspaceAction_ = nullptr;
     QAction* openWorkspaceAction_ = nullptr;
+    QAction* openServerWorkspaceAction_ = nullptr;
     QAction* openFileAction_ = nullptr;
     QAction* openDirectoryAction_ = nullptr;
     QAction* quitAction_ = nullptr;

@@ -1,4 +1,5 @@
 // Settings: recent-model bookkeeping on top of the typed entries.
+#include "common/workspace_location.h"
 #include "settings/settings.h"
 
 #include <QDir>
@@ -32,7 +33,7 @@ Settings::Settings() = default;
 
 QString Settings::normalisedPath(const QString& path)
 {
-    return QDir::cleanPath(QFileInfo(path).absoluteFilePath());
+    return workspaceKey(path); // (a model path or a workspace: files made absolute, server URLs kept)
 }
 
 QStringList Settings::recentModels() const
