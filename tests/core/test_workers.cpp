@@ -9,6 +9,7 @@
 #include <csignal>
 #include <fstream>
 #include <map>
+#include <functional>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -91,8 +92,9 @@ class TestWorkers : public QObject {
     QTemporaryDir tmp_;
     testing::PgServer pg_;
 
-    // The whole scenario on store `db`: the run plus `workers` worker processes, worker 0 killed, worker 1 stopped.
-    void study(const std::string& db, int workers, int trials)
+    // The whole scenario on store `db`: the run plus `workers` worker processes, worker 0 killed, worker 1 stopped;
+    // `cutConnections` (PostgreSQL): first every process's connection is terminated by the server.
+    void study(const std::string& db, int workers, int trials, const std::function<void()>& cutConnections = {})
     {
         const QString config = tmp_.filePath(QStringLiteral("study.json"));
         std::ofstream(config.toStdString()) << studyConfig(trials).dump(2);
@@ -118,6 +120,10 @@ class TestWorkers : public QObject {
             return false;
         };
         const qint64 killed = w[0]->processId(), stopped = w[1]->processId();
+        if (cutConnections) {
+            QVERIFY(QTest::qWaitFor([&] { return runningOf(killed); }, 120000));
+            cutConnections(); // they reconnect at their next call; a transaction cut short fails its trial
+        }
         QVERIFY(QTest::qWaitFor([&] { return runningOf(killed); }, 120000));
         ::kill(pid_t(killed), SIGKILL);
         QVERIFY(QTest::qWaitFor([&] { return runningOf(stopped); }, 120000));
@@ -163,7 +169,8 @@ class TestWorkers : public QObject {
         }
         QCOMPARE(complete, trials);
         // The killed worker's trial (its process gone) and the stopped worker's ("cancelled") failed.
-        QCOMPARE(errors.size(), size_t(2));
+        // (A connection cut mid-transaction may fail one more trial, by its error; it comes back like the others.)
+        QVERIFY2(errors.size() >= 2, std::to_string(errors.size()).c_str());
         QVERIFY(std::count(errors.begin(), errors.end(), std::string("cancelled")) == 1);
         QVERIFY(std::any_of(errors.begin(), errors.end(),
                             [](const std::string& e) { return e.find("is gone") != std::string::npos; }));
@@ -198,7 +205,13 @@ private Q_SLOTS:
         }
         QString error;
         QVERIFY2(pg_.createDatabase(QStringLiteral("study"), &error), qPrintable(error));
-        study(pg_.url(QStringLiteral("study")), 4, 24);
+        study(pg_.url(QStringLiteral("study")), 4, 24, [&] {
+            const QString n = pg_.sql(QStringLiteral("study"),
+                                      QStringLiteral("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                                     "WHERE application_name LIKE 'qpruner %'"));
+            qInfo("terminated %s connections of the run and its workers", qPrintable(n));
+            QVERIFY(n.toInt() >= 5);
+        });
     }
 
     // The script slurm-script prints: bash accepts it, its #SBATCH lines say what was asked, and its command, run

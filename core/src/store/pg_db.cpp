@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -168,9 +169,12 @@ std::string postgresPlaceholders(std::string_view sql)
     return out;
 }
 
-PgDatabase::PgDatabase(const std::string& url, bool readOnly, int lockTimeoutMs)
+PgDatabase::PgDatabase(const std::string& url, bool readOnly, int lockTimeoutMs, const std::string& applicationName)
     : url_(url), readOnly_(readOnly), lockTimeoutMs_(lockTimeoutMs)
 {
+    for (char c : applicationName) // it goes into a SQL literal: keep it plain
+        if (std::isalnum(static_cast<unsigned char>(c)) || c == ':' || c == '.' || c == '-' || c == '_')
+            applicationName_ += c;
     name_ = url;
     // A password in the URL would end up in recent lists, logs and the runs' records.
     char* error = nullptr;
@@ -204,14 +208,24 @@ void PgDatabase::connect()
         conn_ = nullptr;
         throw FileError(url_ + ": cannot connect to the PostgreSQL store: " + m);
     }
-    // Quiet notices ("relation already exists, skipping"), a lock wait bounded like SQLite's busy timeout, and
-    // read-only sessions for readers.
     PQsetNoticeProcessor(conn_, [](void*, const char*) {}, nullptr);
+    setUpSession();
+}
+
+void PgDatabase::setUpSession()
+{
+    // Quiet notices ("relation already exists, skipping"), a lock wait bounded like SQLite's busy timeout,
+    // read-only sessions for readers, and the worker's id in pg_stat_activity (host:pid).
     std::string setup = "SET client_min_messages = warning; SET lock_timeout = " + std::to_string(lockTimeoutMs_) +
-                        "; SET extra_float_digits = 3;";
+                        "; SET extra_float_digits = 3; SET application_name = 'qpruner " + applicationName_ + "';";
     if (readOnly_)
         setup += " SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY;";
-    execScript(setup.c_str(), "set up the session");
+    PGresult* r = PQexec(conn_, setup.c_str());
+    const bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
+    const std::string m = resultMessage(r, conn_);
+    PQclear(r);
+    if (!ok)
+        fail("set up the session", m);
 }
 
 PgDatabase::~PgDatabase()
@@ -225,7 +239,14 @@ bool PgDatabase::recover()
     if (inTransaction_)
         return false; // the transaction's earlier statements are gone: let the caller's error stand
     PQreset(conn_);
-    return PQstatus(conn_) == CONNECTION_OK;
+    if (PQstatus(conn_) != CONNECTION_OK)
+        return false;
+    try { // a new session: its settings again
+        setUpSession();
+    } catch (const std::exception&) {
+        return false;
+    }
+    return true;
 }
 
 void PgDatabase::fail(const char* purpose, const std::string& message) const
@@ -244,14 +265,21 @@ Statement PgDatabase::prepare(const char* sql, const char* purpose)
 
 void PgDatabase::execScript(const char* sql, const char* purpose)
 {
-    PGresult* r = PQexec(conn_, sql);
-    const ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-    if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
+    for (int attempt = 0;; ++attempt) {
+        PGresult* r = PQexec(conn_, sql);
+        const ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+        if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+            PQclear(r);
+            return;
+        }
         const std::string m = resultMessage(r, conn_);
         PQclear(r);
+        // The connection went away (server restart, pg_terminate_backend, a network cut) outside a transaction:
+        // reconnect once and run it again (BEGIN, a session setting).
+        if (attempt == 0 && PQstatus(conn_) == CONNECTION_BAD && recover())
+            continue;
         fail(purpose, m);
     }
-    PQclear(r);
 }
 
 void PgDatabase::begin(bool write)

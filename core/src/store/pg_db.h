@@ -18,7 +18,8 @@ class PgDatabase : public Database {
 public:
     // Throws ConfigError for a URL holding a password, FileError when the server cannot be reached or refuses
     // the connection (libpq's message, the URL named).
-    PgDatabase(const std::string& url, bool readOnly, int lockTimeoutMs);
+    // applicationName (the worker's host:pid) names the connection in pg_stat_activity.
+    PgDatabase(const std::string& url, bool readOnly, int lockTimeoutMs, const std::string& applicationName);
     ~PgDatabase() override;
 
     Dialect dialect() const override { return Dialect::Postgres; }
@@ -41,7 +42,9 @@ private:
     bool inTransaction_ = false;
     bool readOnly_ = false;
     int lockTimeoutMs_ = 0;
+    std::string applicationName_;
     void connect();
+    void setUpSession();
 };
 
 // The dbname of a libpq URL ("postgres" when it names none, as libpq defaults to the user's name: "study" then).

@@ -287,7 +287,8 @@ Store::Store(const fs::path& path, const OpenOptions& options) : impl_(std::make
                     " migrations but kSchemaVersion is " + std::to_string(kSchemaVersion));
 
     if (detail::isPostgresUrl(path.string())) {
-        impl_->db = std::make_unique<detail::PgDatabase>(path.string(), options.readOnly, options.busyTimeoutMs);
+        impl_->db = std::make_unique<detail::PgDatabase>(path.string(), options.readOnly, options.busyTimeoutMs,
+                                                         workerId());
         auto& db = *impl_->db;
         const int version = detail::readSchemaVersion(db);
         if (version > kSchemaVersion)
