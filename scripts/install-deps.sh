@@ -8,7 +8,7 @@ PACKAGES=(
   qt6-base-dev qt6-svg-dev libqt6sql6-sqlite libqcustomplot-dev
   libtorch-dev libopenblas0-openmp
   nlohmann-json3-dev libsqlite3-dev libicu-dev libpq-dev
-  postgresql
+  postgresql slurmctld slurmd slurm-client munge
   xvfb xauth
   desktop-file-utils appstream
 )
