@@ -14,7 +14,9 @@
 //   trials     Store::trials(run)               (everything, maps and metrics parsed; for reference)
 // --repeats times each; medians are printed as a Markdown table and one JSON line (bench "store").
 //
-//   bench_store [--trials 100000] [--repeats 5] [--db PATH (kept; default a temp file, removed)]
+// --postgres URL: the same run copied (copyStore) into that empty PostgreSQL database, and measured there.
+//
+//   bench_store [--trials 100000] [--repeats 5] [--db PATH (kept; default a temp file, removed)] [--postgres URL]
 #include <sqlite3.h>
 #include <unistd.h>
 
@@ -292,11 +294,24 @@ int main(int argc, char** argv)
             auto t = std::chrono::steady_clock::now();
             const int64_t run = generate(db, trials);
             const double generateS = secondsSince(t);
+            const std::string postgres = arg(argc, argv, "postgres", "");
+            fs::path measured = db;
+            double copyS = 0;
+            if (!postgres.empty()) {
+                t = std::chrono::steady_clock::now();
+                store::OpenOptions ro;
+                ro.readOnly = true;
+                const store::Store from(db, ro);
+                store::Store to(postgres);
+                store::copyStore(from, to);
+                copyS = secondsSince(t);
+                measured = postgres;
+            }
             std::vector<double> open, summaries, front, both, full;
             json last;
             for (int r = 0; r < repeats; ++r) {
-                const json a = runChild(exe, "summaries", db, run, trials);
-                const json b = runChild(exe, "trials", db, run, trials);
+                const json a = runChild(exe, "summaries", measured, run, trials);
+                const json b = runChild(exe, "trials", measured, run, trials);
                 open.push_back(a["open_s"]);
                 summaries.push_back(a["summaries_s"]);
                 front.push_back(a["front_s"]);
@@ -315,6 +330,8 @@ int main(int argc, char** argv)
                       {"repeats", repeats},
                       {"db_bytes", fs::file_size(db)},
                       {"generate_s", generateS},
+                      {"engine", postgres.empty() ? "sqlite" : "postgresql"},
+                      {"copy_s", copyS},
                       {"front_size", last["front_size"]},
                       {"open_ms", median(ms(open))},
                       {"summaries_ms", median(ms(summaries))},
