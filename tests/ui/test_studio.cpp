@@ -297,6 +297,9 @@ private Q_SLOTS:
         h.window.openWorkspace(qurl);
         QVERIFY(opened.wait(kTimeoutMs));
         QCOMPARE(h.window.runBrowser()->model()->runCount(), 2);
+        // Readers of a server workspace share one connection (a file is opened afresh by each).
+        QCOMPARE(openWorkspaceReadOnly(qurl).get(), openWorkspaceReadOnly(qurl).get());
+        QVERIFY(openWorkspaceReadOnly(db_).get() != openWorkspaceReadOnly(db_).get());
         QVERIFY(Settings().recentWorkspaces().contains(qurl));
         const RunSnapshotPtr s = h.open(qurl, 1);
         QVERIFY(s);

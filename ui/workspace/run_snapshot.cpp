@@ -2,8 +2,11 @@
 #include "workspace/run_snapshot.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <filesystem>
 
+#include "common/workspace_location.h"
 #include "qpruner/error.h"
 
 namespace qpruner::ui {
@@ -135,12 +138,21 @@ bool RunSnapshot::searchExhausted() const
     return st && st->result.is_object() && st->result.value("exhausted", false);
 }
 
-std::unique_ptr<store::Store> openWorkspaceReadOnly(const QString& dbPath)
+std::shared_ptr<store::Store> openWorkspaceReadOnly(const QString& dbPath)
 {
     store::OpenOptions options;
     options.readOnly = true;
     options.busyTimeoutMs = 10000;
-    return std::make_unique<store::Store>(std::filesystem::path(dbPath.toStdU16String()), options);
+    if (!isServerWorkspace(dbPath))
+        return std::make_shared<store::Store>(std::filesystem::path(dbPath.toStdU16String()), options);
+    static std::mutex mutex;
+    static std::map<QString, std::shared_ptr<store::Store>> servers;
+    const QString key = workspaceKey(dbPath);
+    std::lock_guard lock(mutex);
+    auto& shared = servers[key];
+    if (!shared) // a failed connect throws and caches nothing
+        shared = std::make_shared<store::Store>(std::filesystem::path(key.toStdU16String()), options);
+    return shared;
 }
 
 RunSnapshot loadRunSnapshot(const QString& dbPath, int64_t runId)

@@ -61,8 +61,11 @@ struct RunSnapshot {
 };
 
 // Opens the workspace database at `dbPath` for reading only: no migration, no creation (a reader never changes
-// what it looks at); FileError / FormatError as store::Store. Every UI reader goes through this.
-std::unique_ptr<store::Store> openWorkspaceReadOnly(const QString& dbPath);
+// what it looks at); FileError / FormatError as store::Store. Every UI reader goes through this. An SQLite file
+// is opened afresh each time (a replaced file is seen as it is now); a PostgreSQL workspace's read-only
+// connection is opened once and shared by every reader of the process (a Store serialises its callers), so a
+// run followed live does not connect to the server on every poll.
+std::shared_ptr<store::Store> openWorkspaceReadOnly(const QString& dbPath);
 
 // Reads run `runId` from the database at `dbPath` (its own read connection; call from any thread).
 // Throws qpruner::Error (FileError, FormatError, ConfigError) with a message naming the file or run.
