@@ -1,6 +1,9 @@
 // qpruner worker --db URL --run N: one more process evaluating trials of a running search (on this machine or
 // another one that reaches the same store); qpruner slurm-script: an sbatch script for a job array of them.
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <iostream>
 #include <regex>
 
@@ -8,6 +11,7 @@
 #include "commands.h"
 #include "progress_line.h"
 #include "qpruner/pipeline.h"
+#include "qpruner/error.h"
 #include "qpruner/store.h"
 
 namespace qpruner::cli {
@@ -28,6 +32,7 @@ int runWorker(const Args& args)
     p.option("threads", "T", "intra-op threads (default: cores / workers)", "0");
     p.option("heartbeat", "S", "seconds between heartbeats", "5");
     p.option("stale-after", "S", "seconds without a heartbeat after which a worker's trial is taken back", "60");
+    p.option("wait", "S", "a run still before its search (pruning, importance): wait up to S seconds for it", "3600");
     p.flag("json", "print what this worker did as one JSON object");
     p.example("qpruner worker --db postgresql://me@dbhost/study --run 3");
     if (!p.parse(args))
@@ -43,6 +48,28 @@ int runWorker(const Args& args)
     store::Store st(p.get("db"));
     const int64_t run = p.getInt64("run");
     const std::string me = store::Store::workerId();
+    // An array submitted right after `qpruner run` starts before the run reaches its search: wait for it.
+    const double waitSeconds = p.getDouble("wait");
+    const auto waitStart = std::chrono::steady_clock::now();
+    for (bool told = false;;) {
+        const store::RunRecord r = st.run(run);
+        const auto stages = st.stages(run);
+        const bool searching = std::any_of(stages.begin(), stages.end(),
+                                           [](const store::StageRecord& s) { return s.name == "search"; });
+        if (searching || r.status != store::RunStatus::Running)
+            break; // joinSearch says what to do with a run that is done, failed or has no search
+        if (std::chrono::duration<double>(std::chrono::steady_clock::now() - waitStart).count() > waitSeconds)
+            throw Error("run " + std::to_string(run) + " did not reach its search within " + p.get("wait") +
+                        " s (its last stage: " + (stages.empty() ? std::string("none") : stages.back().name) + ")");
+        if (!told) {
+            std::fprintf(stderr, "worker %s: run %lld has not reached its search yet (%s); waiting\n", me.c_str(),
+                         static_cast<long long>(run), stages.empty() ? "no stage yet" : stages.back().name.c_str());
+            told = true;
+        }
+        if (signalCancelToken().isCancelled())
+            return 0;
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    }
     std::fprintf(stderr, "worker %s: joining run %lld of %s\n", me.c_str(), static_cast<long long>(run),
                  p.get("db").c_str());
     ProgressLine line;

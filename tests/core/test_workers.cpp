@@ -294,8 +294,13 @@ private Q_SLOTS:
         const QString db = tmp_.filePath(QStringLiteral("slurm/study.db"));
         const QString config = tmp_.filePath(QStringLiteral("slurm.json"));
         std::ofstream(config.toStdString()) << studyConfig(12).dump(2);
+        {
+            // The store exists before the run starts, so the script can name it (and check its run) at once.
+            store::Store create(db.toStdString());
+        }
         auto run = startCli({"run", config, "--db", db, "--threads", "1"}, tmp_.filePath(QStringLiteral("srun.log")));
-        QVERIFY(waitForSearch(db.toStdString(), 1));
+        QVERIFY(QTest::qWaitFor([&] { return QFileInfo::exists(db) && store::Store(db.toStdString()).runs().size() == 1; },
+                                60000));
 
         QProcess gen;
         gen.setProcessEnvironment(cliEnvironment());
@@ -320,7 +325,8 @@ private Q_SLOTS:
         QVERIFY(syntax.waitForFinished(10000));
         QVERIFY2(syntax.exitCode() == 0, syntax.readAllStandardError().constData());
 
-        // Three array tasks: bash runs the script as sbatch would (SLURM_* set), the exec'd worker joins the run.
+        // Three array tasks, started while the run may still be before its search (the workers wait for it):
+        // bash runs the script as sbatch would (SLURM_* set), the exec'd worker joins the run.
         std::vector<std::unique_ptr<QProcess>> tasks;
         for (int i = 0; i < 3; ++i) {
             auto p = std::make_unique<QProcess>();
@@ -341,6 +347,25 @@ private Q_SLOTS:
         const store::Store st(db.toStdString());
         QCOMPARE(st.run(1).trialsComplete, int64_t(12));
         QVERIFY(st.workers(1).empty());
+
+        // A worker started before its run reaches the search waits for it, and gives up after --wait seconds.
+        {
+            store::Store st(db.toStdString());
+            store::RunRecord r;
+            r.experimentId = st.experimentId("early");
+            r.kind = "pipeline";
+            r.config = {{"search", {{"trials", 4}}}};
+            const int64_t early = st.createRun(r); // Running, no stage yet
+            QProcess w;
+            w.setProcessEnvironment(cliEnvironment());
+            w.start(QStringLiteral(QPRUNER_CLI_PATH),
+                    {"worker", "--db", db, "--run", QString::number(early), "--wait", "1"});
+            QVERIFY(w.waitForFinished(60000));
+            const QByteArray err = w.readAllStandardError();
+            QCOMPARE(w.exitCode(), 1);
+            QVERIFY2(err.contains("has not reached its search yet (no stage yet); waiting"), err.constData());
+            QVERIFY2(err.contains("did not reach its search within 1 s (its last stage: none)"), err.constData());
+        }
 
         // Bad requests are refused before a script is printed.
         QProcess bad;
