@@ -94,12 +94,12 @@ TrialTarget trialTarget(const store::Store& store, int64_t runId, int trial)
     const std::string what = trialText(runId, trial);
     if (!run.config.contains("search") || run.config["search"].is_null())
         throw ConfigError(what + ": the run has no search stage, so it has no trials to act on");
-    bool exists = false;
-    for (const auto& s : store.trialSummaries(runId))
-        exists = exists || s.number == trial;
-    if (!exists)
+    store::TrialRecord rec;
+    try {
+        rec = store.trial(runId, trial);
+    } catch (const ConfigError&) {
         throw ConfigError(what + ": no such trial");
-    const store::TrialRecord rec = store.trial(runId, trial);
+    }
     if (rec.state != store::TrialState::Complete)
         throw ConfigError(what + ": the trial is " + store::trialStateName(rec.state) + ", not complete");
     TrialTarget t;

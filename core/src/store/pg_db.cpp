@@ -132,10 +132,10 @@ private:
     int row_ = -1;
 };
 
-// Translated SQL per original text (the store's statements are string constants).
-std::unordered_map<const char*, std::string>& sqlCache()
+// Translated SQL per original text (node-based: a statement keeps a reference to its entry).
+std::unordered_map<std::string, std::string>& sqlCache()
 {
-    thread_local std::unordered_map<const char*, std::string> cache;
+    thread_local std::unordered_map<std::string, std::string> cache;
     return cache;
 }
 

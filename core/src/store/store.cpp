@@ -1061,24 +1061,12 @@ std::vector<std::pair<std::string, int64_t>> copyStore(const Store& from, Store&
         for (size_t c = 0; c < kinds.size(); ++c)
             insert += (c ? ", ?" : "?") + std::to_string(c + 1);
         insert += ")";
-        // The statements are built here, not string constants: keep them alive for the engines' caches.
-        static std::mutex keepMu;
-        static std::vector<std::unique_ptr<std::string>> keep;
-        const char* selectSql;
-        const char* insertSql;
-        {
-            std::lock_guard k(keepMu);
-            keep.push_back(std::make_unique<std::string>(select));
-            selectSql = keep.back()->c_str();
-            keep.push_back(std::make_unique<std::string>(insert));
-            insertSql = keep.back()->c_str();
-        }
         const bool runs = std::string_view(table.name) == "runs";
         std::vector<std::pair<int64_t, int64_t>> parents; // runs: (id, parent) set after all runs exist
         int64_t n = 0;
-        auto read = from.impl_->prepare(selectSql, "read a table to copy");
+        auto read = from.impl_->prepare(select.c_str(), "read a table to copy");
         while (read.step()) {
-            auto write = to.impl_->prepare(insertSql, "copy a row");
+            auto write = to.impl_->prepare(insert.c_str(), "copy a row");
             for (size_t c = 0; c < kinds.size(); ++c) {
                 const int col = int(c);
                 const char k = kinds[c];
@@ -1106,17 +1094,9 @@ std::vector<std::pair<std::string, int64_t>> copyStore(const Store& from, Store&
     }
     if (to.impl_->postgres()) // identity columns continue after the copied ids
         for (const char* table : {"experiments", "runs", "stages", "trials", "artifacts"}) {
-            static std::mutex keepMu;
-            static std::vector<std::unique_ptr<std::string>> keep;
             const std::string sql = std::string("SELECT setval(pg_get_serial_sequence('") + table +
                                     "', 'id'), COALESCE((SELECT MAX(id) FROM " + table + "), 0) + 1, false)";
-            const char* text;
-            {
-                std::lock_guard k(keepMu);
-                keep.push_back(std::make_unique<std::string>(sql));
-                text = keep.back()->c_str();
-            }
-            to.impl_->prepare(text, "continue the ids after the copied ones").run();
+            to.impl_->prepare(sql.c_str(), "continue the ids after the copied ones").run();
         }
     tx.commit();
     return counts;
