@@ -4,43 +4,12 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "export_report.h"
 #include "progress_line.h"
 #include "model/dtype.h"
 #include "qpruner/model_export.h"
 
 namespace qpruner::cli {
-
-namespace {
-
-nlohmann::json planJson(const ExportPlan& plan, bool dryRun)
-{
-    nlohmann::json j = exportPlanJson(plan);
-    j["dry_run"] = dryRun;
-    return j;
-}
-
-void printPlan(const ExportPlan& plan, bool dryRun, const std::string& out)
-{
-    std::printf("%-44s %-16s %-8s %-8s %12s\n", "tensor", "shape", "map", "type", "bytes");
-    for (const ExportTensor& t : plan.tensors) {
-        std::string shape;
-        for (const int64_t d : t.shape) {
-            if (!shape.empty())
-                shape += 'x';
-            shape += std::to_string(d);
-        }
-        std::printf("%-44s %-16s %-8s %-8s %12s%s%s\n", t.name.c_str(), shape.c_str(), t.source.c_str(),
-                    t.type.c_str(), withThousands(t.bytes).c_str(), t.note.empty() ? "" : "  ", t.note.c_str());
-    }
-    for (const std::string& w : plan.warnings)
-        std::fprintf(stderr, "warning: %s\n", w.c_str());
-    std::printf("%s %s (%s): %s, %s bytes, %s parameters, %.3f bits per weight\n", dryRun ? "would write" : "wrote",
-                out.c_str(), plan.architecture.c_str(), humanBytes(plan.totalBytes).c_str(),
-                withThousands(plan.totalBytes).c_str(), withThousands(plan.parameterCount).c_str(),
-                plan.bitsPerWeight);
-}
-
-} // namespace
 
 int runExport(const Args& args)
 {
@@ -99,11 +68,11 @@ int runExport(const Args& args)
                 std::fprintf(stderr, "\n");
             sink.artifact(o.target == ExportTarget::Gguf ? "gguf" : "hf-model", o.out);
         }
-        const nlohmann::json j = planJson(plan, dryRun);
+        const nlohmann::json j = exportReportJson(plan, dryRun);
         if (json)
             printJson(j);
         else
-            printPlan(plan, dryRun, o.out.string());
+            printExportReport(plan, dryRun, o.out.string());
         return j;
     });
     return 0;

@@ -40,12 +40,7 @@ int runGenerate(const Args& args)
     if (!p.find("adapter") && (p.find("map") || p.find("format")))
         quant::quantizeModel(*model, precisionMapFromArgs(p));
     const auto tok = loadTokenizerFromArgs(p);
-    std::vector<int32_t> ids = prompt.empty() ? std::vector<int32_t>{} : tok->encode(prompt);
-    ids.insert(ids.begin(), tok->bosId() >= 0 ? tok->bosId() : model->config().bosId);
-    if (tok->bosId() >= 0)
-        o.stopIds.push_back(tok->bosId());
-    if (tok->eosId() >= 0)
-        o.stopIds.push_back(tok->eosId());
+    const std::vector<int32_t> ids = eval::promptTokens(*model, *tok, prompt, &o);
     const auto r = eval::generate(*model, ids, o);
     const std::vector<int32_t> afterBos(r.tokens.begin() + 1, r.tokens.end());
     const std::string text = tok->decode(r.tokens);

@@ -5,6 +5,7 @@
 
 #include "cli_context.h"
 #include "commands.h"
+#include "export_report.h"
 #include "progress_line.h"
 #include "io/file_bytes.h"
 #include "qpruner/store.h"
@@ -163,17 +164,10 @@ int exportTrial(const Args& args)
     const ExportPlan plan = dryRun ? pipeline::planTrialExport(st, run, trial, o, merge)
                                    : pipeline::exportTrial(st, run, trial, o, merge, line.sink(), &signalCancelToken());
     line.finish();
-    if (p.isSet("json")) {
-        nlohmann::json j = exportPlanJson(plan);
-        j["dry_run"] = dryRun;
-        printJson(j);
-        return 0;
-    }
-    for (const std::string& w : plan.warnings)
-        std::fprintf(stderr, "warning: %s\n", w.c_str());
-    std::printf("%s %s (%s): %s, %s bytes, %.3f bits per weight\n", dryRun ? "would write" : "wrote",
-                o.out.empty() ? "(no --out)" : o.out.string().c_str(), plan.architecture.c_str(),
-                humanBytes(plan.totalBytes).c_str(), withThousands(plan.totalBytes).c_str(), plan.bitsPerWeight);
+    if (p.isSet("json"))
+        printJson(exportReportJson(plan, dryRun));
+    else
+        printExportReport(plan, dryRun, o.out.empty() ? std::string("(no --out)") : o.out.string());
     return 0;
 }
 

@@ -54,6 +54,18 @@ int32_t sampleToken(const at::Tensor& logits, const GenerateOptions& o, std::mt1
 
 } // namespace
 
+std::vector<int32_t> promptTokens(const model::LlamaModel& model, const Tokenizer& tokenizer, const std::string& text,
+                                  GenerateOptions* options)
+{
+    std::vector<int32_t> ids = text.empty() ? std::vector<int32_t>{} : tokenizer.encode(text);
+    ids.insert(ids.begin(), tokenizer.bosId() >= 0 ? tokenizer.bosId() : model.config().bosId);
+    if (tokenizer.bosId() >= 0)
+        options->stopIds.push_back(tokenizer.bosId());
+    if (tokenizer.eosId() >= 0)
+        options->stopIds.push_back(tokenizer.eosId());
+    return ids;
+}
+
 GenerateResult generate(const model::LlamaModel& model, const std::vector<int32_t>& prompt,
                         const GenerateOptions& o, const ProgressSink& progress, const CancelToken* cancel)
 {

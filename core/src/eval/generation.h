@@ -3,10 +3,12 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "model/llama_model.h"
 #include "qpruner/progress.h"
+#include "qpruner/tokenizer.h"
 
 namespace qpruner::eval {
 
@@ -26,6 +28,11 @@ struct GenerateResult {
     double seconds = 0;
     double tokensPerSecond = 0;     // generated tokens per second (prompt excluded)
 };
+
+// A text prompt as `qpruner generate` (and the studio's Generate) feed it: BOS (the tokenizer's, else the
+// model's), then the encoded text; the tokenizer's BOS and EOS are added to options->stopIds.
+std::vector<int32_t> promptTokens(const model::LlamaModel& model, const Tokenizer& tokenizer, const std::string& text,
+                                  GenerateOptions* options);
 
 // `prompt` must hold at least one token (normally BOS).
 GenerateResult generate(const model::LlamaModel& model, const std::vector<int32_t>& prompt,

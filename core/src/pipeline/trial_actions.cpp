@@ -317,13 +317,7 @@ json generateSide(const model::LlamaModel& m, const Tokenizer& tok, const TrialG
     o.temperature = rq.temperature;
     o.topP = rq.topP;
     o.seed = rq.seed;
-    // As `qpruner generate`: BOS, then the prompt; stop at BOS or EOS.
-    std::vector<int32_t> ids = rq.prompt.empty() ? std::vector<int32_t>{} : tok.encode(rq.prompt);
-    ids.insert(ids.begin(), tok.bosId() >= 0 ? tok.bosId() : m.config().bosId);
-    if (tok.bosId() >= 0)
-        o.stopIds.push_back(tok.bosId());
-    if (tok.eosId() >= 0)
-        o.stopIds.push_back(tok.eosId());
+    const std::vector<int32_t> ids = eval::promptTokens(m, tok, rq.prompt, &o);
     const auto r = eval::generate(m, ids, o, progress, cancel);
     const std::vector<int32_t> afterBos(r.tokens.begin() + 1, r.tokens.end());
     return {{"prompt_ids", ids},        {"ids", afterBos},
