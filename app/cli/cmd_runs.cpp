@@ -110,7 +110,7 @@ int runPareto(const Args& args)
     p.option("ref-objective", "X", "hypervolume reference objective");
     p.flag("all", "list every trial, not just the front");
     p.flag("json", "print one JSON object");
-    p.flag("csv", "print CSV: number,state,source,memory_bytes,objective,on_front,encoding");
+    p.flag("csv", "print CSV: number,state,source,memory_bytes,objective,on_front,encoding,fidelity,tokens");
     if (!p.parse(args))
         return 0;
     if (p.isSet("json") && p.isSet("csv"))
@@ -127,13 +127,27 @@ int runPareto(const Args& args)
     std::vector<ObjectivePoint> points;
     for (const auto* t : complete)
         points.push_back({double(t->memoryBytes), *t->objective});
-    const auto front = paretoFront(points);
+    // The front, the hypervolume and the chosen map count full-fidelity trials only (a multi-fidelity search's
+    // cheap scores are estimates on part of the validation slice); --all lists the others with their fidelity.
+    std::vector<size_t> full;
+    std::vector<ObjectivePoint> fullPoints;
+    int64_t tokens = 0;
+    for (const auto& t : trials)
+        tokens += t.state == store::TrialState::Failed ? 0 : t.tokens;
+    for (size_t i = 0; i < complete.size(); ++i)
+        if (complete[i]->fidelity >= 1) {
+            full.push_back(i);
+            fullPoints.push_back(points[i]);
+        }
+    std::vector<size_t> front;
+    for (size_t k : paretoFront(fullPoints))
+        front.push_back(full[k]);
     std::vector<bool> onFront(complete.size(), false);
     for (size_t i : front)
         onFront[i] = true;
 
     ObjectivePoint ref{0, 0};
-    for (const auto& q : points) {
+    for (const auto& q : fullPoints) {
         ref.memory = std::max(ref.memory, q.memory);
         ref.objective = std::max(ref.objective, q.objective);
     }
@@ -141,9 +155,7 @@ int runPareto(const Args& args)
         ref.memory = p.getDouble("ref-memory");
     if (auto o = p.find("ref-objective"))
         ref.objective = p.getDouble("ref-objective");
-    std::vector<size_t> order(complete.size());
-    for (size_t i = 0; i < order.size(); ++i)
-        order[i] = i;
+    std::vector<size_t> order = full;
     std::sort(order.begin(), order.end(),
               [&](size_t a, size_t b) { return complete[a]->finishOrder < complete[b]->finishOrder; });
     std::vector<ObjectivePoint> byFinish;
@@ -173,20 +185,23 @@ int runPareto(const Args& args)
     };
 
     if (p.isSet("csv")) {
-        std::printf("number,state,source,memory_bytes,objective,on_front,encoding\n");
+        std::printf("number,state,source,memory_bytes,objective,on_front,encoding,fidelity,tokens\n");
         for (size_t i = 0; i < complete.size(); ++i)
             if (onFront[i] || p.isSet("all"))
-                std::printf("%d,%s,%s,%lld,%.9g,%d,%s\n", complete[i]->number,
+                std::printf("%d,%s,%s,%lld,%.9g,%d,%s,%.9g,%lld\n", complete[i]->number,
                             store::trialStateName(complete[i]->state), complete[i]->source.c_str(),
                             static_cast<long long>(complete[i]->memoryBytes), *complete[i]->objective,
-                            onFront[i] ? 1 : 0, complete[i]->encoding.c_str());
+                            onFront[i] ? 1 : 0, complete[i]->encoding.c_str(), complete[i]->fidelity,
+                            static_cast<long long>(complete[i]->tokens));
         return 0;
     }
     auto row = [&](size_t i) {
         const auto* t = complete[i];
-        return nlohmann::json{{"number", t->number}, {"source", t->source}, {"memory_bytes", t->memoryBytes},
-                              {"objective", *t->objective}, {"encoding", t->encoding}, {"on_front", bool(onFront[i])},
-                              {"metrics", t->metrics}, {"actions", actions[t->number]}};
+        return nlohmann::json{{"number", t->number},     {"source", t->source},
+                              {"memory_bytes", t->memoryBytes}, {"objective", *t->objective},
+                              {"encoding", t->encoding},  {"on_front", bool(onFront[i])},
+                              {"fidelity", t->fidelity},  {"tokens", t->tokens},
+                              {"metrics", t->metrics},    {"actions", actions[t->number]}};
     };
     if (p.isSet("json")) {
         nlohmann::json fr = nlohmann::json::array(), all = nlohmann::json::array();
@@ -199,6 +214,8 @@ int runPareto(const Args& args)
                             {"status", store::runStatusName(run.status)},
                             {"trials", trials.size()},
                             {"complete", complete.size()},
+                            {"complete_full_fidelity", full.size()},
+                            {"tokens", tokens},
                             {"front", fr},
                             {"reference", {{"memory", ref.memory}, {"objective", ref.objective}}},
                             {"hypervolume", trace.empty() ? 0.0 : trace.back()},
@@ -209,15 +226,18 @@ int runPareto(const Args& args)
         printJson(j);
         return 0;
     }
-    std::printf("run %lld (%s): %zu trials, %zu complete, %zu on the front\n", static_cast<long long>(runId),
-                store::runStatusName(run.status), trials.size(), complete.size(), front.size());
-    std::printf("%6s  %-24s %14s %12s  %-20s %s\n", "trial", "source", "memory", "objective", "actions", "formats");
+    std::printf("run %lld (%s): %zu trials, %zu complete (%zu at full fidelity), %zu on the front, %lld tokens "
+                "scored\n",
+                static_cast<long long>(runId), store::runStatusName(run.status), trials.size(), complete.size(),
+                full.size(), front.size(), static_cast<long long>(tokens));
+    std::printf("%6s  %-24s %8s %14s %12s  %-20s %s\n", "trial", "source", "fidelity", "memory", "objective", "actions",
+                "formats");
     for (size_t i = 0; i < complete.size(); ++i)
         if (onFront[i] || p.isSet("all"))
-            std::printf("%6d%s %-24s %14s %12.6g  %-20s %s\n", complete[i]->number, onFront[i] ? "*" : " ",
-                        complete[i]->source.c_str(), humanBytes(complete[i]->memoryBytes).c_str(),
-                        *complete[i]->objective, actionText(complete[i]->number).c_str(),
-                        complete[i]->encoding.c_str());
+            std::printf("%6d%s %-24s %8.4g %14s %12.6g  %-20s %s\n", complete[i]->number, onFront[i] ? "*" : " ",
+                        complete[i]->source.c_str(), complete[i]->fidelity,
+                        humanBytes(complete[i]->memoryBytes).c_str(), *complete[i]->objective,
+                        actionText(complete[i]->number).c_str(), complete[i]->encoding.c_str());
     std::printf("hypervolume %.6g (reference: %.0f bytes, objective %.6g)\n", trace.empty() ? 0.0 : trace.back(),
                 ref.memory, ref.objective);
     if (chosen.is_null())

@@ -1,4 +1,4 @@
-// qpruner search MODEL --db study.db --budget B --trials N: Bayesian search of precision maps (importance ->
+// qpruner search MODEL --db study.db --budget B --trials N [--strategy S]: search of precision maps (importance ->
 // allocate -> search), every trial in the store; qpruner run CONFIG.json --db study.db: the whole pipeline from a
 // config file. Both resume with --resume RUN.
 #include <cstdio>
@@ -67,8 +67,9 @@ int execute(const ArgParser& p, const std::string& kind, const std::function<nlo
 int runSearch(const Args& args)
 {
     ArgParser p("search",
-                "Bayesian optimisation of a precision map under a memory budget: layer importance, the importance-\n"
-                "aware initial map and its samples, then GP + ParEGO expected improvement over budget-feasible maps.\n"
+                "Search of a precision map under a memory budget: layer importance, the importance-aware initial map\n"
+                "and its samples, then the strategy (default bayes: GP + ParEGO expected improvement over\n"
+                "budget-feasible maps; or random, evopress, nsga2, lagrangian, ap-ratio; --token-budget caps the cost).\n"
                 "Every trial is stored in --db; --resume RUN continues a killed search (or adds workers to it).");
     p.positional("MODEL", "checkpoint file or directory (dense; e.g. a pruned model)", false);
     p.option("tokenizer", "PATH", "tokenizer (default: found beside the model)");
@@ -98,8 +99,25 @@ int runSearch(const Args& args)
     p.option("initial-samples", "N", "allocator samples in the initial design", "4");
     p.flag("no-uniform", "leave the uniform maps out of the initial design");
     p.flag("no-par-ego", "EI of the objective alone (memory only as the constraint)");
-    p.option("granularity", "G", "search unit: layer | group (a layer's attention and MLP linears apart)", "layer");
-    p.option("strategy", "S", "bayes | random (the baseline: random feasible maps)", "bayes");
+    p.option("granularity", "G",
+             "search unit: layer | group (a layer's attention and MLP linears apart) | module (each linear)", "layer");
+    p.option("strategy", "S",
+             "bayes | random (random feasible maps) | evopress ((1+lambda) evolution, multi-step selection) | nsga2 "
+             "(multi-objective evolution, GP pre-filter) | lagrangian (per-unit error table + exact knapsack) | "
+             "ap-ratio (linear depth schedules)",
+             "bayes");
+    p.option("token-budget", "N", "stop when the trials have scored this many validation tokens (0: no limit)", "0");
+    p.option("fidelities", "LIST", "bayes multi-fidelity: fractions of the validation windows, ascending, ending at 1",
+             "1");
+    p.option("evopress-offspring", "N", "evopress: offspring per generation (lambda)", "16");
+    p.option("evopress-fidelities", "LIST", "evopress: selection stages' fractions of the validation windows",
+             "0.125,0.5,1");
+    p.option("evopress-survivors", "LIST", "evopress: offspring kept after each stage but the last", "4,1");
+    p.option("nsga2-population", "N", "nsga2: population and offspring per generation", "16");
+    p.option("nsga2-prefilter", "N", "nsga2: candidates bred per offspring kept by the surrogate (1: none)", "4");
+    p.option("ap-slopes", "LIST", "ap-ratio: slopes of the depth schedules, in candidate positions", "0,0.25,0.5,0.75,1,1.5,2,3");
+    p.option("error-fidelity", "F", "lagrangian: fraction of the validation windows the error table is measured on",
+             "1");
     p.option("variant-cache", "WHERE",
              "where quantized variants live between trials: memory, disk (mapped files in the run's workdir; "
              "only the current map's weights resident) or auto (disk when all variants would take over 1/4 of RAM)",
@@ -117,6 +135,33 @@ int runSearch(const Args& args)
             for (const auto& s : splitList(*l))
                 layers.push_back(parseLayerIndex(s, "--layers: expected layer indices, got '" + s + "'"));
         const int64_t seed = p.getInt64("seed");
+        // A comma-separated list of numbers (integers stay integers).
+        auto numbers = [&](const char* key) {
+            nlohmann::json out = nlohmann::json::array();
+            for (const auto& s : splitList(p.get(key))) {
+                try {
+                    size_t used = 0;
+                    if (s.find_first_of(".eE") == std::string::npos) {
+                        const long long v = std::stoll(s, &used);
+                        if (used == s.size()) {
+                            out.push_back(v);
+                            continue;
+                        }
+                    } else {
+                        const double v = std::stod(s, &used);
+                        if (used == s.size()) {
+                            out.push_back(v);
+                            continue;
+                        }
+                    }
+                } catch (const std::exception&) {
+                }
+                throw UsageError(std::string("--") + key + ": expected numbers separated by commas, got '" + s + "'");
+            }
+            if (out.empty())
+                throw UsageError(std::string("--") + key + ": expected at least one number");
+            return out;
+        };
         nlohmann::json config = {
             {"version", 1},
             {"experiment", p.get("experiment")},
@@ -151,6 +196,15 @@ int runSearch(const Args& args)
               {"par_ego", !p.isSet("no-par-ego")},
               {"granularity", p.get("granularity")},
               {"strategy", p.get("strategy")},
+              {"token_budget", p.getInt64("token-budget")},
+              {"fidelities", numbers("fidelities")},
+              {"evopress",
+               {{"offspring", p.getInt("evopress-offspring")},
+                {"fidelities", numbers("evopress-fidelities")},
+                {"survivors", numbers("evopress-survivors")}}},
+              {"nsga2", {{"population", p.getInt("nsga2-population")}, {"prefilter", p.getInt("nsga2-prefilter")}}},
+              {"ap_slopes", numbers("ap-slopes")},
+              {"error_fidelity", numbers("error-fidelity").at(0)},
               {"variant_cache", p.get("variant-cache")}}},
             {"evaluate", nullptr}};
         return pipeline::normalizeConfig(config, std::filesystem::current_path(), sharedDataDir());

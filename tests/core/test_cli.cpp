@@ -4,7 +4,9 @@
 #include <QThread>
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
+#include <set>
 
 #include <nlohmann/json.hpp>
 
@@ -390,7 +392,7 @@ private Q_SLOTS:
         r = runCli({"pareto", "--db", db, "--run", "1", "--csv"});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         const auto lines = r.out.trimmed().split('\n');
-        QCOMPARE(lines[0], QByteArray("number,state,source,memory_bytes,objective,on_front,encoding"));
+        QCOMPARE(lines[0], QByteArray("number,state,source,memory_bytes,objective,on_front,encoding,fidelity,tokens"));
         QCOMPARE(lines.size(), qsizetype(pj["front"].size() + 1));
 
         // Resuming a finished search adds nothing; a run that does not exist is named.
@@ -424,6 +426,130 @@ private Q_SLOTS:
         const auto failed = qpruner::store::Store(db.toStdString()).run(3);
         QCOMPARE(failed.status, qpruner::store::RunStatus::Failed);
         QVERIFY2(QString::fromStdString(failed.error).contains("smallest feasible"), failed.error.c_str());
+    }
+
+    // Every strategy on stories260K at module granularity (35 units: 5 layers x 7 linears), stopped by the same
+    // token budget: trials within the budget, no (map, fidelity) twice, tokens recorded per trial and summed by the
+    // stage; evopress's stages at their fidelities, bayes multi-fidelity promotions, the lagrangian's error table
+    // (measured, saved, charged to its budget), ap-ratio's depth schedules; pareto counts full fidelity only.
+    void searchStrategiesOnStories260K()
+    {
+        QPRUNER_SHARED_FILE(modelFile, "models/stories260K/stories260K.bin");
+        const QString model = shared("models/stories260K/stories260K.bin");
+        const QString tok = shared("models/stories260K/tok512.model");
+        QTemporaryDir tmp;
+        const QString db = tmp.path() + "/study.db";
+        const int64_t fullTokens = 8 * 63; // 8 windows of 64 tokens
+        const int64_t budget = 60 * fullTokens;
+        struct Case {
+            const char* strategy;
+            QStringList extra;
+        };
+        const std::vector<Case> cases = {
+            {"evopress", {"--evopress-offspring", "6", "--evopress-fidelities", "0.25,0.5,1", "--evopress-survivors", "2,1"}},
+            {"nsga2", {"--nsga2-population", "4", "--nsga2-prefilter", "3"}},
+            {"lagrangian", {"--error-fidelity", "0.25"}},
+            {"ap-ratio", {}},
+            {"bayes", {"--fidelities", "0.25,1"}},
+            {"random", {}}};
+        int run = 0;
+        for (const Case& c : cases) {
+            ++run;
+            QStringList args = {"search", model, "--tokenizer", tok, "--db", db, "--budget", "6bpw", "--trials", "200",
+                                "--granularity", "module", "--val-windows", "8", "--val-seq-len", "64",
+                                "--calib-samples", "8", "--threads", "1", "--strategy", c.strategy, "--token-budget",
+                                QString::number(budget), "--json"};
+            args += c.extra;
+            auto r = runCli(args);
+            QVERIFY2(r.exitCode == 0, (std::string(c.strategy) + ": " + r.err.toStdString()).c_str());
+            const auto j = r.json()["stages"]["search"];
+            QCOMPARE(j["strategy"].get<std::string>(), std::string(c.strategy));
+            qpruner::store::Store st(db.toStdString());
+            const auto trials = st.trials(run);
+            QVERIFY2(!trials.empty(), c.strategy);
+            std::set<std::pair<std::string, double>> keys;
+            int64_t tokens = 0;
+            const int64_t budgetBytes = j["budget_bytes"].get<int64_t>();
+            for (const auto& t : trials) {
+                QCOMPARE(t.encoding.size(), size_t(35));
+                QVERIFY2(t.budgetedBytes <= budgetBytes, c.strategy);
+                QVERIFY2(keys.insert({t.encoding, t.fidelity}).second, c.strategy);
+                QCOMPARE(t.state, qpruner::store::TrialState::Complete);
+                // Tokens: the first ceil(fidelity * 8) windows of 63 predicted tokens.
+                QCOMPARE(t.tokens, int64_t(std::ceil(t.fidelity * 8 - 1e-9)) * 63);
+                if (t.fidelity < 1)
+                    QCOMPARE(t.metrics["fidelity"].get<double>(), t.fidelity);
+                tokens += t.tokens;
+            }
+            const int64_t spent = j.contains("unit_errors") ? j["unit_errors"]["tokens"].get<int64_t>() : 0;
+            QCOMPARE(j["tokens"].get<int64_t>(), tokens + spent);
+            const std::string s = c.strategy;
+            if (s != "ap-ratio" && s != "lagrangian") { // those two may run out of maps before the budget
+                QVERIFY2(j["token_budget_reached"].get<bool>(), c.strategy);
+                QVERIFY(tokens + spent - trials.back().tokens < budget);
+            }
+            if (s == "evopress") {
+                QCOMPARE(trials.front().source, std::string("initial:importance"));
+                std::set<double> f;
+                for (const auto& t : trials)
+                    f.insert(t.fidelity);
+                QVERIFY(f == (std::set<double>{0.25, 0.5, 1.0}));
+            }
+            if (s == "bayes")
+                for (const auto& t : trials)
+                    QVERIFY(t.fidelity == 0.25 || t.source.rfind("promote:", 0) == 0);
+            if (s == "lagrangian") {
+                const auto ue = j["unit_errors"];
+                QCOMPARE(ue["reused"].get<bool>(), false);
+                // 3 formats x 2 windows x 63 tokens x (1 + 7 linears) x (5 + 1) / 2 full-pass equivalents.
+                QCOMPARE(ue["tokens"].get<int64_t>(), int64_t(3 * 2 * 63 * 8 * 6 / 2));
+                std::ifstream in(ue["file"].get<std::string>());
+                const auto table = nlohmann::json::parse(in);
+                QCOMPARE(table["errors"].size(), size_t(35));
+                double nf4 = 0, int8 = 0;
+                for (const auto& row : table["errors"]) {
+                    QCOMPARE(row.size(), size_t(3));
+                    nf4 += row[0].get<double>();
+                    int8 += row[1].get<double>();
+                    for (const auto& v : row)
+                        QVERIFY(v.get<double>() >= 0);
+                }
+                QVERIFY(nf4 > 10 * int8); // nf4 costs far more than int8, summed over the linears
+                QCOMPARE(trials.front().source, std::string("lagrangian:budget"));
+            }
+            if (s == "ap-ratio")
+                for (const auto& t : trials)
+                    QVERIFY(t.source.rfind("ap-ratio:slope=", 0) == 0);
+
+            r = runCli({"pareto", "--db", db, "--run", QString::number(run), "--json", "--all"});
+            QVERIFY2(r.exitCode == 0, r.err.constData());
+            const auto pj = r.json();
+            QCOMPARE(pj["tokens"].get<int64_t>(), tokens);
+            for (const auto& f : pj["front"])
+                QCOMPARE(f["fidelity"].get<double>(), 1.0);
+            size_t full = 0;
+            for (const auto& t : trials)
+                full += t.fidelity >= 1 ? 1 : 0;
+            QCOMPARE(pj["complete_full_fidelity"].get<size_t>(), full);
+            QCOMPARE(pj["hypervolume_trace"].size(), full);
+            if (!pj["chosen"].is_null())
+                QCOMPARE(trials[pj["chosen"]["trial"].get<size_t>()].fidelity, 1.0);
+        }
+        // Bad strategy settings are named before anything runs.
+        auto r = runCli({"search", model, "--tokenizer", tok, "--db", db, "--strategy", "cma-es"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("search.strategy") && r.err.contains("cma-es") && r.err.contains("evopress"),
+                 r.err.constData());
+        r = runCli({"search", model, "--tokenizer", tok, "--db", db, "--fidelities", "0.5,0.25,1"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("ascend"), r.err.constData());
+        r = runCli({"search", model, "--tokenizer", tok, "--db", db, "--strategy", "evopress", "--evopress-survivors",
+                    "4"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("survivor"), r.err.constData());
+        r = runCli({"search", model, "--tokenizer", tok, "--db", db, "--fidelities", "a,1"});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("--fidelities"), r.err.constData());
     }
 
     void runConfigRecordsEveryStage()

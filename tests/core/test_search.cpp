@@ -145,7 +145,7 @@ SearchProblem problemOf(const Synthetic& s, std::vector<InitialPoint> initial = 
 EvaluatorFactory syntheticEvaluators(const Synthetic& s, int sleepMs = 0)
 {
     return [&s, sleepMs](int) -> Evaluator {
-        return [&s, sleepMs](const Choice& c, const CancelToken*) {
+        return [&s, sleepMs](const Choice& c, double, const CancelToken*) {
             if (sleepMs > 0)
                 std::this_thread::sleep_for(std::chrono::milliseconds(sleepMs));
             EvaluationResult r;
@@ -309,7 +309,7 @@ private Q_SLOTS:
         Progress last;
         const auto summary = runSearch(st, run, problem,
                                        [](int) -> Evaluator {
-                                           return [](const Choice& c, const CancelToken*) {
+                                           return [](const Choice& c, double, const CancelToken*) {
                                                return EvaluationResult{double(c[0] + 2 * c[1] + 4 * c[2] + 1)};
                                            };
                                        },
@@ -501,7 +501,7 @@ private Q_SLOTS:
         store::Store st(ts.path());
         const int64_t run = newRun(st);
         auto failing = [](int) -> Evaluator {
-            return [](const Choice&, const CancelToken*) -> EvaluationResult {
+            return [](const Choice&, double, const CancelToken*) -> EvaluationResult {
                 throw Error("validation file vanished");
             };
         };

@@ -364,7 +364,7 @@ private slots:
             const fs::path db = freshDb();
             Store s(db);
             QVERIFY(s.isServer());
-            QCOMPARE(s.schemaVersion(), 3);
+            QCOMPARE(s.schemaVersion(), 4);
             QCOMPARE(s.integrityCheck(), std::string("ok"));
             QCOMPARE(s.databaseName(), "db" + std::to_string(dbCounter_));
             RawDb raw(db);
@@ -380,21 +380,21 @@ private slots:
             r.kind = "search";
             VERIFY_THROWS(ConfigError, s.createRun(r), "experiment 12345 does not exist");
             Store again(db);
-            QCOMPARE(again.schemaVersion(), 3);
-            QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+            QCOMPARE(again.schemaVersion(), 4);
+            QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"4"});
             // A password in the URL is refused before anything connects.
             VERIFY_THROWS(ConfigError, Store("postgresql://me:secret@localhost/x"), "~/.pgpass or PGPASSWORD");
             return;
         }
         const fs::path db = freshDb(); // its directory does not exist yet
         Store s(db);
-        QCOMPARE(s.schemaVersion(), 3);
+        QCOMPARE(s.schemaVersion(), 4);
         QCOMPARE(s.integrityCheck(), std::string("ok"));
         QCOMPARE(s.path(), db);
 
         RawDb raw(db);
         QCOMPARE(raw.text("PRAGMA journal_mode"), std::string("wal"));
-        QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+        QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"4"});
         QCOMPARE(raw.column("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"),
                  (std::vector<std::string>{"artifacts", "experiments", "layer_scores", "runs", "schema_version",
                                            "stages", "trials", "workers"}));
@@ -428,8 +428,8 @@ private slots:
 
         // Reopening an up-to-date store changes nothing.
         Store again(db);
-        QCOMPARE(again.schemaVersion(), 3);
-        QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"3"});
+        QCOMPARE(again.schemaVersion(), 4);
+        QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"4"});
     }
 
     void migrationsFromOlder()
@@ -459,7 +459,7 @@ private slots:
                      "4096, 2048, 1.5, 2.5, 'h:1', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z')");
         }
         Store s(db);
-        QCOMPARE(s.schemaVersion(), 3);
+        QCOMPARE(s.schemaVersion(), 4);
         QCOMPARE(s.integrityCheck(), std::string("ok"));
         const RunRecord r = s.run(runId);
         QCOMPARE(r.name, std::string("v1 run"));
@@ -479,6 +479,8 @@ private slots:
         QCOMPARE(t.finishOrder, int64_t(0));
         QVERIFY(!t.retryOf.has_value());
         QCOMPARE(t.secondsSurrogate, 0.0);
+        QCOMPARE(t.fidelity, 1.0); // v4: trials before multi-fidelity were scored on every validation token
+        QCOMPARE(t.tokens, int64_t(0));
         RawDb raw(db);
         QCOMPARE(raw.text("SELECT finish_order || '/' || (retry_of IS NULL) || '/' || seconds_surrogate FROM trials"),
                  std::string("0/1/0.0"));
@@ -521,10 +523,10 @@ private slots:
             RawDb raw(db);
             raw.exec("UPDATE schema_version SET version = 99");
         }
-        VERIFY_THROWS(FormatError, Store(db), db.string(), "schema version 99", "(3)");
+        VERIFY_THROWS(FormatError, Store(db), db.string(), "schema version 99", "(4)");
         OpenOptions ro;
         ro.readOnly = true;
-        VERIFY_THROWS(FormatError, Store(db, ro), "schema version 99", "(3)");
+        VERIFY_THROWS(FormatError, Store(db, ro), "schema version 99", "(4)");
         {
             RawDb raw(db);
             QCOMPARE(raw.column("SELECT version FROM schema_version"), std::vector<std::string>{"99"});
@@ -566,7 +568,7 @@ private slots:
             o.migrateTo = 1;
             Store s(v1, o);
         }
-        VERIFY_THROWS(FormatError, Store(v1, ro), "schema version 1", "reads 3");
+        VERIFY_THROWS(FormatError, Store(v1, ro), "schema version 1", "reads 4");
         const fs::path v2 = freshDb();
         int64_t run = 0;
         {
@@ -574,13 +576,13 @@ private slots:
             run = newRun(s);
         }
         Store reader(v2, ro);
-        QCOMPARE(reader.schemaVersion(), 3);
+        QCOMPARE(reader.schemaVersion(), 4);
         QCOMPARE(reader.run(run).kind, std::string("search"));
         VERIFY_THROWS_PLAIN_ERROR(reader.experimentId("x"), "read-only");
 
         OpenOptions bad;
-        bad.migrateTo = 4;
-        VERIFY_THROWS(ConfigError, Store(freshDb(), bad), "migrateTo 4");
+        bad.migrateTo = 5;
+        VERIFY_THROWS(ConfigError, Store(freshDb(), bad), "migrateTo 5");
         VERIFY_THROWS(FileError, Store(fs::path(tmp_.path().toStdString())), "is a directory");
     }
 
@@ -859,6 +861,25 @@ private slots:
 
         // The same encoding in another run is a different trial.
         QCOMPARE(s.claimTrial(otherRun, proposal("000"), 0)->number, 0);
+        // ... and so is the same map at another fidelity (multi-fidelity search), with its token count.
+        {
+            TrialRecord low = proposal("000");
+            low.fidelity = 0.125;
+            low.tokens = 384;
+            const auto c = s.claimTrial(otherRun, low, 0);
+            QVERIFY(c);
+            QCOMPARE(c->number, 1);
+            QCOMPARE(c->fidelity, 0.125);
+            QCOMPARE(c->tokens, int64_t(384));
+            QVERIFY(!s.claimTrial(otherRun, low, 0));
+            QCOMPARE(s.trialSummaries(otherRun).at(1).fidelity, 0.125);
+            QCOMPARE(s.trialSummaries(otherRun).at(1).tokens, int64_t(384));
+            QCOMPARE(s.trialSummaries(otherRun).at(0).fidelity, 1.0);
+            low.fidelity = 0;
+            VERIFY_THROWS(ConfigError, s.claimTrial(otherRun, low, 0), "fidelity", "outside (0, 1]");
+            low.fidelity = 1.5;
+            VERIFY_THROWS(ConfigError, s.claimTrial(otherRun, low, 0), "fidelity");
+        }
         // Duplicates refused while running, allowed after the first failed; numbers are never reused.
         QVERIFY(!s.claimTrial(run, proposal("000"), 0));
         s.failTrial(t[0].id, "out of memory");
@@ -1283,9 +1304,12 @@ private slots:
         t0->metrics = json{{"ppl", 12.345678901234567}};
         t0->secondsQuantize = 0.1;
         a.completeTrial(*t0);
-        auto t1 = a.claimTrial(r2, proposal("01"), 0);
+        auto low = proposal("01");
+        low.fidelity = 1.0 / 3.0;
+        low.tokens = 1234;
+        auto t1 = a.claimTrial(r2, low, 0);
         a.failTrial(t1->id, "cancelled");
-        auto retry = proposal("01");
+        auto retry = low;
         retry.retryOf = t1->number;
         a.claimTrial(r2, retry, 0);
 
@@ -1353,6 +1377,8 @@ private slots:
                     QCOMPARE(xt[k].secondsQuantize, yt[k].secondsQuantize);
                     QCOMPARE(xt[k].secondsSurrogate, yt[k].secondsSurrogate);
                     QCOMPARE(xt[k].finishOrder, yt[k].finishOrder);
+                    QCOMPARE(xt[k].fidelity, yt[k].fidelity);
+                    QCOMPARE(xt[k].tokens, yt[k].tokens);
                     QCOMPARE(xt[k].worker, yt[k].worker);
                     QCOMPARE(xt[k].error, yt[k].error);
                     QCOMPARE(xt[k].startedAt, yt[k].startedAt);

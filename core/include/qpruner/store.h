@@ -41,7 +41,7 @@
 
 namespace qpruner::store {
 
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 enum class RunStatus { Pending, Running, Done, Failed, Cancelled };
 const char* runStatusName(RunStatus s); // "pending", "running", "done", "failed", "cancelled"
@@ -132,6 +132,9 @@ struct TrialRecord {
     std::string startedAt;
     std::string finishedAt;
     std::string error;
+    double fidelity = 1;                // fraction of the search's validation tokens the trial is scored on (1: all);
+                                        // a map is evaluated at most once per fidelity
+    int64_t tokens = 0;                 // tokens the evaluation scores (known when claimed; 0: not recorded)
 };
 
 struct WorkerRecord {

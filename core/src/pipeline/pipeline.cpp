@@ -14,7 +14,9 @@
 #include "finetune/recovery.h"
 #include "finetune/train_step.h"
 #include "importance/layer_importance.h"
+#include "io/atomic_output.h"
 #include "io/file_bytes.h"
+#include "io/json_file.h"
 #include "io/sha256.h"
 #include "model/checkpoint.h"
 #include "model/dtype.h"
@@ -322,14 +324,56 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
     if (root.child("search", json::object(), &n)) {
         n.allowOnly({"trials", "strategy", "granularity", "objective", "validation", "task", "task_limit",
                      "initial_samples", "uniform", "workers", "batch_size", "par_ego", "gp_restarts", "pool_samples",
-                     "pool_random", "pool_two_edits", "recovery", "variant_cache"});
+                     "pool_random", "pool_two_edits", "recovery", "variant_cache", "token_budget", "fidelities",
+                     "evopress", "nsga2", "ap_slopes", "error_fidelity"});
         n.integer("trials", 40, 1);
         const std::string strategy = n.str("strategy", "bayes");
-        if (strategy != "bayes" && strategy != "random")
-            throw ConfigError(n.at("strategy") + ": expected bayes or random, got '" + strategy + "'");
+        try {
+            search::parseStrategy(strategy);
+        } catch (const ConfigError& e) {
+            throw ConfigError(n.at("strategy") + ": " + e.what());
+        }
+        n.integer("token_budget", 0, 0);
+        n.number("error_fidelity", 1.0, 0, true);
+        if (n.node->at("error_fidelity").get<double>() > 1)
+            throw ConfigError(n.at("error_fidelity") + ": expected a fraction in (0, 1]");
+        auto numberList = [&](const char* key, const json& def) {
+            json& v = n.slot(key, def);
+            if (!v.is_array() || v.empty())
+                throw ConfigError(n.at(key) + ": expected a non-empty list of numbers");
+            for (const auto& x : v)
+                if (!x.is_number() || !std::isfinite(x.get<double>()))
+                    throw ConfigError(n.at(key) + ": expected a non-empty list of numbers");
+        };
+        numberList("fidelities", json::array({1}));
+        numberList("ap_slopes", json::array({0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3}));
+        {
+            Node e{&c, ""};
+            n.child("evopress", json::object(), &e);
+            e.allowOnly({"offspring", "fidelities", "survivors", "max_switches"});
+            e.integer("offspring", 16, 1);
+            json& ef = e.slot("fidelities", json::array({0.125, 0.5, 1}));
+            json& es = e.slot("survivors", json::array({4, 1}));
+            if (!ef.is_array() || !es.is_array())
+                throw ConfigError(e.at("fidelities") + " and " + e.at("survivors") + ": expected lists");
+            for (const auto& x : ef)
+                if (!x.is_number())
+                    throw ConfigError(e.at("fidelities") + ": expected numbers");
+            for (const auto& x : es)
+                if (!x.is_number_integer())
+                    throw ConfigError(e.at("survivors") + ": expected integers");
+            e.integer("max_switches", 3, 1);
+            Node g{&c, ""};
+            n.child("nsga2", json::object(), &g);
+            g.allowOnly({"population", "prefilter", "mutation"});
+            g.integer("population", 16, 2);
+            g.integer("prefilter", 4, 1);
+            g.number("mutation", 0, 0, false);
+        }
+        search::validateSearchOptions(internal::searchOptions(*n.node)); // "search: ..." naming the option
         const std::string granularity = n.str("granularity", "layer");
-        if (granularity != "layer" && granularity != "group")
-            throw ConfigError(n.at("granularity") + ": expected layer or group, got '" + granularity + "'");
+        if (granularity != "layer" && granularity != "group" && granularity != "module")
+            throw ConfigError(n.at("granularity") + ": expected layer, group or module, got '" + granularity + "'");
         const auto objective = search::parseSearchObjective(n.str("objective", "ppl"));
         Node v{&c, ""};
         n.child("validation", json::object(), &v);
@@ -587,8 +631,9 @@ int64_t budgeted(const MemoryReport& r, BudgetUnit unit)
     return unit == BudgetUnit::BitsPerWeight ? r.linearBytes : r.totalBytes;
 }
 
-// The search space over the allocation's layers: one unit per layer ("layer" granularity) or two, its attention
-// (q, k, v, o) and MLP (gate, up, down) linears ("group"); unit bytes from the exact memory model.
+// The search space over the allocation's layers: one unit per layer ("layer" granularity), two, its attention
+// (q, k, v, o) and MLP (gate, up, down) linears ("group"), or seven, one per linear ("module"); unit bytes from
+// the exact memory model.
 struct SpaceBuilder {
     struct Unit {
         int layer = 0;
@@ -639,7 +684,7 @@ struct SpaceBuilder {
 
     SpaceBuilder(AllocationProblem p, const AllocationResult& a, const std::string& granularity,
                  const ImportanceScores& scores, const std::string& metric)
-        : problem(std::move(p)), allocation(a), groups(granularity == "group")
+        : problem(std::move(p)), allocation(a), groups(granularity != "layer")
     {
         const std::vector<LinearModule> attention = {LinearModule::Q, LinearModule::K, LinearModule::V,
                                                      LinearModule::O};
@@ -649,6 +694,15 @@ struct SpaceBuilder {
             if (!groups) {
                 units.push_back({l, {kLinearModules.begin(), kLinearModules.end()}});
                 space.importance.push_back(problem.importance[size_t(l)]);
+                continue;
+            }
+            if (granularity == "module") {
+                for (LinearModule mod : kLinearModules) {
+                    units.push_back({l, {mod}});
+                    space.importance.push_back(size_t(l) < ms.modulesNormalized.size()
+                                                   ? ms.modulesNormalized[size_t(l)][size_t(mod)]
+                                                   : problem.importance[size_t(l)]);
+                }
                 continue;
             }
             for (const auto* mods : {&attention, &mlp}) {
@@ -788,6 +842,86 @@ fs::path variantDirFor(const Context& cx, const model::LlamaModel& m, const std:
     return cx.workdir / "variants";
 }
 
+// The lagrangian strategy's error table: for every unit and candidate format, the mean KL (nats per token) of the
+// dense model with only that unit's linears at that format (importance::layerImportance's quant-kl, per layer or
+// per linear; a group's error is the sum of its linears'), on the first search.error_fidelity of the validation
+// windows. Kept in <workdir>/unit-errors.json and reused while its units, formats and windows are unchanged.
+// tokens: what it cost in full-pass equivalents: a quantized pass from layer l scores its windows through
+// (L - l) of the L layers.
+struct UnitErrors {
+    std::vector<std::vector<double>> errors;
+    int64_t tokens = 0;
+    bool reused = false;
+};
+
+UnitErrors unitErrors(Context& cx, const std::string& modelPath, const Tokenizer& tok, const SpaceBuilder& sb)
+{
+    const json& sc = cx.config["search"];
+    const std::string granularity = sc["granularity"];
+    at::Tensor w = textWindows(sc["validation"], false, tok, cx.dataDir);
+    const int64_t n = std::clamp<int64_t>(
+        int64_t(std::ceil(sc["error_fidelity"].get<double>() * double(w.size(0)) - 1e-9)), 1, w.size(0));
+    w = w.narrow(0, 0, n).contiguous();
+    json key = {{"granularity", granularity},
+                {"candidates", sb.space.candidates},
+                {"units", sb.space.units},
+                {"windows", n},
+                {"seq_len", w.size(1)},
+                {"first_tokens", std::vector<int64_t>(w.data_ptr<int64_t>(), w.data_ptr<int64_t>() + std::min<int64_t>(w.numel(), 16))}};
+    const fs::path file = cx.workdir / "unit-errors.json";
+    UnitErrors out;
+    if (fs::exists(file)) {
+        try {
+            const json saved = io::readJsonFile(file);
+            if (saved.value("key", json()) == key) {
+                out.errors = saved.at("errors").get<std::vector<std::vector<double>>>();
+                out.tokens = saved.at("tokens").get<int64_t>();
+                out.reused = true;
+                return out;
+            }
+        } catch (const std::exception&) {
+            // unreadable or from another layout: measured again below
+        }
+    }
+    auto m = loadFor(cx, modelPath);
+    const int L = m->config().numLayers();
+    const bool modules = granularity != "layer";
+    out.errors.assign(size_t(sb.space.units), std::vector<double>(sb.space.candidates.size(), 0.0));
+    const int64_t windowTokens = w.size(0) * (w.size(1) - 1);
+    for (size_t k = 0; k < sb.allocation.candidates.size(); ++k) {
+        const QuantSpec& spec = sb.allocation.candidates[k];
+        if (!spec.isQuantized() && spec.kind != QuantKind::F16 && spec.kind != QuantKind::BF16)
+            continue; // fp32: the dense weights themselves
+        importance::ImportanceOptions io;
+        io.metrics = {importance::Metric::QuantKl};
+        io.klFormat = spec;
+        io.klModules = modules;
+        io.microBatch = sc["batch_size"];
+        const ProgressSink progress = [&cx, &sb, k](const Progress& p) {
+            if (cx.progress)
+                cx.progress(Progress{"search", 0, 0,
+                                     "unit errors: " + sb.space.candidates[k] + " " + std::to_string(p.done) + "/" +
+                                         std::to_string(p.total)});
+        };
+        const auto scores = importance::layerImportance(*m, w, io, progress, cx.cancel).at("quant-kl");
+        // A quantized pass for layer l starts from the cached residual stream entering it: (L - l) / L of a full
+        // pass; over the layers (L + 1) / 2 full passes per unit set (the layer itself, and each linear alone).
+        out.tokens += windowTokens * (L + 1) * (modules ? 1 + kLinearModuleCount : 1) / 2;
+        for (size_t i = 0; i < sb.units.size(); ++i) {
+            const auto& u = sb.units[i];
+            double e = 0;
+            if (!modules)
+                e = scores.layers[size_t(u.layer)];
+            else
+                for (LinearModule mod : u.modules)
+                    e += scores.modules[size_t(u.layer)][size_t(mod)];
+            out.errors[i][k] = std::max(0.0, e); // float rounding can leave a lossless format at -1e-12
+        }
+    }
+    io::writeFileAtomic(file, json{{"key", key}, {"errors", out.errors}, {"tokens", out.tokens}}.dump(1));
+    return out;
+}
+
 json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok, const SpaceBuilder& sb)
 {
     const json& sc = cx.config["search"];
@@ -830,20 +964,32 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
         const search::TrialEvaluatorOptions& eo = setup.options;
         const at::Tensor& windows = setup.windows;
 
-        search::SearchOptions so;
-        so.trials = sc["trials"];
-        so.randomSearch = sc["strategy"] == "random";
+        search::SearchOptions so = internal::searchOptions(sc);
         so.seed = cx.config["seed"];
         so.logObjective = setup.objective == search::SearchObjective::Perplexity;
-        so.parEgo = sc["par_ego"];
-        so.gpRestarts = sc["gp_restarts"];
-        so.poolSamples = sc["pool_samples"];
-        so.poolRandom = sc["pool_random"];
-        so.poolTwoEdits = sc["pool_two_edits"];
         so.workers = cx.options.workers > 0 ? cx.options.workers : int(sc["workers"]);
         so.heartbeatSeconds = cx.options.heartbeatSeconds;
         so.staleSeconds = cx.options.staleSeconds;
         so.maxEvaluations = cx.join ? cx.maxTrials : 0;
+
+        problem.tokensAt = [&setup](double f) {
+            if (setup.objective == search::SearchObjective::Accuracy) {
+                const auto n = int64_t(setup.task->items.size());
+                return std::clamp<int64_t>(int64_t(std::ceil(f * double(n) - 1e-9)), 1, n);
+            }
+            const int64_t n = setup.windows.size(0);
+            return std::clamp<int64_t>(int64_t(std::ceil(f * double(n) - 1e-9)), 1, n) * (setup.windows.size(1) - 1);
+        };
+        const int layersInModel = sb.problem.config.numLayers();
+        for (const auto& u : sb.units)
+            problem.unitDepth.push_back(layersInModel > 1 ? double(u.layer) / double(layersInModel - 1) : 0.5);
+        json errorTable;
+        if (so.strategy == search::Strategy::Lagrangian) {
+            const UnitErrors ue = unitErrors(cx, modelPath, tok, sb);
+            problem.unitErrors = ue.errors;
+            so.spentTokens = ue.tokens;
+            errorTable = {{"tokens", ue.tokens}, {"reused", ue.reused}, {"file", (cx.workdir / "unit-errors.json").string()}};
+        }
 
         const PrecisionMap base = sb.problem.base;
         std::string variantCache = "memory";
@@ -884,8 +1030,8 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
             if (!o.variantDir.empty())
                 variantCache = "disk: " + o.variantDir.string();
             auto ev = std::make_shared<search::TrialEvaluator>(std::move(model), base, windows, o);
-            return [ev, &sb](const search::Choice& c, const CancelToken* cancel) {
-                return ev->evaluate(sb.mapOf(c), cancel);
+            return [ev, &sb](const search::Choice& c, double fidelity, const CancelToken* cancel) {
+                return ev->evaluate(sb.mapOf(c), fidelity, cancel);
             };
         };
         const auto summary = search::runSearch(cx.store, cx.runId, problem, factory, so, searchProgress, cx.cancel);
@@ -896,7 +1042,13 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
                     {"trials_complete", summary.trialsComplete},
                     {"trials_failed", summary.trialsFailed},
                     {"exhausted", summary.exhausted},
+                    {"strategy", sc["strategy"]},
+                    {"tokens", summary.tokens},
+                    {"token_budget", so.tokenBudget},
+                    {"token_budget_reached", summary.tokenBudgetReached},
                     {"variant_cache", variantCache}};
+        if (!errorTable.is_null())
+            out["unit_errors"] = errorTable;
         const json chosen = chosenMap(cx.store, cx.runId);
         out["chosen"] = chosen;
         if (!chosen.is_null() && stageId > 0) {
@@ -1168,7 +1320,7 @@ store::TrialRecord evaluateMap(store::Store& store, int64_t runId, const json& m
         TrialSetup setup;
         prepareTrials(setup, cx, *tok);
         search::TrialEvaluator evaluator(loadFor(cx, modelPath), map, setup.windows, setup.options);
-        search::EvaluationResult r = evaluator.evaluate(map, cancel);
+        search::EvaluationResult r = evaluator.evaluate(map, 1.0, cancel);
         if (!std::isfinite(r.objective))
             throw Error("the objective is not finite (" + std::to_string(r.objective) + ")");
         claimed->objective = r.objective;
@@ -1196,7 +1348,7 @@ json chosenMap(const store::Store& store, int64_t runId, const std::string& budg
     const auto trials = store.trials(runId);
     const store::TrialRecord* best = nullptr;
     for (const auto& t : trials) {
-        if (t.state != store::TrialState::Complete || !t.objective)
+        if (t.state != store::TrialState::Complete || !t.objective || t.fidelity < 1) // full-fidelity scores only
             continue;
         const json& mem = t.metrics.contains("memory") ? t.metrics["memory"] : json::object();
         bool fits = false;
@@ -1224,6 +1376,39 @@ json chosenMap(const store::Store& store, int64_t runId, const std::string& budg
 // What the trial actions (trial_actions.cpp) share with the pipeline.
 
 namespace internal {
+
+search::SearchOptions searchOptions(const json& sc)
+{
+    search::SearchOptions so;
+    so.trials = sc.value("trials", 40);
+    so.strategy = search::parseStrategy(sc.value("strategy", std::string("bayes")));
+    so.tokenBudget = sc.value("token_budget", int64_t(0));
+    if (sc.contains("fidelities"))
+        so.fidelities = sc["fidelities"].get<std::vector<double>>();
+    if (sc.contains("ap_slopes"))
+        so.apSlopes = sc["ap_slopes"].get<std::vector<double>>();
+    if (sc.contains("evopress")) {
+        const json& e = sc["evopress"];
+        so.evopress.offspring = e.value("offspring", 16);
+        if (e.contains("fidelities"))
+            so.evopress.fidelities = e["fidelities"].get<std::vector<double>>();
+        if (e.contains("survivors"))
+            so.evopress.survivors = e["survivors"].get<std::vector<int>>();
+        so.evopress.maxSwitches = e.value("max_switches", 3);
+    }
+    if (sc.contains("nsga2")) {
+        const json& g = sc["nsga2"];
+        so.nsga2.population = g.value("population", 16);
+        so.nsga2.prefilter = g.value("prefilter", 4);
+        so.nsga2.mutation = g.value("mutation", 0.0);
+    }
+    so.parEgo = sc.value("par_ego", true);
+    so.gpRestarts = sc.value("gp_restarts", 2);
+    so.poolSamples = sc.value("pool_samples", 64);
+    so.poolRandom = sc.value("pool_random", 64);
+    so.poolTwoEdits = sc.value("pool_two_edits", 256);
+    return so;
+}
 
 finetune::RecoveryOptions recoveryOptions(const json& fc, const fs::path& dataDir, uint64_t seed)
 {

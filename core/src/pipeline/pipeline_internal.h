@@ -3,6 +3,8 @@
 // windows and the model a run's precision maps apply to.
 #pragma once
 
+#include "search/bayes_search.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
@@ -36,6 +38,10 @@ at::Tensor textWindows(const nlohmann::json& slice, bool evaluation, const Token
 
 // The checkpoint a run's precision maps apply to: its pruned model when the run prunes, else its model.
 // ConfigError ("<what>: the run has not finished pruning yet") before pruning is done.
+// The strategy settings of a normalised `search` object (strategy, fidelities, token budget, evopress, nsga2,
+// ap_slopes, pools) as search options; seed, workers and liveness are left at their defaults.
+search::SearchOptions searchOptions(const nlohmann::json& sc);
+
 std::string runModelPath(const store::Store& store, int64_t runId, const std::string& what);
 
 } // namespace qpruner::pipeline::internal

@@ -6,7 +6,9 @@
 #include <cmath>
 #include <limits>
 #include <mutex>
+#include <map>
 #include <random>
+#include <set>
 #include <unordered_map>
 #include <condition_variable>
 #include <thread>
@@ -16,8 +18,45 @@
 #include "qpruner/pareto.h"
 #include "search/acquisition.h"
 #include "search/gaussian_process.h"
+#include "search/strategy_internal.h"
 
 namespace qpruner::search {
+
+namespace {
+const std::pair<const char*, Strategy> kStrategies[] = {
+    {"bayes", Strategy::Bayes},           {"random", Strategy::Random},         {"evopress", Strategy::EvoPress},
+    {"nsga2", Strategy::Nsga2},           {"lagrangian", Strategy::Lagrangian}, {"ap-ratio", Strategy::ApRatio}};
+} // namespace
+
+const std::vector<std::string>& strategyNames()
+{
+    static const std::vector<std::string> names = [] {
+        std::vector<std::string> v;
+        for (const auto& [n, s] : kStrategies)
+            v.push_back(n);
+        return v;
+    }();
+    return names;
+}
+
+Strategy parseStrategy(const std::string& name)
+{
+    std::string list;
+    for (const auto& [n, s] : kStrategies) {
+        if (name == n)
+            return s;
+        list += (list.empty() ? "" : ", ") + std::string(n);
+    }
+    throw ConfigError("unknown search strategy '" + name + "' (expected one of " + list + ")");
+}
+
+std::string strategyName(Strategy s)
+{
+    for (const auto& [n, v] : kStrategies)
+        if (v == s)
+            return n;
+    return "?";
+}
 
 int64_t SearchSpace::bytes(const Choice& c) const
 {
@@ -92,14 +131,7 @@ void SearchSpace::validate() const
 
 namespace {
 
-uint64_t mix(uint64_t seed, uint64_t a, uint64_t b = 0)
-{
-    // splitmix64 over the combined words: independent streams per (seed, trial, purpose).
-    uint64_t z = seed ^ (a * 0x9E3779B97F4A7C15ULL) ^ (b * 0xC2B2AE3D27D4EB4FULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
+using detail::mix;
 
 bool isComplete(const store::TrialRecord& t)
 {
@@ -129,21 +161,38 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
 {
     const auto t0 = std::chrono::steady_clock::now(); // the surrogate's cost: pool, fit and acquisition
     const SearchSpace& space = problem.space;
+    // Multi-fidelity: the GP also sees each trial's fidelity (log scale, f_0 -> 0, 1 -> 1) and predicts at 1.
+    const double f0 = options.fidelities.front();
+    const bool multi = options.fidelities.size() > 1;
+    auto fidelityFeature = [&](double f) { return multi ? 1.0 - std::log(f) / std::log(f0) : 1.0; };
     std::vector<Choice> done;
-    std::vector<double> y, m;
+    std::vector<double> y, m, fid;
+    bool anyFull = false;
     for (const auto& t : trials)
         if (isComplete(t)) {
             done.push_back(space.decode(t.encoding));
             const double v = *t.objective;
             y.push_back(options.logObjective ? std::log(std::max(v, 1e-300)) : v);
             m.push_back(double(t.budgetedBytes));
+            fid.push_back(t.fidelity);
+            anyFull = anyFull || t.fidelity >= 1;
         }
+    // The front and the incumbent come from full-fidelity trials once there are some.
+    auto counts = [&](size_t i) { return !anyFull || fid[i] >= 1; };
 
     std::mt19937_64 rng(mix(options.seed, uint64_t(number), 1));
     PoolBuilder pb{space, held, {}, {}};
     const int K = int(space.candidates.size());
+    // Uniform random maps kept when within budget; where the budget leaves few of them (a tight budget over many
+    // units: 35 linears at 6 bpw of nf4/int8/bf16 are almost never feasible at random), the rest of the quota is
+    // filled by repairing random maps: random units lowered one level at a time until the map fits.
+    const std::vector<int> levels = detail::levelOrder(space);
+    std::vector<int> levelOf(levels.size());
+    for (size_t i = 0; i < levels.size(); ++i)
+        levelOf[size_t(levels[i])] = int(i);
     auto addRandom = [&] {
-        for (int tries = 0, added = 0; added < options.poolRandom && tries < 50 * options.poolRandom; ++tries) {
+        int added = 0;
+        for (int tries = 0; added < options.poolRandom && tries < 50 * options.poolRandom; ++tries) {
             Choice c(static_cast<size_t>(space.units));
             for (auto& v : c)
                 v = int(rng() % uint64_t(K));
@@ -151,8 +200,26 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
             pb.add(c);
             added += int(pb.pool.size() - before);
         }
+        for (int tries = 0; added < options.poolRandom && tries < 10 * options.poolRandom; ++tries) {
+            Choice c(static_cast<size_t>(space.units));
+            for (auto& v : c)
+                v = int(rng() % uint64_t(K));
+            while (!space.feasible(c)) {
+                std::vector<int> down;
+                for (int u = 0; u < space.units; ++u)
+                    if (levelOf[size_t(c[size_t(u)])] > 0)
+                        down.push_back(u);
+                if (down.empty())
+                    break;
+                const int u = down[size_t(rng() % down.size())];
+                c[size_t(u)] = levels[size_t(levelOf[size_t(c[size_t(u)])] - 1)];
+            }
+            const size_t before = pb.pool.size();
+            pb.add(c);
+            added += int(pb.pool.size() - before);
+        }
     };
-    if (options.randomSearch) {
+    if (options.strategy == Strategy::Random) {
         addRandom();
         Proposal p;
         p.exhausted = pb.pool.empty();
@@ -165,9 +232,15 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
 
     // Neighbours of the front (budgeted bytes against objective).
     std::vector<ObjectivePoint> points;
+    std::vector<size_t> pointIndex;
     for (size_t i = 0; i < done.size(); ++i)
-        points.push_back({m[i], y[i]});
-    const auto front = paretoFront(points);
+        if (counts(i)) {
+            points.push_back({m[i], y[i]});
+            pointIndex.push_back(i);
+        }
+    std::vector<size_t> front;
+    for (size_t k : paretoFront(points))
+        front.push_back(pointIndex[k]);
     for (size_t fi : front)
         for (int u = 0; u < space.units; ++u)
             for (int k = 0; k < K; ++k)
@@ -194,6 +267,7 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
     addRandom();
 
     Proposal p;
+    p.fidelity = f0;
     if (pb.pool.empty()) {
         p.exhausted = true;
         return p;
@@ -211,6 +285,8 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
     std::vector<double> yn(y.size());
     for (size_t i = 0; i < done.size(); ++i) {
         X.push_back(space.features(done[i]));
+        if (multi)
+            X.back().push_back(fidelityFeature(fid[i]));
         yn[i] = (y[i] - yMin) / ySpan;
     }
     GaussianProcess gp;
@@ -224,12 +300,16 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
                                            : Scalarization{1.0, 0.0, 0.0};
     double best = std::numeric_limits<double>::infinity();
     for (size_t i = 0; i < done.size(); ++i)
-        best = std::min(best, s.value(yn[i], (m[i] - mMin) / mSpan));
+        if (counts(i))
+            best = std::min(best, s.value(yn[i], (m[i] - mMin) / mSpan));
 
     std::vector<std::vector<double>> Xs;
     Xs.reserve(pb.pool.size());
-    for (const Choice& c : pb.pool)
+    for (const Choice& c : pb.pool) {
         Xs.push_back(space.features(c));
+        if (multi)
+            Xs.back().push_back(1.0);
+    }
     const GpPrediction pred = gp.predict(Xs);
     size_t arg = 0;
     double bestEi = -1;
@@ -253,6 +333,40 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
 
 } // namespace
 
+namespace {
+
+// Asynchronous successive halving over options.fidelities: the first map that earned a promotion and lacks
+// its next fidelity (from the highest rung down); none: an empty choice.
+Proposal promotion(const std::vector<store::TrialRecord>& trials, const SearchProblem& problem,
+                   const SearchOptions& options, const detail::TrialIndex& index)
+{
+    const auto& F = options.fidelities;
+    for (size_t k = F.size() - 1; k-- > 0;) {
+        std::vector<std::pair<double, int>> rung; // (objective, number) of the maps complete at F[k]
+        std::set<std::string> seen;
+        for (const auto& t : trials)
+            if (isComplete(t) && t.fidelity == F[k] && seen.insert(t.encoding).second)
+                rung.push_back({*t.objective, t.number});
+        const int eta = std::max(2, int(std::lround(F[k + 1] / F[k])));
+        const size_t top = rung.size() / size_t(eta);
+        std::sort(rung.begin(), rung.end());
+        for (size_t i = 0; i < top; ++i) {
+            const auto& t = *std::find_if(trials.begin(), trials.end(),
+                                          [&](const store::TrialRecord& r) { return r.number == rung[i].second; });
+            if (index.at(t.encoding, F[k + 1]).state == detail::TrialIndex::State::Missing) {
+                Proposal p;
+                p.choice = problem.space.decode(t.encoding);
+                p.source = "promote:" + std::to_string(t.number);
+                p.fidelity = F[k + 1];
+                return p;
+            }
+        }
+    }
+    return {};
+}
+
+} // namespace
+
 Proposal propose(const std::vector<store::TrialRecord>& stored, const SearchProblem& problem,
                  const SearchOptions& options, int number)
 {
@@ -265,42 +379,57 @@ Proposal propose(const std::vector<store::TrialRecord>& stored, const SearchProb
         std::copy_if(stored.begin(), stored.end(), std::back_inserter(searched),
                      [&](const store::TrialRecord& t) { return !manual(t); });
     const std::vector<store::TrialRecord>& trials = anyManual ? searched : stored;
-    std::unordered_set<std::string> held, active; // any trial's map; running/complete maps
+    const detail::TrialIndex index(trials);
     std::unordered_set<int> retried;
-    for (const auto& t : trials) {
-        held.insert(t.encoding);
-        if (t.state != store::TrialState::Failed)
-            active.insert(t.encoding);
+    for (const auto& t : trials)
         if (t.retryOf)
             retried.insert(*t.retryOf);
-    }
     // A failed trial is retried once; a retry that failed again is given up on (the map itself fails), unless
     // it was interrupted (its worker stopped or went away), which says nothing of the map: that one is retried
-    // again, up to kMaxFailuresPerMap failures of the same map.
+    // again, up to kMaxFailuresPerMap failures of the same map (at the same fidelity).
     constexpr int kMaxFailuresPerMap = 5;
-    std::unordered_map<std::string, int> failures;
+    std::map<std::pair<std::string, double>, int> failures;
     for (const auto& t : trials)
         if (t.state == store::TrialState::Failed)
-            ++failures[t.encoding];
+            ++failures[{t.encoding, t.fidelity}];
     const auto interrupted = [](const store::TrialRecord& t) {
         return t.error == "cancelled" || (t.error.rfind("worker ", 0) == 0 && t.error.find(" is gone") != std::string::npos);
     };
-    for (const auto& t : trials)
-        if (t.state == store::TrialState::Failed && (!t.retryOf || interrupted(t)) && !retried.count(t.number) &&
-            !active.count(t.encoding) && failures[t.encoding] < kMaxFailuresPerMap) {
-            Proposal p;
-            p.choice = problem.space.decode(t.encoding);
-            p.source = "retry";
-            p.retryOf = t.number;
+    for (const auto& t : trials) {
+        if (t.state != store::TrialState::Failed || (t.retryOf && !interrupted(t)) || retried.count(t.number) ||
+            failures[{t.encoding, t.fidelity}] >= kMaxFailuresPerMap)
+            continue;
+        const auto state = index.at(t.encoding, t.fidelity).state;
+        if (state == detail::TrialIndex::State::Running || state == detail::TrialIndex::State::Complete)
+            continue;
+        Proposal p;
+        p.choice = problem.space.decode(t.encoding);
+        p.source = "retry";
+        p.retryOf = t.number;
+        p.fidelity = t.fidelity;
+        return p;
+    }
+    switch (options.strategy) {
+    case Strategy::EvoPress: return detail::proposeEvoPress(index, problem, options);
+    case Strategy::Nsga2: return detail::proposeNsga2(trials, index, problem, options);
+    case Strategy::Lagrangian: return detail::proposeLagrangian(index, problem, options);
+    case Strategy::ApRatio: return detail::proposeApRatio(index, problem, options);
+    case Strategy::Random: return acquisitionProposal(trials, problem, options, number, index.held);
+    case Strategy::Bayes: break;
+    }
+    if (options.fidelities.size() > 1)
+        if (Proposal p = promotion(trials, problem, options, index); !p.choice.empty())
             return p;
-        }
-    for (const InitialPoint& ip : options.randomSearch ? std::vector<InitialPoint>{} : problem.initial) {
+    for (const InitialPoint& ip : problem.initial) {
         if (int(ip.choice.size()) != problem.space.units || !problem.space.feasible(ip.choice))
             continue;
-        if (!held.count(problem.space.encode(ip.choice)))
-            return Proposal{ip.choice, ip.source, std::nullopt, 0, false};
+        if (!index.held.count(problem.space.encode(ip.choice))) {
+            Proposal p{ip.choice, ip.source, std::nullopt, 0, false};
+            p.fidelity = options.fidelities.front();
+            return p;
+        }
     }
-    return acquisitionProposal(trials, problem, options, number, held);
+    return acquisitionProposal(trials, problem, options, number, index.held);
 }
 
 std::vector<size_t> trialFront(const std::vector<store::TrialRecord>& trials)
@@ -308,7 +437,7 @@ std::vector<size_t> trialFront(const std::vector<store::TrialRecord>& trials)
     std::vector<ObjectivePoint> points;
     std::vector<size_t> index;
     for (size_t i = 0; i < trials.size(); ++i)
-        if (isComplete(trials[i])) {
+        if (isComplete(trials[i]) && trials[i].fidelity >= 1) {
             points.push_back({double(trials[i].memoryBytes), *trials[i].objective});
             index.push_back(i);
         }
@@ -316,6 +445,39 @@ std::vector<size_t> trialFront(const std::vector<store::TrialRecord>& trials)
     for (size_t f : paretoFront(points))
         out.push_back(index[f]);
     return out;
+}
+
+void validateSearchOptions(const SearchOptions& o)
+{
+    const auto& F = o.fidelities;
+    if (F.empty() || F.back() != 1.0)
+        throw ConfigError("search: fidelities must end at 1 (the full validation slice)");
+    for (size_t i = 0; i < F.size(); ++i)
+        if (!(F[i] > 0 && F[i] <= 1) || (i > 0 && !(F[i] > F[i - 1])))
+            throw ConfigError("search: fidelities must ascend within (0, 1]");
+    if (F.size() > 1 && o.strategy != Strategy::Bayes)
+        throw ConfigError("search: multi-fidelity (fidelities) is for the bayes strategy; evopress has its own stages");
+    const auto& E = o.evopress;
+    if (E.offspring < 1 || E.maxSwitches < 1)
+        throw ConfigError("search: evopress needs at least one offspring and one level switch");
+    if (E.fidelities.empty() || E.fidelities.back() != 1.0)
+        throw ConfigError("search: evopress stages must end at fidelity 1");
+    for (size_t i = 0; i < E.fidelities.size(); ++i)
+        if (!(E.fidelities[i] > 0 && E.fidelities[i] <= 1) || (i > 0 && !(E.fidelities[i] > E.fidelities[i - 1])))
+            throw ConfigError("search: evopress stage fidelities must ascend within (0, 1]");
+    if (E.survivors.size() + 1 != E.fidelities.size())
+        throw ConfigError("search: evopress needs one survivor count per stage but the last (" +
+                          std::to_string(E.fidelities.size() - 1) + "), got " + std::to_string(E.survivors.size()));
+    for (int v : E.survivors)
+        if (v < 1)
+            throw ConfigError("search: evopress survivor counts must be at least 1");
+    if (o.nsga2.population < 2 || o.nsga2.prefilter < 1 || o.nsga2.mutation < 0 || o.nsga2.mutation > 1)
+        throw ConfigError("search: nsga2 needs a population of at least 2, a pre-filter factor of at least 1 and a "
+                          "mutation rate in [0, 1]");
+    if (o.apSlopes.empty())
+        throw ConfigError("search: ap-ratio needs at least one slope");
+    if (o.tokenBudget < 0 || o.spentTokens < 0)
+        throw ConfigError("search: the token budget must not be negative");
 }
 
 SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem& problem,
@@ -327,6 +489,7 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
         throw ConfigError("search: --trials must be at least 1");
     if (options.workers < 1)
         throw ConfigError("search: --workers must be at least 1");
+    validateSearchOptions(options);
     store.run(runId); // exists
 
     std::mutex mu; // guards the summary, the progress sink, the first error and the last reclaim
@@ -406,14 +569,19 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                     store.reclaimStaleTrials(runId, options.staleSeconds);
                 const auto trials = store.trialSummaries(runId);
                 int active = 0, number = 0, complete = 0, running = 0;
+                int64_t tokens = options.spentTokens;
                 for (const auto& t : trials) {
-                    if (t.state != store::TrialState::Failed)
+                    if (t.state != store::TrialState::Failed) {
                         ++active;
+                        tokens += t.tokens;
+                    }
                     complete += isComplete(t) ? 1 : 0;
                     running += t.state == store::TrialState::Running ? 1 : 0;
                     number = std::max(number, t.number + 1);
                 }
-                if (active >= options.trials) {
+                // The token budget ends the search once it has a result (spentTokens alone may exceed it).
+                const bool spent = options.tokenBudget > 0 && tokens >= options.tokenBudget && active > 0;
+                if (active >= options.trials || spent) {
                     if (!options.waitForRunning || running == 0)
                         return;
                     // Every trial is claimed and some run elsewhere: one may come back (its worker gone).
@@ -421,6 +589,10 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                     continue;
                 }
                 Proposal p = propose(trials, problem, options, number);
+                if (p.wait) { // the strategy needs results that are still running
+                    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+                    continue;
+                }
                 if (p.exhausted) {
                     std::lock_guard lock(mu);
                     summary.exhausted = true;
@@ -433,6 +605,8 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                 rec.retryOf = p.retryOf;
                 rec.secondsSurrogate = p.secondsSurrogate;
                 rec.budgetedBytes = problem.space.bytes(p.choice);
+                rec.fidelity = p.fidelity;
+                rec.tokens = problem.tokensAt ? problem.tokensAt(p.fidelity) : 0;
                 if (problem.describe) {
                     TrialDescription d = problem.describe(p.choice);
                     rec.map = std::move(d.map);
@@ -448,7 +622,7 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                     continue;
                 }
                 try {
-                    EvaluationResult r = evaluate(p.choice, cancel);
+                    EvaluationResult r = evaluate(p.choice, p.fidelity, cancel);
                     if (!std::isfinite(r.objective))
                         throw Error("the objective is not finite (" + std::to_string(r.objective) + ")");
                     claimed->objective = r.objective;
@@ -473,7 +647,10 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                 ++evaluatedHere;
                 if (progress) // complete trials as of this worker's snapshot plus its own
                     progress(Progress{"search", complete, options.trials,
-                                      "trial " + std::to_string(claimed->number) + " (" + p.source + ")"});
+                                      "trial " + std::to_string(claimed->number) + " (" + p.source +
+                                          (p.fidelity < 1 ? ", fidelity " + std::to_string(p.fidelity).substr(0, 5)
+                                                          : std::string()) +
+                                          ")"});
             }
         } catch (...) {
             std::lock_guard lock(mu);
@@ -494,7 +671,10 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
     if (firstError)
         std::rethrow_exception(firstError);
 
+    summary.tokens = options.spentTokens;
     for (const auto& t : store.trialSummaries(runId)) {
+        if (t.state != store::TrialState::Failed)
+            summary.tokens += t.tokens;
         if (t.state == store::TrialState::Running)
             ++summary.trialsRunning;
         else if (t.state == store::TrialState::Failed)
@@ -502,6 +682,7 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
         else if (isComplete(t))
             ++summary.trialsComplete;
     }
+    summary.tokenBudgetReached = options.tokenBudget > 0 && summary.tokens >= options.tokenBudget;
     if (summary.exhausted && progress) // done, not cut short: the last word of the stage says why it stopped early
         progress(Progress{"search", summary.trialsComplete, summary.trialsComplete,
                           "exhausted: every feasible map evaluated (" + std::to_string(summary.trialsComplete) +

@@ -1,8 +1,10 @@
 #include "search/trial_evaluator.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <unistd.h>
 
@@ -101,8 +103,24 @@ int64_t TrialEvaluator::cachedBytes() const
     return n;
 }
 
-EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelToken* cancel)
+int64_t TrialEvaluator::unitsAt(double fidelity) const
 {
+    const int64_t n = options_.objective == SearchObjective::Accuracy ? int64_t(options_.task->items.size())
+                                                                      : windows_.size(0);
+    return std::clamp<int64_t>(int64_t(std::ceil(fidelity * double(n) - 1e-9)), 1, std::max<int64_t>(n, 1));
+}
+
+int64_t TrialEvaluator::tokensAt(double fidelity) const
+{
+    if (options_.objective == SearchObjective::Accuracy)
+        return unitsAt(fidelity); // items
+    return unitsAt(fidelity) * (windows_.size(1) - 1);
+}
+
+EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, double fidelity, const CancelToken* cancel)
+{
+    if (!(fidelity > 0 && fidelity <= 1))
+        throw ConfigError("trial evaluation: fidelity " + std::to_string(fidelity) + " is outside (0, 1]");
     EvaluationResult r;
     c10::NoGradGuard noGrad;
     auto t0 = std::chrono::steady_clock::now();
@@ -159,12 +177,18 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
     if (options_.objective == SearchObjective::Accuracy) {
         eval::MultipleChoiceOptions mo;
         mo.batchSize = options_.batchSize;
-        const auto tr = eval::evaluateTask(*model_, *options_.tokenizer, *options_.task, mo, {}, cancel);
+        std::optional<eval::TaskSet> prefix;
+        if (fidelity < 1) {
+            prefix = *options_.task;
+            prefix->items.resize(size_t(unitsAt(fidelity)));
+        }
+        const auto tr = eval::evaluateTask(*model_, *options_.tokenizer, prefix ? *prefix : *options_.task, mo, {},
+                                           cancel);
         r.objective = 1.0 - tr.acc;
         r.metrics = {{"accuracy", tr.acc}, {"accuracy_norm", tr.accNorm}, {"items", tr.items}};
     } else {
         double nll = 0, kl = 0;
-        const int64_t N = windows_.size(0), T = windows_.size(1);
+        const int64_t N = unitsAt(fidelity), T = windows_.size(1); // a fidelity scores the first windows
         size_t batchIndex = 0;
         for (int64_t b0 = 0; b0 < N; b0 += options_.batchSize, ++batchIndex) {
             if (cancel)
@@ -191,6 +215,8 @@ EvaluationResult TrialEvaluator::evaluate(const PrecisionMap& map, const CancelT
         }
     }
     r.secondsEvaluate = secondsSince(t0);
+    if (fidelity < 1)
+        r.metrics["fidelity"] = fidelity;
     if (!recovery.is_null())
         r.metrics["recovery"] = recovery;
     return r;

@@ -58,7 +58,10 @@ public:
     TrialEvaluator(std::unique_ptr<model::LlamaModel> dense, const PrecisionMap& base, at::Tensor windows,
                    TrialEvaluatorOptions options);
 
-    EvaluationResult evaluate(const PrecisionMap& map, const CancelToken* cancel = nullptr);
+    // `fidelity` in (0, 1]: score the first ceil(fidelity * N) validation windows (task items), at least one.
+    EvaluationResult evaluate(const PrecisionMap& map, double fidelity = 1, const CancelToken* cancel = nullptr);
+    int64_t unitsAt(double fidelity) const;  // windows (items) scored at a fidelity
+    int64_t tokensAt(double fidelity) const; // predicted tokens scored (items for the accuracy objective)
 
     int64_t cachedLinears() const { return int64_t(cache_.size()); }
     // Bytes of the cached variants' weights (in files when variantDir is set).

@@ -113,6 +113,17 @@ CREATE TABLE workers(
     beats INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY(id, run_id));
 )sql",
+    // v4
+    R"sql(
+-- Multi-fidelity search: the fraction of the validation tokens a trial was scored on (1: all) and how many tokens
+-- that was; a map may be evaluated once per fidelity.
+ALTER TABLE trials ADD COLUMN fidelity REAL NOT NULL DEFAULT 1;
+ALTER TABLE trials ADD COLUMN tokens INTEGER NOT NULL DEFAULT 0;
+DROP INDEX trials_run_summary;
+CREATE INDEX trials_run_summary ON trials(run_id, number, state, encoding, source, objective, memory_bytes,
+    budgeted_bytes, seconds_quantize, seconds_evaluate, seconds_surrogate, worker, retry_of, finish_order,
+    started_at, finished_at, error, fidelity, tokens);
+)sql",
 };
 
 // The same schema for PostgreSQL: 64-bit integers, identity ids, double precision.
@@ -215,6 +226,11 @@ CREATE TABLE workers(
     beat_ms BIGINT NOT NULL,
     beats BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY(id, run_id));
+)sql",
+    // v4
+    R"sql(
+ALTER TABLE trials ADD COLUMN fidelity DOUBLE PRECISION NOT NULL DEFAULT 1;
+ALTER TABLE trials ADD COLUMN tokens BIGINT NOT NULL DEFAULT 0;
 )sql",
 };
 static_assert(kPgMigrations.size() == kMigrations.size());

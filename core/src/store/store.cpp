@@ -123,7 +123,8 @@ const std::string kOneRunSql = runQuery("WHERE run_id = ?1", "WHERE r.id = ?1");
 
 #define QPRUNER_TRIAL_SUMMARY_COLUMNS                                                                            \
     "id, run_id, number, state, encoding, source, objective, memory_bytes, budgeted_bytes, seconds_quantize, "   \
-    "seconds_evaluate, seconds_surrogate, worker, retry_of, finish_order, started_at, finished_at, error"
+    "seconds_evaluate, seconds_surrogate, worker, retry_of, finish_order, started_at, finished_at, error, fidelity, " \
+    "tokens"
 #define QPRUNER_TRIAL_COLUMNS QPRUNER_TRIAL_SUMMARY_COLUMNS ", map_json, metrics_json"
 
 constexpr const char* kTrialsSql =
@@ -255,10 +256,12 @@ struct Store::Impl {
         t.startedAt = st.text(15);
         t.finishedAt = st.text(16);
         t.error = st.text(17);
+        t.fidelity = st.real(18);
+        t.tokens = st.int64(19);
         if (full) {
-            t.map = parseJson(st.textView(18), "trials", t.id, "map_json");
-            if (!st.isNull(19))
-                t.metrics = parseJson(st.textView(19), "trials", t.id, "metrics_json");
+            t.map = parseJson(st.textView(20), "trials", t.id, "map_json");
+            if (!st.isNull(21))
+                t.metrics = parseJson(st.textView(21), "trials", t.id, "metrics_json");
         }
         return t;
     }
@@ -689,6 +692,11 @@ std::optional<TrialRecord> Store::claimTrial(int64_t runId, const TrialRecord& p
 {
     if (proposal.encoding.empty())
         throw ConfigError("claimTrial: the proposal's encoding is empty");
+    if (!(proposal.fidelity > 0 && proposal.fidelity <= 1))
+        throw ConfigError("claimTrial: the proposal's fidelity " + std::to_string(proposal.fidelity) +
+                          " is outside (0, 1]");
+    if (proposal.tokens < 0)
+        throw ConfigError("claimTrial: the proposal's token count is negative");
     const std::string map = dumpJson(proposal.map, "the trial's precision map");
     const std::string worker = workerId();
     std::lock_guard lock(impl_->mutex);
@@ -699,12 +707,14 @@ std::optional<TrialRecord> Store::claimTrial(int64_t runId, const TrialRecord& p
         // Without statistics the planner would prefer trials(run_id, state, ...) and scan the run.
         auto st = impl_->postgres()
                       ? impl_->prepare("SELECT 1 FROM trials "
-                                       "WHERE run_id = ?1 AND encoding = ?2 AND state IN ('running', 'complete') LIMIT 1",
+                                       "WHERE run_id = ?1 AND encoding = ?2 AND fidelity = ?3 AND state IN ('running', 'complete') "
+                                       "LIMIT 1",
                                        "look for a duplicate trial")
                       : impl_->prepare("SELECT 1 FROM trials INDEXED BY trials_run_encoding "
-                                       "WHERE run_id = ?1 AND encoding = ?2 AND state IN ('running', 'complete') LIMIT 1",
+                                       "WHERE run_id = ?1 AND encoding = ?2 AND fidelity = ?3 AND state IN ('running', 'complete') "
+                                       "LIMIT 1",
                                        "look for a duplicate trial");
-        st.bind(1, runId).bind(2, proposal.encoding);
+        st.bind(1, runId).bind(2, proposal.encoding).bind(3, proposal.fidelity);
         if (st.step())
             return std::nullopt;
     }
@@ -715,8 +725,8 @@ std::optional<TrialRecord> Store::claimTrial(int64_t runId, const TrialRecord& p
     const int64_t number =
         impl_->runScalar("SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE run_id = ?1", "number a trial", runId);
     auto insert = impl_->prepare("INSERT INTO trials(run_id, number, state, encoding, map_json, source, memory_bytes, "
-                                 "budgeted_bytes, seconds_surrogate, retry_of, worker, started_at) "
-                                 "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) RETURNING id",
+                                 "budgeted_bytes, seconds_surrogate, retry_of, worker, started_at, fidelity, tokens) "
+                                 "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
                                  "claim a trial");
     insert.bind(1, runId)
         .bind(2, number)
@@ -728,7 +738,9 @@ std::optional<TrialRecord> Store::claimTrial(int64_t runId, const TrialRecord& p
         .bind(8, proposal.secondsSurrogate)
         .bind(9, proposal.retryOf ? std::optional<int64_t>(*proposal.retryOf) : std::nullopt)
         .bind(10, worker)
-        .bind(11, nowTimestamp());
+        .bind(11, nowTimestamp())
+        .bind(12, proposal.fidelity)
+        .bind(13, proposal.tokens);
     if (!insert.step())
         insert.fail();
     const int64_t id = insert.int64(0);
@@ -1030,8 +1042,8 @@ constexpr CopiedTable kCopiedTables[] = {
     {"layer_scores", "run_id, stage_id, metric, layer, module, value, normalized", "IiTITRR", "run_id, metric, layer, module"},
     {"trials", "id, run_id, number, state, encoding, map_json, source, objective, metrics_json, memory_bytes, "
                "budgeted_bytes, seconds_quantize, seconds_evaluate, worker, started_at, finished_at, error, "
-               "finish_order, retry_of, seconds_surrogate",
-     "IIITTTtrtiirrttttIiR", "id"},
+               "finish_order, retry_of, seconds_surrogate, fidelity, tokens",
+     "IIITTTtrtiirrttttIiRRI", "id"},
     {"artifacts", "id, run_id, stage_id, kind, path, sha256, bytes, created_at", "IIiTTTIT", "id"},
 };
 
