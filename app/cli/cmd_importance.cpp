@@ -26,7 +26,7 @@ int runImportance(const Args& args)
     addTokenizerOption(p);
     addModelOptions(p);
     addCalibrationOptions(p, 32, 128);
-    p.option("metrics", "LIST", "comma-separated metrics: mi, bi, quant-kl, taylor", "mi,bi,quant-kl,taylor");
+    p.option("metrics", "LIST", "comma-separated metrics: mi, bi, quant-kl, taylor, cosine, outlier", "mi,bi,quant-kl,taylor");
     p.option("mi-dims", "K", "mi: random projection dimensions", "2");
     p.option("mi-bins", "B", "mi: quantile bins per dimension", "8");
     p.option("mi-target", "Y", "mi: predicted (the model's argmax) or gold (the next token)", "predicted");

@@ -29,7 +29,7 @@ const Command kCommands[] = {
     {"quantize", qpruner::cli::runQuantize, "apply a precision map and write packed quantized weights"},
     {"memory", qpruner::cli::runMemory, "exact bytes under a precision map, fine-tuning memory estimate"},
     {"quant-error", qpruner::cli::runQuantError, "per-layer weight/output error of a quantization format"},
-    {"importance", qpruner::cli::runImportance, "per-layer importance (mi, bi, quant-kl, taylor) on calibration data"},
+    {"importance", qpruner::cli::runImportance, "per-layer importance (mi, bi, quant-kl, taylor, cosine, outlier) on calibration data"},
     {"allocate", qpruner::cli::runAllocate, "importance-aware precision map under a memory budget (greedy, probabilistic, ...)"},
     {"search", qpruner::cli::runSearch, "Bayesian search of precision maps (GP + ParEGO EI), trials in a store"},
     {"finetune", qpruner::cli::runFinetune, "recovery fine-tuning: LoRA / LoftQ adapters on the quantized model"},

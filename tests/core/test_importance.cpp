@@ -188,6 +188,89 @@ private Q_SLOTS:
         QCOMPARE(s.count("mi"), size_t(0));
     }
 
+    // cosine: per block 1 - mean cos(input, output) at the predicted positions; a block that adds nothing scores 0,
+    // the layer is the sum of its two blocks, and the states agree with the residual hook.
+    void sublayerCosineOfKnownBlocks()
+    {
+        auto m = tinyModel();
+        {
+            c10::NoGradGuard noGrad;
+            weightOf(m->layers[1].o).zero_();    // layer 1's attention adds nothing; its MLP still does
+            weightOf(m->layers[2].down).zero_(); // layer 2's MLP adds nothing
+        }
+        const auto tokens = randomTokens(6, 12, 50, 4);
+        c10::NoGradGuard noGrad;
+        const auto states = m->sublayerStates(tokens);
+        QCOMPARE(int(states.size()), 2 * 3 + 1);
+        std::vector<at::Tensor> residuals;
+        m->forwardHidden(tokens, nullptr, &residuals);
+        for (int l = 0; l <= 3; ++l)
+            QVERIFY(maxAbsDiff(states[size_t(2 * l)], residuals[size_t(l)]) == 0.0);
+        importance::ImportanceOptions o;
+        o.metrics = {Metric::Cosine};
+        o.microBatch = 4; // two micro-batches (6 windows)
+        const auto c = importance::layerImportance(*m, tokens, o).at("cosine");
+        // Explicit: one pass over all windows, double precision.
+        auto block = [&](size_t a) {
+            const auto x = states[a].narrow(1, 0, 11).reshape({-1, states[a].size(2)}).to(at::kDouble);
+            const auto y = states[a + 1].narrow(1, 0, 11).reshape({-1, states[a].size(2)}).to(at::kDouble);
+            return 1.0 - at::cosine_similarity(x, y, 1, 1e-12).mean().item<double>();
+        };
+        for (int l = 0; l < 3; ++l) {
+            const double a = block(size_t(2 * l)), mlp = block(size_t(2 * l + 1));
+            QVERIFY(std::abs(c.layers[size_t(l)] - (a + mlp)) < 1e-9);
+            QVERIFY(std::abs(c.modules[size_t(l)][size_t(LinearModule::Q)] - a) < 1e-9);
+            QVERIFY(std::abs(c.modules[size_t(l)][size_t(LinearModule::Down)] - mlp) < 1e-9);
+        }
+        QVERIFY(std::abs(c.modules[1][size_t(LinearModule::O)]) < 1e-12);
+        QVERIFY(c.modules[1][size_t(LinearModule::Up)] > 1e-3);
+        QVERIFY(std::abs(c.modules[2][size_t(LinearModule::Gate)]) < 1e-12);
+        QVERIFY(c.modules[2][size_t(LinearModule::V)] > 1e-3);
+        QCOMPARE(c.options["tokens"].get<int64_t>(), int64_t(6 * 11));
+    }
+
+    // outlier: the fraction of each linear's weights beyond 3 sd of its mean; exact on a planted pattern, and
+    // weight-count weighted per layer.
+    void weightOutliersCountPlantedOutliers()
+    {
+        auto m = tinyModel();
+        {
+            c10::NoGradGuard noGrad;
+            for (auto& L : m->layers)
+                for (auto* p : {&L.q, &L.k, &L.v, &L.o, &L.gate, &L.up, &L.down}) {
+                    // +-1 alternating: no weight beyond 3 sd (|z| = 1 everywhere).
+                    auto& w = weightOf(*p);
+                    w.copy_(at::arange(w.numel(), at::kFloat).remainder(2).mul(2).sub(1).view_as(w));
+                }
+            // 3 outliers in layer 0's up projection: far beyond 3 sd.
+            auto& up = weightOf(m->layers[0].up);
+            up.view({-1}).narrow(0, 0, 3).fill_(1000.0);
+        }
+        importance::ImportanceOptions o;
+        o.metrics = {Metric::Outlier};
+        const auto r = importance::layerImportance(*m, randomTokens(2, 4, 50, 1), o).at("outlier");
+        const double upCount = double(weightOf(m->layers[0].up).numel());
+        QCOMPARE(r.modules[0][size_t(LinearModule::Up)], 3.0 / upCount);
+        QCOMPARE(r.modules[0][size_t(LinearModule::Q)], 0.0);
+        QCOMPARE(r.modules[1][size_t(LinearModule::Up)], 0.0);
+        double total = 0;
+        for (auto* p : {&m->layers[0].q, &m->layers[0].k, &m->layers[0].v, &m->layers[0].o, &m->layers[0].gate,
+                        &m->layers[0].up, &m->layers[0].down})
+            total += double(weightOf(*p).numel());
+        QCOMPARE(r.layers[0], 3.0 / total);
+        QCOMPARE(r.layers[1], 0.0);
+        QCOMPARE(r.normalized[0], 1.0);
+        // Quantized weights are refused, as for quant-kl and taylor.
+        quant::quantizeModel(*m, PrecisionMap(parseQuantSpec("nf4")));
+        try {
+            importance::layerImportance(*m, randomTokens(2, 4, 50, 1), o);
+            QFAIL("no error");
+        } catch (const ConfigError& e) {
+            QVERIFY(std::string(e.what()).find("outlier needs dense weights") != std::string::npos);
+        }
+        QCOMPARE(importance::metricName(importance::parseMetric("cosine")), std::string("cosine"));
+    }
+
     void miOnTheModelIsDeterministicAndBounded()
     {
         auto m = tinyModel();

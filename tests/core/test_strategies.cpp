@@ -426,7 +426,7 @@ private Q_SLOTS:
             QCOMPARE(t.front().source, std::string("lagrangian:budget"));
             for (size_t i = 1; i < t.size(); ++i) {
                 QCOMPARE(t[i].source, std::string("lagrangian:front"));
-                QVERIFY(t[i].budgetedBytes <= t[i - 1].budgetedBytes);
+                QVERIFY(t[i].budgetedBytes < t.front().budgetedBytes);
             }
             QVERIFY(t.size() >= 5);
         }
@@ -532,6 +532,17 @@ private Q_SLOTS:
                 QVERIFY(std::abs(e - s.error) < 1e-12);
                 QVERIFY2(std::abs(s.error - bruteBest(budget)) < 1e-9,
                          qPrintable(QString("instance %1 budget %2: %3 vs %4").arg(inst).arg(budget).arg(s.error).arg(bruteBest(budget))));
+            }
+            // The front: exactly the brute-force Pareto points (bytes ascending, error strictly descending).
+            std::vector<std::pair<int64_t, double>> pareto;
+            for (const auto& [b, e] : bestAt)
+                if (pareto.empty() || e < pareto.back().second - 1e-12)
+                    pareto.push_back({b, e});
+            const auto front = knapsackFront(err, bytes, hi);
+            QCOMPARE(front.size(), pareto.size());
+            for (size_t i = 0; i < front.size(); ++i) {
+                QCOMPARE(front[i].bytes, pareto[i].first);
+                QVERIFY(std::abs(front[i].error - pareto[i].second) < 1e-9);
             }
             for (double lambda : {0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0, 5.0}) {
                 const Choice c = lagrangianChoice(err, bytes, lambda);

@@ -3,6 +3,7 @@
 // stories260K into a temporary workspace: a run that finishes, a run cancelled during its search that leaves
 // the database consistent, and the run browser over that database (statuses, in-place refresh, filter, errors).
 #include <QtTest/QtTest>
+#include <QStackedWidget>
 
 #include <QLabel>
 #include <QLineEdit>
@@ -354,6 +355,70 @@ private Q_SLOTS:
             dialog.tabs()->setCurrentIndex(tab);
             saveScreenshot(dialog, QStringLiteral("new_run_dialog_tab%1.png").arg(tab));
         }
+    }
+
+    // Every strategy and its settings round-trip through the dialog; the settings page follows the strategy; bad
+    // settings are named and disable OK.
+    void dialogStrategySettings()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        NewRunDialog dialog;
+        dialog.setBaseDir(QDir::tempPath());
+        dialog.setModelPath(toQString(model));
+        json c = dialog.config();
+        QCOMPARE(c["search"]["strategy"], json("bayes"));
+        QCOMPARE(c["search"]["fidelities"], json::array({1}));
+        QCOMPARE(c["search"]["token_budget"], json(0));
+        c["search"]["strategy"] = "evopress";
+        c["search"]["granularity"] = "module";
+        c["search"]["token_budget"] = 40000;
+        c["search"]["evopress"] = {{"offspring", 8}, {"fidelities", {0.25, 0.5, 1}}, {"survivors", {3, 1}}};
+        c["search"]["nsga2"] = {{"population", 12}, {"prefilter", 2}};
+        c["search"]["error_fidelity"] = 0.25;
+        c["search"]["ap_slopes"] = {0, 1, 2};
+        c["search"]["fidelities"] = {0.25, 1};
+        dialog.setConfig(c);
+        QVERIFY2(dialog.isConfigValid(), qPrintable(dialog.validationError()));
+        const json back = dialog.config();
+        for (const char* key : {"strategy", "granularity", "token_budget", "evopress", "error_fidelity", "ap_slopes"})
+            QVERIFY2(back["search"][key] == c["search"][key], key);
+        // Multi-fidelity belongs to bayes: another strategy gets the single fidelity, bayes the typed list.
+        QCOMPARE(back["search"]["fidelities"], json::array({1}));
+        json b = c;
+        b["search"]["strategy"] = "bayes";
+        dialog.setConfig(b);
+        QCOMPARE(dialog.config()["search"]["fidelities"], json({0.25, 1}));
+        dialog.setConfig(c);
+        QCOMPARE(back["search"]["nsga2"]["population"], json(12));
+        QCOMPARE(back["search"]["nsga2"]["prefilter"], json(2));
+        auto* stack = dialog.findChild<QStackedWidget*>(QStringLiteral("strategySettings"));
+        QVERIFY(stack);
+        QCOMPARE(stack->currentIndex(), 2); // evopress's page
+        const json n = normalized(back);
+        QCOMPARE(n["search"]["evopress"]["survivors"], json::array({3, 1}));
+        // Each strategy in turn: valid with its defaults, its page shown.
+        for (const std::string s : {"bayes", "random", "evopress", "nsga2", "lagrangian", "ap-ratio"}) {
+            json d = back;
+            d["search"]["strategy"] = s;
+            d["search"].erase("fidelities");
+            dialog.setConfig(d);
+            QVERIFY2(dialog.isConfigValid(), qPrintable(dialog.validationError()));
+            QCOMPARE(dialog.config()["search"]["strategy"], json(s));
+        }
+        QCOMPARE(stack->currentIndex(), 5);
+        // Survivors that do not match the stages are named; OK is disabled.
+        json bad = back;
+        bad["search"]["evopress"]["survivors"] = {4};
+        dialog.setConfig(bad);
+        QVERIFY(!dialog.isConfigValid());
+        QVERIFY2(dialog.validationError().contains(QStringLiteral("survivor")), qPrintable(dialog.validationError()));
+        QVERIFY(!dialog.okButton()->isEnabled());
+        // Text that is not a list of numbers is named with its key.
+        bad = back;
+        bad["search"]["ap_slopes"] = "steep";
+        dialog.setConfig(bad);
+        QVERIFY(!dialog.isConfigValid());
+        QVERIFY2(dialog.validationError().contains(QStringLiteral("ap_slopes")), qPrintable(dialog.validationError()));
     }
 
     void dialogBadBudgetDisablesOk()

@@ -13,13 +13,16 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QPushButton>
+#include <QRegularExpression>
 #include <QSpinBox>
+#include <QStackedWidget>
 #include <QTabWidget>
 #include <QToolButton>
 #include <QVBoxLayout>
 
 #include <climits>
 #include <filesystem>
+#include <functional>
 
 #include "common/shared_data.h"
 #include "newrun/checkable_list.h"
@@ -39,7 +42,7 @@ namespace {
 // Names the core accepts (pipeline.cpp, eval/task_data.cpp); the core stays the judge through normalizeConfig.
 const QStringList kCalibrationSources = {"tinystories", "wikitext2", "ptb", "alpaca"};
 const QStringList kTextSources = {"tinystories", "wikitext2", "ptb"};
-const QStringList kMetrics = {"quant-kl", "mi", "bi", "taylor"};
+const QStringList kMetrics = {"quant-kl", "mi", "bi", "taylor", "cosine", "outlier"};
 const QStringList kTasks = {"boolq",    "piqa",          "hellaswag",  "winogrande",
                             "arc_easy", "arc_challenge", "openbookqa", "social_i_qa"};
 const QStringList kCriteria = {"taylor-first", "taylor-vector", "taylor-second", "taylor-mix", "l1", "l2", "random"};
@@ -112,6 +115,38 @@ void setComboText(QComboBox* c, const QString& text)
         i = c->count() - 1;
     }
     c->setCurrentIndex(i);
+}
+// "0.25, 1" -> [0.25, 1] (integers stay integers); text that is not a list of numbers goes to the config as it is,
+// so that normalizeConfig names the key and what it expected.
+nlohmann::json numberList(const QString& text)
+{
+    nlohmann::json out = nlohmann::json::array();
+    for (const QString& part : text.split(QRegularExpression(QStringLiteral("[,\\s]+")), Qt::SkipEmptyParts)) {
+        bool ok = false;
+        const qlonglong i = part.toLongLong(&ok);
+        if (ok) {
+            out.push_back(i);
+            continue;
+        }
+        const double d = part.toDouble(&ok);
+        if (!ok)
+            return text.toStdString();
+        out.push_back(d);
+    }
+    return out;
+}
+QString listText(const nlohmann::json& v, const char* fallback)
+{
+    if (v.is_string()) // not a list: shown as typed (validation names it)
+        return QString::fromStdString(v.get<std::string>());
+    if (!v.is_array())
+        return QString::fromLatin1(fallback);
+    QStringList parts;
+    for (const auto& x : v)
+        parts << (x.is_number_integer() ? QString::number(x.get<qlonglong>())
+                  : x.is_number()       ? QString::number(x.get<double>(), 'g', 6)
+                                        : QString::fromStdString(x.dump()));
+    return parts.join(QStringLiteral(", "));
 }
 QWidget* pathRow(QLineEdit* edit, QWidget* owner, const QString& caption, const QString& filter)
 {
@@ -318,10 +353,69 @@ QWidget* NewRunDialog::buildSearchTab()
     search_ = new QGroupBox(tr("Search over precision maps"));
     search_->setCheckable(true);
     trials_ = spin(1, 1'000'000, 16, tr("Trials evaluated (each quantizes the model and measures the objective)"));
-    strategy_ = combo({"bayes", "random"});
-    strategy_->setToolTip(tr("bayes: Gaussian-process Bayesian optimisation; random: the baseline"));
-    granularity_ = combo({"layer", "group"});
-    granularity_->setToolTip(tr("layer: one format per layer; group: attention and MLP of a layer separately"));
+    strategy_ = combo({"bayes", "random", "evopress", "nsga2", "lagrangian", "ap-ratio"});
+    const QStringList strategyTips = {
+        tr("Gaussian-process Bayesian optimisation (ParEGO expected improvement); multi-fidelity with fidelities < 1"),
+        tr("Random feasible maps: the baseline"),
+        tr("EvoPress: (1 + lambda) evolution with level-switch mutations and multi-step selection on growing "
+           "token budgets"),
+        tr("NSGA-II over (objective, memory) with a Gaussian-process pre-filter of the offspring (QR-Adaptor)"),
+        tr("Per-unit error table (KL of each unit at each format, charged to the token budget) and the exact "
+           "knapsack at the budget and below"),
+        tr("Arithmetic-progression schedules: precision rising linearly with depth, one map per slope")};
+    for (int i = 0; i < strategyTips.size(); ++i)
+        strategy_->setItemData(i, strategyTips[i], Qt::ToolTipRole);
+    strategy_->setToolTip(tr("How the next map to evaluate is chosen (hover an entry for what it does)"));
+    granularity_ = combo({"layer", "group", "module"});
+    granularity_->setToolTip(tr("layer: one format per layer; group: attention and MLP of a layer separately; "
+                                "module: each linear separately"));
+    tokenBudget_ = spin(0, INT_MAX, 0, tr("Stop when the trials have scored this many validation tokens (0: no "
+                                          "limit): the cost that compares strategies fairly"));
+    tokenBudget_->setSpecialValueText(tr("no limit"));
+    // Strategy settings: one page per strategy.
+    strategySettings_ = new QStackedWidget;
+    strategySettings_->setObjectName(QStringLiteral("strategySettings"));
+    auto settingsPage = [this](const std::function<void(QFormLayout*)>& fill) {
+        auto* w = new QWidget;
+        auto* f = new QFormLayout(w);
+        f->setContentsMargins(0, 0, 0, 0);
+        fill(f);
+        strategySettings_->addWidget(w);
+    };
+    fidelities_ = new QLineEdit(QStringLiteral("1"));
+    fidelities_->setToolTip(tr("Fractions of the validation windows, ascending, ending at 1; e.g. 0.25, 1 scores "
+                               "new maps on a quarter and promotes the best quarter of them"));
+    evoOffspring_ = spin(1, 10'000, 16, tr("Offspring per generation (lambda)"));
+    evoFidelities_ = new QLineEdit(QStringLiteral("0.125, 0.5, 1"));
+    evoFidelities_->setToolTip(tr("Selection stages: fractions of the validation windows, ending at 1"));
+    evoSurvivors_ = new QLineEdit(QStringLiteral("4, 1"));
+    evoSurvivors_->setToolTip(tr("Offspring kept after each stage but the last"));
+    nsgaPopulation_ = spin(2, 10'000, 16, tr("Population, and offspring per generation"));
+    nsgaPrefilter_ = spin(1, 100, 4, tr("Candidates bred per offspring kept; the surrogate picks (1: no surrogate)"));
+    errorFidelity_ = new QDoubleSpinBox;
+    errorFidelity_->setRange(0.01, 1);
+    errorFidelity_->setSingleStep(0.125);
+    errorFidelity_->setDecimals(3);
+    errorFidelity_->setValue(1);
+    errorFidelity_->setToolTip(tr("Fraction of the validation windows the error table is measured on"));
+    apSlopes_ = new QLineEdit(QStringLiteral("0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3"));
+    apSlopes_->setToolTip(tr("Slopes of the depth schedules, in candidate positions per model depth"));
+    settingsPage([&](QFormLayout* f) { f->addRow(tr("Fidelities:"), fidelities_); });
+    settingsPage([&](QFormLayout* f) { f->addRow(note(tr("No settings.")));  });
+    settingsPage([&](QFormLayout* f) {
+        f->addRow(tr("Offspring:"), evoOffspring_);
+        f->addRow(tr("Stage fidelities:"), evoFidelities_);
+        f->addRow(tr("Survivors:"), evoSurvivors_);
+    });
+    settingsPage([&](QFormLayout* f) {
+        f->addRow(tr("Population:"), nsgaPopulation_);
+        f->addRow(tr("Pre-filter factor:"), nsgaPrefilter_);
+    });
+    settingsPage([&](QFormLayout* f) { f->addRow(tr("Error table fidelity:"), errorFidelity_); });
+    settingsPage([&](QFormLayout* f) { f->addRow(tr("Slopes:"), apSlopes_); });
+    connect(strategy_, &QComboBox::currentIndexChanged, this, [this](int i) {
+        strategySettings_->setCurrentIndex(std::clamp(i, 0, strategySettings_->count() - 1));
+    });
     objective_ = combo({"ppl", "kl", "accuracy"});
     task_ = combo(QStringList{QString()} + kTasks);
     task_->setToolTip(tr("The task whose accuracy the accuracy objective maximises"));
@@ -331,6 +425,8 @@ QWidget* NewRunDialog::buildSearchTab()
     auto* form = new QFormLayout(search_);
     form->addRow(tr("Trials:"), trials_);
     form->addRow(tr("Strategy:"), strategy_);
+    form->addRow(tr("Strategy settings:"), strategySettings_);
+    form->addRow(tr("Token budget:"), tokenBudget_);
     form->addRow(tr("Granularity:"), granularity_);
     form->addRow(tr("Objective:"), objective_);
     form->addRow(tr("Task:"), task_);
@@ -489,6 +585,21 @@ json NewRunDialog::config() const
         s["task_limit"] = taskLimit_->value();
         s["initial_samples"] = initialSamples_->value();
         s["workers"] = workers_->value();
+        s["token_budget"] = tokenBudget_->value();
+        // Multi-fidelity is a bayes setting (evopress has its own stages): other strategies get the single fidelity.
+        s["fidelities"] = strategy_->currentText() == QLatin1String("bayes") ? numberList(fidelities_->text())
+                                                                             : json::array({1});
+        json evo = objectOf(s, "evopress");
+        evo["offspring"] = evoOffspring_->value();
+        evo["fidelities"] = numberList(evoFidelities_->text());
+        evo["survivors"] = numberList(evoSurvivors_->text());
+        s["evopress"] = evo;
+        json nsga = objectOf(s, "nsga2");
+        nsga["population"] = nsgaPopulation_->value();
+        nsga["prefilter"] = nsgaPrefilter_->value();
+        s["nsga2"] = nsga;
+        s["error_fidelity"] = errorFidelity_->value();
+        s["ap_slopes"] = numberList(apSlopes_->text());
         json v = objectOf(s, "validation");
         v["source"] = valSource_->source().toStdString();
         v["windows"] = valWindows_->value();
@@ -570,12 +681,26 @@ void NewRunDialog::setConfig(const json& config)
     search_->setChecked(!member(c, "search").is_null() || !c.contains("search"));
     trials_->setValue(integer(s, "trials", 40));
     setComboText(strategy_, str(s, "strategy", "bayes"));
+    strategySettings_->setCurrentIndex(std::clamp(strategy_->currentIndex(), 0, strategySettings_->count() - 1));
     setComboText(granularity_, str(s, "granularity", "layer"));
     setComboText(objective_, str(s, "objective", "ppl"));
     setComboText(task_, str(s, "task", {}));
     taskLimit_->setValue(integer(s, "task_limit", 64));
     initialSamples_->setValue(integer(s, "initial_samples", 4));
     workers_->setValue(integer(s, "workers", 1));
+    tokenBudget_->setValue(integer(s, "token_budget", 0));
+    fidelities_->setText(listText(member(s, "fidelities"), "1"));
+    const json& evo = member(s, "evopress");
+    evoOffspring_->setValue(integer(evo, "offspring", 16));
+    evoFidelities_->setText(listText(member(evo, "fidelities"), "0.125, 0.5, 1"));
+    evoSurvivors_->setText(listText(member(evo, "survivors"), "4, 1"));
+    const json& nsga = member(s, "nsga2");
+    nsgaPopulation_->setValue(integer(nsga, "population", 16));
+    nsgaPrefilter_->setValue(integer(nsga, "prefilter", 4));
+    errorFidelity_->setValue(s.is_object() && s.contains("error_fidelity") && s["error_fidelity"].is_number()
+                                 ? s["error_fidelity"].get<double>()
+                                 : 1.0);
+    apSlopes_->setText(listText(member(s, "ap_slopes"), "0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3"));
     const json& v = member(s, "validation");
     valSource_->setSource(str(v, "source", "tinystories"));
     valWindows_->setValue(integer(v, "windows", 16));

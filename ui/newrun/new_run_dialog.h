@@ -21,6 +21,7 @@ class QLabel;
 class QLineEdit;
 class QPushButton;
 class QSpinBox;
+class QStackedWidget;
 class QTabWidget;
 
 namespace qpruner::ui {
@@ -124,6 +125,16 @@ private:
     QSpinBox* taskLimit_;
     QSpinBox* initialSamples_;
     QSpinBox* workers_;
+    QSpinBox* tokenBudget_;
+    QStackedWidget* strategySettings_; // one page per strategy, in strategy_'s order
+    QLineEdit* fidelities_;            // bayes
+    QSpinBox* evoOffspring_;
+    QLineEdit* evoFidelities_;
+    QLineEdit* evoSurvivors_;
+    QSpinBox* nsgaPopulation_;
+    QSpinBox* nsgaPrefilter_;
+    QDoubleSpinBox* errorFidelity_;    // lagrangian
+    QLineEdit* apSlopes_;
     // Recovery & evaluation
     QGroupBox* finetune_;
     SourcePicker* ftData_;

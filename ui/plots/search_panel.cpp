@@ -492,6 +492,8 @@ void SearchPanel::updateCaption()
     if (trialsAsked_ > 0)
         counts += tr(" of %1 asked").arg(trialsAsked_);
     counts += tr(", %1 running").arg(p.running);
+    if (p.lowFidelity > 0)
+        counts += tr(", %1 scored at lower fidelity (not plotted)").arg(p.lowFidelity);
     counts += p.failed > 0 ? tr(", <span style='color:#c0392b'><b>%1 failed</b></span>").arg(p.failed)
                            : tr(", 0 failed");
     parts << counts;

@@ -63,6 +63,7 @@ TrialInput trialInput(const RunSnapshot& s)
         x.hasObjective = t.objective.has_value() && std::isfinite(*t.objective);
         x.objective = x.hasObjective ? *t.objective : 0.0;
         x.finishOrder = t.finishOrder;
+        x.fidelity = t.fidelity;
         if (t.source.rfind("initial:", 0) == 0 || t.source == "manual")
             x.source = t.source;
         in.trials.push_back(std::move(x));
@@ -83,7 +84,11 @@ TrialPoints trialPoints(const TrialInput& in)
         case store::TrialState::Running: ++p.running; break;
         case store::TrialState::Failed: ++p.failed; break;
         }
-        if (t.state == store::TrialState::Complete && t.hasObjective)
+        // Only full-fidelity scores are points of the plot, its front and its hypervolume: a multi-fidelity
+        // search's cheap scores estimate the objective on part of the validation slice.
+        if (t.state == store::TrialState::Complete && t.hasObjective && t.fidelity < 1)
+            ++p.lowFidelity;
+        else if (t.state == store::TrialState::Complete && t.hasObjective)
             done.push_back(&t);
         if (!p.budgetMemory && in.budgetBytes > 0 && t.memoryBytes > 0)
             p.budgetMemory = double(in.budgetBytes + (t.memoryBytes - t.budgetedBytes));

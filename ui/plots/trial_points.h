@@ -29,6 +29,7 @@ struct TrialSample {
     bool hasObjective = false;
     int64_t finishOrder = 0;
     std::string source;        // kept for "initial:*" and "manual" only
+    double fidelity = 1;       // fraction of the validation slice scored (multi-fidelity searches score some at < 1)
 };
 
 struct TrialInput {
@@ -76,6 +77,7 @@ struct TrialPoints {
     int complete = 0;
     int running = 0;
     int failed = 0;
+    int lowFidelity = 0;    // complete trials scored on part of the validation slice: counted, not plotted
 
     int size() const { return int(memory.size()); }
 };

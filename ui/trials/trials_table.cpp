@@ -1,5 +1,8 @@
 #include "trials/trials_table.h"
 
+#include <QLocale>
+#include <cmath>
+
 #include <QHeaderView>
 #include <QLabel>
 #include <QMenu>
@@ -89,7 +92,8 @@ QVariant TrialsTableModel::data(const QModelIndex& index, int role) const
     if (role != Qt::DisplayRole && !sort && role != Qt::TextAlignmentRole)
         return {};
     if (role == Qt::TextAlignmentRole)
-        return index.column() == NumberColumn || index.column() == MemoryColumn || index.column() == ObjectiveColumn
+        return index.column() == NumberColumn || index.column() == MemoryColumn || index.column() == ObjectiveColumn ||
+                       index.column() == FidelityColumn
                    ? QVariant(Qt::AlignRight | Qt::AlignVCenter)
                    : QVariant();
     switch (index.column()) {
@@ -101,6 +105,18 @@ QVariant TrialsTableModel::data(const QModelIndex& index, int role) const
         if (!t.objective)
             return sort ? QVariant(std::numeric_limits<double>::infinity()) : QVariant(QStringLiteral("-"));
         return sort ? QVariant(*t.objective) : QVariant(QString::number(*t.objective, 'g', 6));
+    case FidelityColumn: {
+        if (sort)
+            return t.fidelity;
+        // "1", "1/4", ... with the tokens scored when recorded: "1/4 · 2,032 tok".
+        const double inv = 1.0 / t.fidelity;
+        QString f = t.fidelity >= 1                                ? QStringLiteral("1")
+                    : std::abs(inv - std::round(inv)) < 1e-9 ? QStringLiteral("1/%1").arg(qlonglong(std::llround(inv)))
+                                                                : QString::number(t.fidelity, 'g', 3);
+        if (t.tokens > 0)
+            f += QStringLiteral(" \u00b7 %1 tok").arg(QLocale().toString(qlonglong(t.tokens)));
+        return f;
+    }
     case ActionsColumn: return actionsText(t.number);
     default: return {};
     }
@@ -116,6 +132,7 @@ QVariant TrialsTableModel::headerData(int section, Qt::Orientation orientation, 
     case SourceColumn: return tr("Source");
     case MemoryColumn: return tr("Memory");
     case ObjectiveColumn: return tr("Objective");
+    case FidelityColumn: return tr("Fidelity");
     case ActionsColumn: return tr("Actions");
     default: return {};
     }

@@ -22,7 +22,16 @@ namespace qpruner::ui {
 class TrialsTableModel : public QAbstractTableModel {
     Q_OBJECT
 public:
-    enum Column { NumberColumn, StateColumn, SourceColumn, MemoryColumn, ObjectiveColumn, ActionsColumn, ColumnCount };
+    enum Column {
+        NumberColumn,
+        StateColumn,
+        SourceColumn,
+        MemoryColumn,
+        ObjectiveColumn,
+        FidelityColumn, // fraction of the validation slice scored, and its tokens
+        ActionsColumn,
+        ColumnCount
+    };
     static constexpr int SortRole = Qt::UserRole + 1;   // numbers for the numeric columns
     static constexpr int NumberRole = Qt::UserRole + 2; // the trial number of any cell
 

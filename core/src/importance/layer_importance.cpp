@@ -18,8 +18,9 @@ namespace qpruner::importance {
 
 namespace {
 
-const std::pair<const char*, Metric> kMetrics[] = {
-    {"mi", Metric::MI}, {"bi", Metric::BI}, {"quant-kl", Metric::QuantKl}, {"taylor", Metric::Taylor}};
+const std::pair<const char*, Metric> kMetrics[] = {{"mi", Metric::MI},         {"bi", Metric::BI},
+                                                   {"quant-kl", Metric::QuantKl}, {"taylor", Metric::Taylor},
+                                                   {"cosine", Metric::Cosine},   {"outlier", Metric::Outlier}};
 
 double secondsSince(std::chrono::steady_clock::time_point t0)
 {
@@ -295,6 +296,71 @@ MetricScores taylor(model::LlamaModel& model, const at::Tensor& calibration, con
     return r;
 }
 
+MetricScores sublayerCosine(const model::LlamaModel& model, const at::Tensor& calibration, const ImportanceOptions& o,
+                            const ProgressSink& progress, const CancelToken* cancel)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    const int n = model.config().numLayers();
+    std::vector<double> attn(static_cast<size_t>(n), 0.0), mlp(static_cast<size_t>(n), 0.0);
+    c10::NoGradGuard noGrad;
+    const int64_t tokens = forEachMicroBatch(model, calibration, o.microBatch, "sublayer cosines", progress, cancel,
+                                             [&](const at::Tensor& batch) {
+        const auto states = model.sublayerStates(batch);
+        auto cosSum = [&](size_t a, size_t b) {
+            return at::cosine_similarity(predictedPositions(states[a]).to(at::kDouble),
+                                         predictedPositions(states[b]).to(at::kDouble), 1, 1e-12)
+                .sum()
+                .item<double>();
+        };
+        for (int l = 0; l < n; ++l) {
+            attn[size_t(l)] += cosSum(2 * size_t(l), 2 * size_t(l) + 1);
+            mlp[size_t(l)] += cosSum(2 * size_t(l) + 1, 2 * size_t(l) + 2);
+        }
+    });
+    MetricScores r;
+    for (int l = 0; l < n; ++l) {
+        const double a = 1.0 - attn[size_t(l)] / double(tokens), m = 1.0 - mlp[size_t(l)] / double(tokens);
+        r.layers.push_back(a + m);
+        std::array<double, kLinearModuleCount> row{};
+        for (LinearModule mod : kLinearModules)
+            row[size_t(mod)] = mod == LinearModule::Gate || mod == LinearModule::Up || mod == LinearModule::Down ? m : a;
+        r.modules.push_back(row);
+    }
+    r.options = {{"tokens", tokens}, {"blocks", "attention, mlp"}};
+    r.seconds = secondsSince(t0);
+    normalizeScores(r);
+    return r;
+}
+
+MetricScores weightOutliers(model::LlamaModel& model, const CancelToken* cancel)
+{
+    const auto t0 = std::chrono::steady_clock::now();
+    requireDense(model, "outlier");
+    constexpr double kZ = 3.0;
+    MetricScores r;
+    c10::NoGradGuard noGrad;
+    for (size_t l = 0; l < model.layers.size(); ++l) {
+        if (cancel)
+            cancel->throwIfCancelled();
+        std::array<double, kLinearModuleCount> row{};
+        double outliers = 0, weights = 0;
+        for (LinearModule m : kLinearModules) {
+            const auto w = model::layerLinear(model.layers[l], m)->denseWeight().to(at::kDouble);
+            const double mean = w.mean().item<double>(), sd = w.std().item<double>();
+            const double count = sd > 0 ? (w - mean).abs().gt(kZ * sd).sum().item<double>() : 0.0;
+            row[size_t(m)] = count / double(w.numel());
+            outliers += count;
+            weights += double(w.numel());
+        }
+        r.modules.push_back(row);
+        r.layers.push_back(weights > 0 ? outliers / weights : 0.0);
+    }
+    r.options = {{"z", kZ}, {"tokens", 0}};
+    r.seconds = secondsSince(t0);
+    normalizeScores(r);
+    return r;
+}
+
 std::vector<double> ranks(const std::vector<double>& v)
 {
     std::vector<size_t> order(v.size());
@@ -328,7 +394,7 @@ Metric parseMetric(const std::string& name)
 std::vector<Metric> parseMetrics(const std::vector<std::string>& names)
 {
     if (names.empty())
-        throw ConfigError("no importance metric given (expected some of mi, bi, quant-kl, taylor)");
+        throw ConfigError("no importance metric given (expected some of mi, bi, quant-kl, taylor, cosine, outlier)");
     std::vector<Metric> out;
     for (const auto& n : names) {
         const Metric m = parseMetric(n);
@@ -396,6 +462,10 @@ std::map<std::string, MetricScores> layerImportance(model::LlamaModel& model, co
         out["quant-kl"] = quantKl(model, calibration, o, progress, cancel);
     if (has(Metric::Taylor))
         out["taylor"] = taylor(model, calibration, o, progress, cancel);
+    if (has(Metric::Cosine))
+        out["cosine"] = sublayerCosine(model, calibration, o, progress, cancel);
+    if (has(Metric::Outlier))
+        out["outlier"] = weightOutliers(model, cancel);
     return out;
 }
 

@@ -18,6 +18,13 @@
 //             stream entering its layer (about L/2 + 2 forward passes per micro-batch for the layer scores).
 //   taylor    sum over the layer's (module's) weights of |g·w|, g the gradient of the mean LM loss (the pruning
 //             stage's taylor-first score, summed over the whole layer).
+//   cosine    input/output cosine of each block (layer-wise quantization's LIM score, per sublayer): for the
+//             attention block 1 - mean cos(h, h + attn(h)), for the MLP block 1 - mean cos(h', h' + mlp(h')); the
+//             layer's score is their sum, each linear gets its block's score (q/k/v/o the attention's, gate/up/down
+//             the MLP's). One forward pass. (bi is the same cosine over the whole layer.)
+//   outlier   weight outliers (layer-wise quantization's z-score distribution, at |z| > 3): per linear the
+//             fraction of its weights w with |w - mean| > 3 sd (0.27% for Gaussian weights; heavy tails score
+//             higher, and quantize worse); per layer over all seven linears' weights. No calibration data.
 // Raw values are returned with their min-max normalisation (qpruner/importance_scores.h).
 #pragma once
 
@@ -34,11 +41,11 @@
 
 namespace qpruner::importance {
 
-enum class Metric { MI, BI, QuantKl, Taylor };
+enum class Metric { MI, BI, QuantKl, Taylor, Cosine, Outlier };
 
 Metric parseMetric(const std::string& name);            // ConfigError listing the names
 std::vector<Metric> parseMetrics(const std::vector<std::string>& names); // ConfigError on unknown or repeated
-std::string metricName(Metric m);                       // "mi", "bi", "quant-kl", "taylor"
+std::string metricName(Metric m); // "mi", "bi", "quant-kl", "taylor", "cosine", "outlier"
 
 struct MiOptions {
     int dims = 2;             // k: projection dimensions

@@ -164,8 +164,20 @@ at::Tensor LlamaModel::forwardHiddenFrom(const at::Tensor& residual, int firstLa
     return runLayers(residual.to(computeDtype_), firstLayer, 0, nullptr, nullptr);
 }
 
+std::vector<at::Tensor> LlamaModel::sublayerStates(const at::Tensor& tokens) const
+{
+    if (tokens.dim() != 2)
+        throw ConfigError("forward: tokens must be [batch, time], got " + std::to_string(tokens.dim()) + " dims");
+    auto x = at::embedding(embedding, tokens.to(at::kLong).to(device_)).to(computeDtype_);
+    if (const double scale = config_.embeddingScale(); scale != 1.0)
+        x = x * scale;
+    std::vector<at::Tensor> states;
+    runLayers(std::move(x), 0, 0, nullptr, nullptr, &states);
+    return states;
+}
+
 at::Tensor LlamaModel::runLayers(at::Tensor x, int first, int64_t pos, KvCache* cache,
-                                 std::vector<at::Tensor>* residuals) const
+                                 std::vector<at::Tensor>* residuals, std::vector<at::Tensor>* sublayers) const
 {
     const int64_t T = x.size(1);
     // Shared by every layer: the rotation angles of these positions and the causal mask (query at absolute
@@ -190,11 +202,15 @@ at::Tensor LlamaModel::runLayers(at::Tensor x, int first, int64_t pos, KvCache* 
         const DecoderLayer& layer = layers[li];
         const bool sliding = config_.slidingLayer(static_cast<int>(li));
         const auto& a = sliding && localAngles ? *localAngles : angles;
+        if (sublayers)
+            sublayers->push_back(x);
         auto attn = attention(layer, static_cast<int>(li), rmsNorm(x, layer.attnNorm), pos, a,
                               sliding ? outside : future, cache);
         if (config_.sandwichNorms)
             attn = rmsNorm(attn, layer.postAttnNorm);
         x = x + attn;
+        if (sublayers)
+            sublayers->push_back(x);
         auto m = mlp(layer, rmsNorm(x, layer.ffnNorm));
         if (config_.sandwichNorms)
             m = rmsNorm(m, layer.postFfnNorm);
@@ -202,6 +218,8 @@ at::Tensor LlamaModel::runLayers(at::Tensor x, int first, int64_t pos, KvCache* 
         if (residuals)
             residuals->push_back(x);
     }
+    if (sublayers)
+        sublayers->push_back(x);
     const auto xf = x.to(at::kFloat);
     auto y = xf * at::rsqrt(xf.square().mean(-1, true).add_(config_.normEps));
     return scaled(y, config_.unitOffsetNorms() ? finalNorm + 1.0 : finalNorm);

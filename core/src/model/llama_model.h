@@ -87,6 +87,10 @@ public:
     // dtype, positions 0..T-1): what forwardHidden() returns for the same tokens when the layers before are
     // unchanged, computed from there on only (quant-kl scores each layer from cached states this way).
     at::Tensor forwardHiddenFrom(const at::Tensor& residual, int firstLayer) const;
+    // The residual stream around every sublayer for tokens [B, T] (int64, positions 0..T-1, compute dtype): entry
+    // 2l is the input of layer l's attention block, 2l + 1 its output (the MLP block's input), 2L the last layer's
+    // output. (The cosine importance metric compares each block's input and output.)
+    std::vector<at::Tensor> sublayerStates(const at::Tensor& tokens) const;
     // fp32 logits [..., V] of final hidden states.
     at::Tensor logits(const at::Tensor& hidden) const;
     // Convenience: logits [B, T, V] (fp32).
@@ -118,8 +122,8 @@ private:
     at::Tensor rmsNorm(const at::Tensor& x, const at::Tensor& weight) const;
     at::Tensor mlp(const DecoderLayer& layer, const at::Tensor& h) const;
     // Layers [first, end) on x at positions pos.., then the final norm (fp32).
-    at::Tensor runLayers(at::Tensor x, int first, int64_t pos, KvCache* cache,
-                         std::vector<at::Tensor>* residuals) const;
+    at::Tensor runLayers(at::Tensor x, int first, int64_t pos, KvCache* cache, std::vector<at::Tensor>* residuals,
+                         std::vector<at::Tensor>* sublayers = nullptr) const;
 
     ModelConfig config_;
     at::ScalarType weightDtype_;

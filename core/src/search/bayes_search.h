@@ -43,7 +43,8 @@
 //   The population is the NSGA-II selection of parents and offspring.
 // lagrangian: a per-unit error table (SearchProblem::unitErrors, e.g. quant-kl of each unit at each format) and
 //   the multiple-choice knapsack: minimise the summed error within the budget (solveKnapsack: exact), first at
-//   the run's budget, then at budgets spread down to the cheapest map (tracing the front); no surrogate.
+//   the run's budget, then the knapsack's front (knapsackFront) at up to 64 budgets spread down to the cheapest
+//   map, then the rest of that front; no surrogate.
 // ap-ratio: arithmetic-progression layer ratios: each unit's precision position rises linearly with its depth
 //   (slope s, offset the largest that fits the budget); one map per slope of `apSlopes`.
 #pragma once
@@ -225,6 +226,11 @@ KnapsackSolution solveKnapsack(const std::vector<std::vector<double>>& error,
                                size_t maxStates = 2000000);
 // The Lagrangian relaxation: per unit argmin error + lambda * bytes (ties: fewer bytes, lower index). Optimal for
 // the knapsack at its own byte total (a point of the lower convex hull).
+// Every Pareto-optimal solution within the budget (no other fits with fewer bytes and no more error), ascending
+// bytes and descending error; the last is solveKnapsack's.
+std::vector<KnapsackSolution> knapsackFront(const std::vector<std::vector<double>>& error,
+                                            const std::vector<std::vector<int64_t>>& bytes, int64_t budget,
+                                            size_t maxStates = 2000000);
 Choice lagrangianChoice(const std::vector<std::vector<double>>& error, const std::vector<std::vector<int64_t>>& bytes,
                         double lambda);
 // ap-ratio: the map whose unit u takes the most precise candidate at or below position c + slope * (depth_u -

@@ -474,18 +474,32 @@ Proposal proposeLagrangian(const TrialIndex& index, const SearchProblem& problem
         throw ConfigError("search: the lagrangian strategy needs a per-unit error table (" +
                           std::to_string(space.units) + " units x " + std::to_string(space.candidates.size()) +
                           " candidates), e.g. quant-kl of each unit at each candidate format");
-    const int64_t unitBudget = space.budgetBytes - space.fixedBytes;
-    const int64_t unitMin = space.minBytes() - space.fixedBytes;
-    // The run's budget first, then budgets spread down to the cheapest map: the knapsack's front.
-    const int steps = std::max(2, options.trials);
-    for (int i = 0; i < steps; ++i) {
-        const int64_t b = unitBudget - int64_t(std::llround(double(unitBudget - unitMin) * i / double(steps - 1)));
-        const KnapsackSolution s = solveKnapsack(problem.unitErrors, space.unitBytes, b);
-        if (s.choice.empty())
+    // Every Pareto-optimal knapsack solution within the budget, by ascending bytes: first the run's budget (the
+    // last), then budgets spread evenly down to the cheapest map (at most 64, each the best solution that fits
+    // it), then the remaining solutions from the most bytes down.
+    const std::vector<KnapsackSolution> front =
+        knapsackFront(problem.unitErrors, space.unitBytes, space.budgetBytes - space.fixedBytes);
+    if (front.empty())
+        return exhausted();
+    std::vector<size_t> order{front.size() - 1};
+    const int steps = int(std::min<size_t>(64, front.size()));
+    const double lo = double(front.front().bytes), hi = double(front.back().bytes);
+    for (int i = 1; i < steps; ++i) {
+        const double target = hi - (hi - lo) * i / double(steps - 1);
+        size_t k = 0; // the last solution with bytes <= target
+        while (k + 1 < front.size() && double(front[k + 1].bytes) <= target)
+            ++k;
+        order.push_back(k);
+    }
+    for (size_t k = front.size(); k-- > 0;)
+        order.push_back(k);
+    std::set<size_t> tried;
+    for (size_t k : order) {
+        if (!tried.insert(k).second)
             continue;
-        const std::string enc = space.encode(s.choice);
-        if (index.at(enc, 1.0).state == TrialIndex::State::Missing && !index.held.count(enc))
-            return make(s.choice, i == 0 ? "lagrangian:budget" : "lagrangian:front", 1.0);
+        const std::string enc = space.encode(front[k].choice);
+        if (!index.held.count(enc))
+            return make(front[k].choice, k + 1 == front.size() ? "lagrangian:budget" : "lagrangian:front", 1.0);
     }
     return exhausted();
 }
@@ -507,8 +521,9 @@ Proposal proposeApRatio(const TrialIndex& index, const SearchProblem& problem, c
 
 } // namespace detail
 
-KnapsackSolution solveKnapsack(const std::vector<std::vector<double>>& error,
-                               const std::vector<std::vector<int64_t>>& bytes, int64_t budget, size_t maxStates)
+std::vector<KnapsackSolution> knapsackFront(const std::vector<std::vector<double>>& error,
+                                            const std::vector<std::vector<int64_t>>& bytes, int64_t budget,
+                                            size_t maxStates)
 {
     if (error.size() != bytes.size())
         throw ConfigError("knapsack: " + std::to_string(error.size()) + " error rows for " +
@@ -558,18 +573,28 @@ KnapsackSolution solveKnapsack(const std::vector<std::vector<double>>& error,
                               " Pareto-optimal partial sums; use a coarser granularity");
         layers.push_back(std::move(kept));
     }
-    // The least error (the last state: errors descend); ties in error go to fewer bytes by construction.
-    KnapsackSolution out;
-    size_t i = layers.back().size() - 1;
-    out.error = layers.back()[i].error;
-    out.bytes = layers.back()[i].bytes;
-    out.choice.assign(error.size(), 0);
-    for (size_t u = error.size(); u > 0; --u) {
-        const State& s = layers[u][i];
-        out.choice[u - 1] = s.k;
-        i = s.parent;
+    std::vector<KnapsackSolution> out(layers.back().size());
+    for (size_t j = 0; j < out.size(); ++j) {
+        KnapsackSolution& s = out[j];
+        s.error = layers.back()[j].error;
+        s.bytes = layers.back()[j].bytes;
+        s.choice.assign(error.size(), 0);
+        size_t i = j;
+        for (size_t u = error.size(); u > 0; --u) {
+            const State& st = layers[u][i];
+            s.choice[u - 1] = st.k;
+            i = st.parent;
+        }
     }
     return out;
+}
+
+KnapsackSolution solveKnapsack(const std::vector<std::vector<double>>& error,
+                               const std::vector<std::vector<int64_t>>& bytes, int64_t budget, size_t maxStates)
+{
+    // The least error is the front's last solution (errors descend along it; ties in error go to fewer bytes).
+    auto front = knapsackFront(error, bytes, budget, maxStates);
+    return front.empty() ? KnapsackSolution{} : std::move(front.back());
 }
 
 Choice lagrangianChoice(const std::vector<std::vector<double>>& error, const std::vector<std::vector<int64_t>>& bytes,
