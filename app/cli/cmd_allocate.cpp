@@ -66,7 +66,9 @@ int runAllocate(const Args& args)
     p.option("scores", "FILE", "importance scores JSON (qpruner importance)");
     p.option("metric", "NAME", "metric of the scores file to use (default: its only metric)");
     p.option("budget", "B", "memory budget: bytes (350MiB), bits per weight (4.5bpw) or fraction (0.4x, 40%)");
-    p.option("method", "M", "greedy, probabilistic, uniform or random", "greedy");
+    p.option("method", "M", "greedy, probabilistic, uniform, random or ap-ratio (precision rising linearly with depth)",
+             "greedy");
+    p.option("ap-slope", "S", "ap-ratio: candidate positions gained from the first layer to the last", "1");
     p.option("candidates", "LIST", "formats a searched layer may take", "nf4,int8,bf16");
     p.option("layers", "SPEC", "searched layers: BEGIN:END (END exclusive) or a list 1,3,4 (default: all)");
     p.option("base-map", "FILE", "precision map for everything not searched (default: all bf16)");
@@ -97,6 +99,7 @@ int runAllocate(const Args& args)
         options.temperature = p.getDouble("temperature");
         options.repairSlack = p.getDouble("repair-slack");
         options.epsilon = p.getDouble("epsilon");
+        options.apSlope = p.getDouble("ap-slope");
         const int64_t seed = p.getInt64("seed");
         if (seed < 0)
             throw UsageError("--seed must be >= 0, got " + std::to_string(seed));

@@ -92,7 +92,7 @@ int runSearch(const Args& args)
     p.option("calib", "SOURCE", "calibration data for the importance", "tinystories");
     p.option("calib-samples", "N", "calibration windows", "32");
     p.option("calib-seq-len", "N", "calibration window length", "128");
-    p.option("method", "M", "allocation of the initial map: greedy | probabilistic", "probabilistic");
+    p.option("method", "M", "allocation of the initial map: greedy | probabilistic | ap-ratio", "probabilistic");
     p.option("candidates", "LIST", "candidate formats", "nf4,int8,bf16");
     p.option("layers", "LIST", "searched layers (default: all)");
     p.option("base-format", "F", "format of everything not searched", "bf16");

@@ -514,8 +514,9 @@ private Q_SLOTS:
         QCOMPARE(qpruner::parseAllocationMethod("Probabilistic"), AllocationMethod::Probabilistic);
         QCOMPARE(qpruner::parseAllocationMethod("uniform"), AllocationMethod::Uniform);
         QCOMPARE(qpruner::parseAllocationMethod("RANDOM"), AllocationMethod::Random);
+        QCOMPARE(qpruner::parseAllocationMethod("ap-ratio"), AllocationMethod::ApRatio);
         for (auto m : {AllocationMethod::Greedy, AllocationMethod::Probabilistic, AllocationMethod::Uniform,
-                       AllocationMethod::Random})
+                       AllocationMethod::Random, AllocationMethod::ApRatio})
             QCOMPARE(qpruner::parseAllocationMethod(qpruner::allocationMethodName(m)), m);
         VERIFY_THROWS(qpruner::ConfigError, qpruner::parseAllocationMethod("gredy"), "'gredy'", "greedy",
                       "probabilistic", "uniform", "random");
@@ -1246,6 +1247,37 @@ private Q_SLOTS:
         VERIFY_THROWS(qpruner::ConfigError, qpruner::allocate(p, o), "needs 8.3334 bpw");
         p.budget = qpruner::parseBudget("8.3334bpw");
         QCOMPARE(qpruner::allocate(p, o).best.budgetedBytes, 2 * kTinyNf4Layer + kTinyBf16Layer);
+    }
+
+    // ap-ratio: precision never falls with depth, the map is the most precise schedule of its slope that fits
+    // (raising the offset any further breaks the budget), and a flat slope gives one format everywhere.
+    void apRatioMethod()
+    {
+        AllocationProblem p;
+        p.config = tinyConfig(6);
+        p.importance = {0.9, 0.1, 0.5, 0.2, 0.8, 0.3}; // ignored by ap-ratio
+        p.budget = qpruner::parseBudget("9bpw");
+        AllocationOptions o;
+        o.method = AllocationMethod::ApRatio;
+        const auto rank = [](const QuantSpec& s) { return s == spec("nf4") ? 0 : s == spec("int8") ? 1 : 2; };
+        for (double slope : {0.0, 0.5, 1.0, 2.0}) {
+            o.apSlope = slope;
+            const AllocationResult r = qpruner::allocate(p, o);
+            QCOMPARE(r.method, AllocationMethod::ApRatio);
+            QVERIFY(r.best.budgetedBytes <= r.budgetBytes);
+            for (size_t l = 1; l < r.best.layerSpecs.size(); ++l)
+                QVERIFY(rank(r.best.layerSpecs[l - 1]) <= rank(r.best.layerSpecs[l]));
+            if (slope == 0.0) // one format everywhere: the most precise uniform map within 9 bpw (int8)
+                for (const auto& s : r.best.layerSpecs)
+                    QCOMPARE(s, spec("int8"));
+            if (slope == 2.0) { // steep: the first layer at nf4, the last at bf16
+                QCOMPARE(r.best.layerSpecs.front(), spec("nf4"));
+                QCOMPARE(r.best.layerSpecs.back(), spec("bf16"));
+            }
+        }
+        // The budget below every schedule: the usual error.
+        p.budget = qpruner::parseBudget("3bpw");
+        VERIFY_THROWS(qpruner::ConfigError, qpruner::allocate(p, o), "below the smallest feasible");
     }
 
     void randomMethod()

@@ -227,6 +227,24 @@ private Q_SLOTS:
         QCOMPARE(panel.scatterPlot()->xAxis->label(), QStringLiteral("Memory (KiB)"));
     }
 
+    // A multi-fidelity search's cheap scores are counted but not plotted, and never on the front: a 1/4 score
+    // better than every full one changes nothing.
+    void lowFidelityScoresStayOffThePlot()
+    {
+        SearchPanel panel;
+        RunSnapshot s = searchSnapshot();
+        auto low = trial(10, TrialState::Complete, 190000, 1.5, "acquisition", 9);
+        low.fidelity = 0.25;
+        low.tokens = 512;
+        s.trials.push_back(low);
+        panel.setRun(s);
+        QCOMPARE(panel.plottedTrialCount(), 8);
+        QVERIFY2(panel.caption().contains(QStringLiteral("1 scored at lower fidelity (not plotted)")),
+                 qPrintable(panel.caption()));
+        for (const auto& [m, o] : graphPoints(panel.frontGraph()))
+            QVERIFY(o > 1.5);
+    }
+
     void frontIsParetoFront()
     {
         SearchPanel panel;
@@ -538,6 +556,8 @@ private Q_SLOTS:
         recovered.status = store::RunStatus::Done;
         recovered.result = {{"train", {{"steps", 20}, {"best_validation_loss", 1.23456}}}};
         runs[1].stages.push_back(recovered);
+        runs[1].search->strategy = "evopress"; // a study run with several strategies: the legend says which
+        runs[2].search->strategy = "lagrangian";
         ComparePanel panel;
         panel.resize(1100, 700);
         panel.setRuns(runs);
@@ -548,7 +568,9 @@ private Q_SLOTS:
         for (int r = 0; r < 3; ++r) {
             auto* item = qobject_cast<QCPPlottableLegendItem*>(panel.frontsPlot()->legend->item(r));
             QVERIFY(item);
-            QCOMPARE(item->plottable()->name(), QStringLiteral("run %1: compare run %1").arg(11 + r));
+            const char* strategy[] = {"bayes", "evopress", "lagrangian"};
+            QCOMPARE(item->plottable()->name(),
+                     QStringLiteral("run %1: compare run %1 \u00b7 %2").arg(11 + r).arg(QLatin1String(strategy[r])));
             std::vector<ObjectivePoint> points;
             for (const auto& t : runs[size_t(r)].trials)
                 if (t.state == TrialState::Complete)

@@ -177,6 +177,12 @@ private Q_SLOTS:
         // The trials table lists every trial; its context menu holds the four actions.
         TrialsTable* table = view->trialsTable();
         QCOMPARE(table->model()->rowCount(), 4);
+        // Each row shows the fidelity it was scored at and its tokens (a full-fidelity search: "1 · N tok").
+        for (int r = 0; r < 4; ++r) {
+            const QString f =
+                table->model()->data(table->model()->index(r, TrialsTableModel::FidelityColumn), Qt::DisplayRole).toString();
+            QVERIFY2(f.startsWith(QStringLiteral("1 \u00b7 ")) && f.endsWith(QStringLiteral(" tok")), qPrintable(f));
+        }
         view->showTab(QStringLiteral("search"));
         QCoreApplication::processEvents();
         // A click on a row selects that trial in the plot too and makes it Run > Trial's target.

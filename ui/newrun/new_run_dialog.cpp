@@ -327,7 +327,7 @@ QWidget* NewRunDialog::buildImportanceTab()
     budgetMessage_ = new QLabel;
     budgetMessage_->setWordWrap(true);
     budgetMessage_->setTextInteractionFlags(Qt::TextSelectableByMouse);
-    method_ = combo({"probabilistic", "greedy", "uniform", "random"});
+    method_ = combo({"probabilistic", "greedy", "uniform", "random", "ap-ratio"});
     QStringList formats;
     for (const std::string& n : quantSpecNames())
         formats.append(QString::fromStdString(n));

@@ -428,7 +428,11 @@ void ComparePanel::showFronts()
         all->setData(p.memory, ay, true);
 
         QCPGraph* front = frontsPlot_->addGraph();
-        front->setName(runLabel(runs_[r].run.id, runs_[r].run.name));
+        // Runs are told apart by their strategy too (one study run with each strategy is the usual comparison).
+        QString label = runLabel(runs_[r].run.id, runs_[r].run.name);
+        if (runs_[r].search)
+            label += QStringLiteral(" · %1").arg(QString::fromStdString(runs_[r].search->strategy));
+        front->setName(label);
         front->setLineStyle(QCPGraph::lsStepLeft);
         front->setPen(QPen(color, 2.2));
         front->setScatterStyle(QCPScatterStyle(QCPScatterStyle::ssDisc, color, color, 6));

@@ -65,6 +65,12 @@ void readSearchSettings(RunSnapshot& s)
     const nlohmann::json& sc = c["search"];
     ss.objective = sc.value("objective", std::string("ppl"));
     ss.trials = sc.value("trials", 0);
+    if (sc.contains("strategy") && sc["strategy"].is_string())
+        ss.strategy = sc["strategy"].get<std::string>();
+    if (sc.contains("granularity") && sc["granularity"].is_string())
+        ss.granularity = sc["granularity"].get<std::string>();
+    if (sc.contains("token_budget") && sc["token_budget"].is_number_integer())
+        ss.tokenBudget = sc["token_budget"].get<int64_t>();
     if (c.contains("allocate") && c["allocate"].is_object()) {
         ss.budget = c["allocate"].value("budget", std::string());
         if (c["allocate"].contains("candidates") && c["allocate"]["candidates"].is_array())

@@ -27,6 +27,9 @@ struct SearchSettings {
     int64_t budgetBytes = 0;              // limit on TrialRecord::budgetedBytes (0: unknown)
     std::vector<std::string> candidates;  // candidate format names of the search
     int trials = 0;                       // trials asked for
+    std::string strategy = "bayes";       // bayes, random, evopress, nsga2, lagrangian, ap-ratio
+    std::string granularity = "layer";    // layer, group, module
+    int64_t tokenBudget = 0;              // the study's cost limit in scored tokens (0: none)
 };
 
 struct RunSnapshot {

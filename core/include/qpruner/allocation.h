@@ -95,7 +95,10 @@ struct MemoryBudget {
 // Throws ConfigError naming the text and the accepted forms.
 MemoryBudget parseBudget(std::string_view text);
 
-enum class AllocationMethod { Greedy, Probabilistic, Uniform, Random };
+// ap-ratio: arithmetic-progression layer ratios: each searched layer takes the most precise candidate at or below
+// the position c + apSlope * (depth - 1/2) (position: the candidate's log2 code bits, min-max scaled to [0, 1];
+// depth: layer / (layers - 1)), c the largest offset that fits the budget; deeper layers keep more precision.
+enum class AllocationMethod { Greedy, Probabilistic, Uniform, Random, ApRatio };
 AllocationMethod parseAllocationMethod(const std::string& name); // case-insensitive; ConfigError listing the names
 std::string allocationMethodName(AllocationMethod m);
 
@@ -116,6 +119,7 @@ struct AllocationOptions {
     double epsilon = 1e-3;      // eps in the objective (so a layer scored 0 still prefers more bits)
     uint64_t seed = 0;
     QuantSpec uniformFormat{QuantKind::NF4, 64, false}; // uniform
+    double apSlope = 1.0;       // ap-ratio: positions gained from the first to the last layer
 };
 
 struct Allocation {

@@ -299,7 +299,8 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
     normalizeCalibration(n, "calibration", baseDir, dataDir);
 
     root.child("allocate", json::object(), &n);
-    n.allowOnly({"budget", "method", "candidates", "layers", "base_format", "samples", "temperature", "epsilon"});
+    n.allowOnly({"budget", "method", "candidates", "layers", "base_format", "samples", "temperature", "epsilon",
+                 "ap_slope"});
     parseBudget(n.str("budget", "4.5bpw"));
     parseAllocationMethod(n.str("method", "probabilistic"));
     json& cands = n.slot("candidates", json::array({"nf4", "int8", "bf16"}));
@@ -320,6 +321,11 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
     n.integer("samples", 16, 0);
     n.number("temperature", 0.1, 0, true);
     n.number("epsilon", 1e-3, 0, false);
+    {
+        json& slope = n.slot("ap_slope", 1.0);
+        if (!slope.is_number() || !std::isfinite(slope.get<double>()))
+            throw ConfigError(n.at("ap_slope") + ": expected a number");
+    }
 
     if (root.child("search", json::object(), &n)) {
         n.allowOnly({"trials", "strategy", "granularity", "objective", "validation", "task", "task_limit",
@@ -621,6 +627,7 @@ AllocationOptions allocationOptions(const Context& cx)
     o.samples = ac["samples"];
     o.temperature = ac["temperature"];
     o.epsilon = ac["epsilon"];
+    o.apSlope = ac.value("ap_slope", 1.0);
     o.seed = cx.config["seed"];
     return o;
 }

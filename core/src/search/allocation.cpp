@@ -589,6 +589,40 @@ void runRandom(const Table& t, const AllocationOptions& o, AllocationResult& res
     result.best = *best;
 }
 
+// ---------------------------------------------------------------------------------------------------------
+// ap-ratio
+
+std::vector<int> runApRatio(const Table& t, const AllocationOptions& o)
+{
+    const int numLayers = t.config->numLayers();
+    const double lo = *std::min_element(t.logBits.begin(), t.logBits.end());
+    const double hi = *std::max_element(t.logBits.begin(), t.logBits.end());
+    std::vector<size_t> order(t.numCands()); // least to most precise
+    std::iota(order.begin(), order.end(), size_t(0));
+    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return t.logBits[a] < t.logBits[b]; });
+    auto at = [&](double c) {
+        std::vector<int> choice(t.n());
+        for (size_t i = 0; i < t.n(); ++i) {
+            const double depth = numLayers > 1 ? double(t.layers[i]) / double(numLayers - 1) : 0.5;
+            const double target = c + o.apSlope * (depth - 0.5);
+            size_t pick = order.front();
+            for (size_t k : order)
+                if ((hi > lo ? (t.logBits[k] - lo) / (hi - lo) : 1.0) <= target + 1e-12)
+                    pick = k;
+            choice[i] = int(pick);
+        }
+        return choice;
+    };
+    double cLo = -std::abs(o.apSlope) - 1, cHi = std::abs(o.apSlope) + 2;
+    if (t.bytesOf(at(cHi)) <= t.budget)
+        return at(cHi);
+    for (int i = 0; i < 60; ++i) {
+        const double mid = 0.5 * (cLo + cHi);
+        (t.bytesOf(at(mid)) <= t.budget ? cLo : cHi) = mid;
+    }
+    return at(cLo);
+}
+
 nlohmann::ordered_json allocationJson(const Allocation& a)
 {
     nlohmann::ordered_json formats = nlohmann::ordered_json::array();
@@ -676,6 +710,7 @@ AllocationResult allocate(const AllocationProblem& problem, const AllocationOpti
         runRandom(t, options, result);
         break;
     case AllocationMethod::Uniform: break;
+    case AllocationMethod::ApRatio: result.best = makeAllocation(t, runApRatio(t, options)); break;
     }
     return result;
 }

@@ -163,11 +163,11 @@ AllocationMethod parseAllocationMethod(const std::string& name)
 {
     const std::string n = lower(name);
     for (AllocationMethod m : {AllocationMethod::Greedy, AllocationMethod::Probabilistic, AllocationMethod::Uniform,
-                               AllocationMethod::Random})
+                               AllocationMethod::Random, AllocationMethod::ApRatio})
         if (n == allocationMethodName(m))
             return m;
     throw ConfigError("unknown allocation method '" + name +
-                      "' (expected one of greedy, probabilistic, uniform, random)");
+                      "' (expected one of greedy, probabilistic, uniform, random, ap-ratio)");
 }
 
 std::string allocationMethodName(AllocationMethod m)
@@ -177,6 +177,7 @@ std::string allocationMethodName(AllocationMethod m)
     case AllocationMethod::Probabilistic: return "probabilistic";
     case AllocationMethod::Uniform: return "uniform";
     case AllocationMethod::Random: return "random";
+    case AllocationMethod::ApRatio: return "ap-ratio";
     }
     return "?";
 }
