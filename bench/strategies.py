@@ -10,7 +10,9 @@ rank among all of them (1 = the optimum). For every (model, space, budget) and s
 --val-windows x --val-seq-len tokens of TinyStories), one thread each, --jobs at a time. The lagrangian's error
 table is measured on a quarter of the windows and charged to its budget (lagrangian and ap-ratio draw nothing at
 random: they run once, and their sd is 0); evopress uses its default stages
-(1/8, 1/2, 1 of the windows); bayes runs single-fidelity and, as "bayes-mf", with fidelities 1/4, 1.
+(1/8, 1/2, 1 of the windows); bayes runs as the default (its initial design led by the knapsack's answers from
+the same error table, also charged), without them ("bayes-plain"), and multi-fidelity with fidelities 1/4, 1
+("bayes-mf", no knapsack seeds).
 
 Per (model, space, budget), all runs share one hypervolume reference (total bytes and perplexity, both
 minimised): memory = the largest total bytes of any full-fidelity trial of any run, objective = the largest
@@ -44,12 +46,13 @@ SPACES = [  # (name, granularity, candidates, budgets)
     ("layer nf4/int8/bf16", "layer", "nf4,int8,bf16", ["7bpw", "10bpw"]),
 ]
 STRATEGIES = {
-    "bayes": [],
-    "bayes-mf": ["--strategy", "bayes", "--fidelities", "0.25,1"],
+    "bayes": [],  # the default: knapsack seeds from an error table on 1/4 of the windows, then bayes
+    "bayes-plain": ["--strategy", "bayes", "--no-initial-knapsack"],
+    "bayes-mf": ["--strategy", "bayes", "--fidelities", "0.25,1", "--no-initial-knapsack"],
     "random": ["--strategy", "random"],
     "evopress": ["--strategy", "evopress"],
     "nsga2": ["--strategy", "nsga2"],
-    "lagrangian": ["--strategy", "lagrangian", "--error-fidelity", "0.25"],
+    "lagrangian": ["--strategy", "lagrangian"],
     "ap-ratio": ["--strategy", "ap-ratio"],
 }
 
@@ -62,6 +65,15 @@ def run(cmd, env):
     if out.returncode != 0:
         sys.exit(f"failed ({out.returncode}): {' '.join(cmd)}\n{out.stderr}")
     return out.stdout
+
+
+def has_run(db, name):
+    if not os.path.exists(db):
+        return False
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    found = con.execute("SELECT 1 FROM runs WHERE name = ?", (name,)).fetchone() is not None
+    con.close()
+    return found
 
 
 def trials_of(db, run_id):
@@ -84,7 +96,8 @@ def main():
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--strategies", default=",".join(STRATEGIES))
-    ap.add_argument("--work-dir")
+    ap.add_argument("--work-dir", help="keep models, scores and stores here; runs already in a store are not "
+                    "run again, so strategies can be added to an earlier study")
     ap.add_argument("--json-out")
     a = ap.parse_args()
     data = os.path.abspath(a.data)
@@ -103,6 +116,7 @@ def main():
     t_start = time.time()
 
     jobs = []  # (key, db, name, cmd)
+    stores = {}  # db -> (model, space, budget)
     prepared = {}
     for mname in a.models.split(","):
         rel, tokrel, prune = MODELS[mname]
@@ -120,6 +134,7 @@ def main():
             for budget in budgets:
                 key = (mname, sname, budget)
                 db = os.path.join(work, f"{mname}-{sname.replace(' ', '_').replace('/', '-')}-{budget}.db")
+                stores[db] = key
                 evals = a.layer_evals if gran == "layer" else a.evals
                 base = [q, "search", model, "--tokenizer", tok, "--scores", scores, "--db", db, "--budget", budget,
                         "--candidates", cands, "--granularity", gran, "--val-windows", str(a.val_windows),
@@ -127,34 +142,36 @@ def main():
                 for strat in strategies:
                     # lagrangian and ap-ratio use no randomness: one run stands for every seed.
                     for seed in (seeds[:1] if strat in DETERMINISTIC else seeds):
+                        if has_run(db, f"{strat}/{seed}"):
+                            continue
                         jobs.append((key, db, f"{strat}/{seed}",
                                      base + STRATEGIES[strat] + ["--token-budget", str(evals * full_tokens),
                                                                  "--seed", str(seed), "--name", f"{strat}/{seed}"]))
-                if gran == "layer":  # every feasible map: random search to exhaustion
+                if gran == "layer" and not has_run(db, "oracle"):  # every feasible map: random search to exhaustion
                     jobs.append((key, db, "oracle", base + ["--strategy", "random", "--name", "oracle"]))
 
     # One store per (model, space, budget): its runs go one after another (SQLite serialises writers anyway), the
     # stores in parallel.
-    by_db = {}
+    by_db = {db: [] for db in stores}
     for j in jobs:
-        by_db.setdefault(j[1], []).append(j)
+        by_db[j[1]].append(j)
 
-    def run_db(items):
+    def run_db(item):
+        db, items = item
         for _, _, _, cmd in items:
             run(cmd, env)
-        return items[0][1]
+        return db
 
     done = 0
     with concurrent.futures.ThreadPoolExecutor(max_workers=a.jobs) as pool:
-        for db in pool.map(run_db, by_db.values()):
+        for db in pool.map(run_db, by_db.items()):
             done += 1
             print(f"[{time.time() - t_start:6.0f} s] {done}/{len(by_db)} stores done: {os.path.basename(db)}",
                   file=sys.stderr, flush=True)
 
     # Analysis.
     table = []
-    for db, items in by_db.items():
-        key = items[0][0]
+    for db, key in stores.items():
         con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
         runs = {name: rid for rid, name in con.execute("SELECT id, name FROM runs")}
         budget_bytes = {}

@@ -116,8 +116,13 @@ int runSearch(const Args& args)
     p.option("nsga2-population", "N", "nsga2: population and offspring per generation", "16");
     p.option("nsga2-prefilter", "N", "nsga2: candidates bred per offspring kept by the surrogate (1: none)", "4");
     p.option("ap-slopes", "LIST", "ap-ratio: slopes of the depth schedules, in candidate positions", "0,0.25,0.5,0.75,1,1.5,2,3");
-    p.option("error-fidelity", "F", "lagrangian: fraction of the validation windows the error table is measured on",
-             "1");
+    p.flag("no-initial-knapsack",
+           "bayes: do not lead the initial design with the knapsack's answers from a per-unit error table (by "
+           "default measured on --error-fidelity of the windows and charged to --token-budget)");
+    p.flag("initial-knapsack", "other strategies: lead the initial design with the knapsack's answers");
+    p.option("error-fidelity", "F",
+             "fraction of the validation windows the per-unit error table (lagrangian, knapsack seeds) is measured on",
+             "0.25");
     p.option("variant-cache", "WHERE",
              "where quantized variants live between trials: memory, disk (mapped files in the run's workdir; "
              "only the current map's weights resident) or auto (disk when all variants would take over 1/4 of RAM)",
@@ -205,6 +210,10 @@ int runSearch(const Args& args)
               {"nsga2", {{"population", p.getInt("nsga2-population")}, {"prefilter", p.getInt("nsga2-prefilter")}}},
               {"ap_slopes", numbers("ap-slopes")},
               {"error_fidelity", numbers("error-fidelity").at(0)},
+              {"initial_knapsack",
+               p.isSet("no-initial-knapsack") ? false
+               : p.isSet("initial-knapsack")   ? true
+                                               : p.get("strategy") == "bayes"},
               {"variant_cache", p.get("variant-cache")}}},
             {"evaluate", nullptr}};
         return pipeline::normalizeConfig(config, std::filesystem::current_path(), sharedDataDir());

@@ -388,7 +388,12 @@ private Q_SLOTS:
             QVERIFY(t["metrics"]["memory"]["linear_bits_per_weight"].get<double>() <= 6.5);
             QVERIFY(t["objective"].get<double>() >= best);
         }
-        QCOMPARE(pj["all"][0]["source"].get<std::string>(), std::string("initial:importance"));
+        // The default bayes leads with the knapsack's answer at the budget (from the per-unit error table, whose
+        // cost the stage reports), then up to 3 more points of the knapsack's front, then the importance map.
+        QCOMPARE(pj["all"][0]["source"].get<std::string>(), std::string("initial:knapsack"));
+        QVERIFY(j["stages"]["search"]["unit_errors"]["tokens"].get<int64_t>() > 0);
+        QCOMPARE(j["stages"]["search"]["tokens"].get<int64_t>(),
+                 j["stages"]["search"]["unit_errors"]["tokens"].get<int64_t>() + 6 * 4 * 255);
         r = runCli({"pareto", "--db", db, "--run", "1", "--csv"});
         QVERIFY2(r.exitCode == 0, r.err.constData());
         const auto lines = r.out.trimmed().split('\n');

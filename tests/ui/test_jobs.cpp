@@ -369,6 +369,8 @@ private Q_SLOTS:
         QCOMPARE(c["search"]["strategy"], json("bayes"));
         QCOMPARE(c["search"]["fidelities"], json::array({1}));
         QCOMPARE(c["search"]["token_budget"], json(0));
+        QCOMPARE(c["search"]["initial_knapsack"], json(true)); // bayes's default
+        QCOMPARE(c["search"]["error_fidelity"], json(0.25));
         c["search"]["strategy"] = "evopress";
         c["search"]["granularity"] = "module";
         c["search"]["token_budget"] = 40000;
@@ -386,14 +388,23 @@ private Q_SLOTS:
         QCOMPARE(back["search"]["fidelities"], json::array({1}));
         json b = c;
         b["search"]["strategy"] = "bayes";
+        b["search"]["initial_knapsack"] = false;
         dialog.setConfig(b);
         QCOMPARE(dialog.config()["search"]["fidelities"], json({0.25, 1}));
+        QCOMPARE(dialog.config()["search"]["initial_knapsack"], json(false));
+        QCOMPARE(back["search"]["initial_knapsack"], json(false)); // evopress: no knapsack seeds
         dialog.setConfig(c);
         QCOMPARE(back["search"]["nsga2"]["population"], json(12));
         QCOMPARE(back["search"]["nsga2"]["prefilter"], json(2));
         auto* stack = dialog.findChild<QStackedWidget*>(QStringLiteral("strategySettings"));
         QVERIFY(stack);
         QCOMPARE(stack->currentIndex(), 2); // evopress's page
+        dialog.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&dialog));
+        for (int tab = 0; tab < dialog.tabs()->count(); ++tab)
+            if (dialog.tabs()->tabText(tab).contains(QStringLiteral("Search")))
+                dialog.tabs()->setCurrentIndex(tab);
+        saveScreenshot(dialog, QStringLiteral("new-run-strategy.png"));
         const json n = normalized(back);
         QCOMPARE(n["search"]["evopress"]["survivors"], json::array({3, 1}));
         // Each strategy in turn: valid with its defaults, its page shown.

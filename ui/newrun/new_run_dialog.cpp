@@ -1,6 +1,7 @@
 // NewRunDialog: the widgets, their mapping to and from the config document, and the live validation.
 #include "newrun/new_run_dialog.h"
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDialogButtonBox>
 #include <QDir>
@@ -396,11 +397,19 @@ QWidget* NewRunDialog::buildSearchTab()
     errorFidelity_->setRange(0.01, 1);
     errorFidelity_->setSingleStep(0.125);
     errorFidelity_->setDecimals(3);
-    errorFidelity_->setValue(1);
-    errorFidelity_->setToolTip(tr("Fraction of the validation windows the error table is measured on"));
+    errorFidelity_->setValue(0.25);
+    errorFidelity_->setToolTip(tr("Fraction of the validation windows the per-unit error table (lagrangian, "
+                                  "knapsack seeds) is measured on"));
     apSlopes_ = new QLineEdit(QStringLiteral("0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3"));
     apSlopes_->setToolTip(tr("Slopes of the depth schedules, in candidate positions per model depth"));
-    settingsPage([&](QFormLayout* f) { f->addRow(tr("Fidelities:"), fidelities_); });
+    knapsackSeeds_ = new QCheckBox(tr("Lead with the knapsack's answers"));
+    knapsackSeeds_->setChecked(true);
+    knapsackSeeds_->setToolTip(tr("Start from the knapsack's best maps under a per-unit error table (KL of each unit "
+                                  "at each format, charged to the token budget)"));
+    settingsPage([&](QFormLayout* f) {
+        f->addRow(tr("Fidelities:"), fidelities_);
+        f->addRow(QString(), knapsackSeeds_);
+    });
     settingsPage([&](QFormLayout* f) { f->addRow(note(tr("No settings.")));  });
     settingsPage([&](QFormLayout* f) {
         f->addRow(tr("Offspring:"), evoOffspring_);
@@ -411,7 +420,7 @@ QWidget* NewRunDialog::buildSearchTab()
         f->addRow(tr("Population:"), nsgaPopulation_);
         f->addRow(tr("Pre-filter factor:"), nsgaPrefilter_);
     });
-    settingsPage([&](QFormLayout* f) { f->addRow(tr("Error table fidelity:"), errorFidelity_); });
+    settingsPage([&](QFormLayout* f) { f->addRow(note(tr("The error table's fidelity is set below."))); });
     settingsPage([&](QFormLayout* f) { f->addRow(tr("Slopes:"), apSlopes_); });
     connect(strategy_, &QComboBox::currentIndexChanged, this, [this](int i) {
         strategySettings_->setCurrentIndex(std::clamp(i, 0, strategySettings_->count() - 1));
@@ -426,6 +435,7 @@ QWidget* NewRunDialog::buildSearchTab()
     form->addRow(tr("Trials:"), trials_);
     form->addRow(tr("Strategy:"), strategy_);
     form->addRow(tr("Strategy settings:"), strategySettings_);
+    form->addRow(tr("Error table fidelity:"), errorFidelity_);
     form->addRow(tr("Token budget:"), tokenBudget_);
     form->addRow(tr("Granularity:"), granularity_);
     form->addRow(tr("Objective:"), objective_);
@@ -599,6 +609,7 @@ json NewRunDialog::config() const
         nsga["prefilter"] = nsgaPrefilter_->value();
         s["nsga2"] = nsga;
         s["error_fidelity"] = errorFidelity_->value();
+        s["initial_knapsack"] = strategy_->currentText() == QLatin1String("bayes") && knapsackSeeds_->isChecked();
         s["ap_slopes"] = numberList(apSlopes_->text());
         json v = objectOf(s, "validation");
         v["source"] = valSource_->source().toStdString();
@@ -699,7 +710,9 @@ void NewRunDialog::setConfig(const json& config)
     nsgaPrefilter_->setValue(integer(nsga, "prefilter", 4));
     errorFidelity_->setValue(s.is_object() && s.contains("error_fidelity") && s["error_fidelity"].is_number()
                                  ? s["error_fidelity"].get<double>()
-                                 : 1.0);
+                                 : 0.25);
+    knapsackSeeds_->setChecked(!s.is_object() || !s.contains("initial_knapsack") || !s["initial_knapsack"].is_boolean() ||
+                               s["initial_knapsack"].get<bool>());
     apSlopes_->setText(listText(member(s, "ap_slopes"), "0, 0.25, 0.5, 0.75, 1, 1.5, 2, 3"));
     const json& v = member(s, "validation");
     valSource_->setSource(str(v, "source", "tinystories"));

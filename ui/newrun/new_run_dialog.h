@@ -128,6 +128,7 @@ private:
     QSpinBox* tokenBudget_;
     QStackedWidget* strategySettings_; // one page per strategy, in strategy_'s order
     QLineEdit* fidelities_;            // bayes
+    QCheckBox* knapsackSeeds_;         // bayes: initial_knapsack
     QSpinBox* evoOffspring_;
     QLineEdit* evoFidelities_;
     QLineEdit* evoSurvivors_;
