@@ -23,6 +23,7 @@
 #include "qpruner/store.h"
 #include "search/bayes_search.h"
 #include "search/trial_evaluator.h"
+#include "synthetic_objective.h"
 #include "test_data.h"
 
 using namespace qpruner;
@@ -56,69 +57,7 @@ Mapping mappingOf(const void* p)
 }
 int64_t mappingRssKiB(const void* p) { return mappingOf(p).rssKiB; }
 
-// A known function over 12 binary layers: layer u at the cheap candidate (0) costs w_u, plus pairwise terms
-// c_uv when both are cheap; the expensive candidate costs (1 + u % 3) bytes more. Minimised under a byte budget.
-struct Synthetic {
-    int units = 12;
-    std::vector<double> w;
-    std::vector<std::vector<double>> c;
-    SearchSpace space;
-
-    explicit Synthetic(uint64_t seed)
-    {
-        std::mt19937_64 rng(seed);
-        std::uniform_real_distribution<double> U(0, 1);
-        w.resize(size_t(units));
-        for (auto& x : w)
-            x = std::pow(U(rng), 2) * 2;
-        c.assign(size_t(units), std::vector<double>(size_t(units), 0));
-        for (int a = 0; a < units; ++a)
-            for (int b = a + 1; b < units; ++b)
-                c[size_t(a)][size_t(b)] = U(rng) < 0.2 ? U(rng) * 0.5 : 0;
-        space.units = units;
-        space.candidates = {"lo", "hi"};
-        space.position = {0, 1};
-        for (int u = 0; u < units; ++u)
-            space.unitBytes.push_back({10, 10 + 1 + u % 3});
-        space.fixedBytes = 100;
-        space.budgetBytes = space.minBytes() + 12; // about half the layers can be "hi"
-        const double mx = *std::max_element(w.begin(), w.end());
-        for (double x : w)
-            space.importance.push_back(x / mx);
-    }
-    double value(const Choice& x) const
-    {
-        double f = 1;
-        for (int a = 0; a < units; ++a) {
-            if (x[size_t(a)] == 0)
-                f += w[size_t(a)];
-            for (int b = a + 1; b < units; ++b)
-                if (x[size_t(a)] == 0 && x[size_t(b)] == 0)
-                    f += c[size_t(a)][size_t(b)];
-        }
-        return f;
-    }
-    // The best feasible map by brute force, and how many maps are feasible.
-    std::pair<std::string, int> optimum() const
-    {
-        double best = 1e300;
-        std::string arg;
-        int feasible = 0;
-        for (int m = 0; m < (1 << units); ++m) {
-            Choice x(static_cast<size_t>(units));
-            for (int u = 0; u < units; ++u)
-                x[size_t(u)] = (m >> u) & 1;
-            if (!space.feasible(x))
-                continue;
-            ++feasible;
-            if (const double v = value(x); v < best) {
-                best = v;
-                arg = space.encode(x);
-            }
-        }
-        return {arg, feasible};
-    }
-};
+using Synthetic = qpruner::testing::SyntheticObjective;
 
 struct TempStore {
     QTemporaryDir dir;
