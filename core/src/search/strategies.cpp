@@ -138,7 +138,7 @@ TrialIndex::TrialIndex(const std::vector<store::TrialRecord>& trials)
         Entry& e = entries[{t.encoding, t.fidelity}];
         if (t.state == store::TrialState::Complete && t.objective) {
             e.state = State::Complete;
-            e.value = std::min(e.state == State::Complete ? e.value : kInf, *t.objective);
+            e.value = std::min(e.value, *t.objective); // value stays +inf until a trial of the key completes
         } else if (t.state == store::TrialState::Running && e.state != State::Complete) {
             e.state = State::Running;
         } else if (t.state == store::TrialState::Failed && e.state == State::Missing) {
