@@ -218,6 +218,60 @@ private Q_SLOTS:
     }
 
 
+    // Worker processes share one evolution (evopress): a stage's trials spread over the processes, each stage
+    // waits for the last of them, nothing is scored twice at a fidelity, and the study claims exactly the
+    // (map, fidelity) pairs a single process claims (the evolution is replayed from the stored trials).
+    void evopressAcrossWorkerProcesses()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        nlohmann::json config = studyConfig(30);
+        config["search"]["strategy"] = "evopress";
+        config["search"]["evopress"] = {{"offspring", 6}, {"fidelities", {0.25, 0.5, 1}}, {"survivors", {2, 1}}};
+        const QString file = tmp_.filePath(QStringLiteral("evopress.json"));
+        std::ofstream(file.toStdString()) << config.dump(2);
+        auto keysOf = [](const std::string& db) {
+            std::vector<std::pair<std::string, double>> keys;
+            for (const auto& t : store::Store(db).trialSummaries(1)) {
+                if (t.state != store::TrialState::Complete)
+                    QTest::qFail(("trial " + std::to_string(t.number) + " not complete").c_str(), __FILE__, __LINE__);
+                keys.push_back({t.encoding, t.fidelity});
+            }
+            return keys;
+        };
+        const std::string alone = tmp_.filePath(QStringLiteral("evopress/alone.db")).toStdString();
+        auto single = startCli({"run", file, "--db", QString::fromStdString(alone), "--threads", "1"},
+                               tmp_.filePath(QStringLiteral("evopress-alone.log")));
+        QVERIFY(ended(*single, 300000));
+        QVERIFY2(single->exitCode() == 0, qPrintable(readLog(tmp_.filePath(QStringLiteral("evopress-alone.log")))));
+
+        const std::string db = tmp_.filePath(QStringLiteral("evopress/shared.db")).toStdString();
+        auto run = startCli({"run", file, "--db", QString::fromStdString(db), "--threads", "1"},
+                            tmp_.filePath(QStringLiteral("evopress-run.log")));
+        QVERIFY2(waitForSearch(db, 1), qPrintable(readLog(tmp_.filePath(QStringLiteral("evopress-run.log")))));
+        std::vector<std::unique_ptr<QProcess>> w;
+        for (int i = 0; i < 2; ++i)
+            w.push_back(startCli({"worker", "--db", QString::fromStdString(db), "--run", "1", "--threads", "1"},
+                                 tmp_.filePath(QStringLiteral("evopress-worker%1.log").arg(i))));
+        QVERIFY(ended(*run, 300000));
+        QVERIFY2(run->exitCode() == 0, qPrintable(readLog(tmp_.filePath(QStringLiteral("evopress-run.log")))));
+        for (int i = 0; i < 2; ++i) {
+            QVERIFY(ended(*w[size_t(i)], 120000));
+            QVERIFY2(w[size_t(i)]->exitCode() == 0,
+                     qPrintable(readLog(tmp_.filePath(QStringLiteral("evopress-worker%1.log").arg(i)))));
+        }
+        const auto shared = keysOf(db), reference = keysOf(alone);
+        QCOMPARE(shared.size(), size_t(30));
+        using Keys = std::set<std::pair<std::string, double>>;
+        const Keys sharedKeys(shared.begin(), shared.end()), referenceKeys(reference.begin(), reference.end());
+        QCOMPARE(sharedKeys.size(), shared.size());
+        QVERIFY(sharedKeys == referenceKeys);
+        std::set<std::string> processes;
+        for (const auto& t : store::Store(db).trialSummaries(1))
+            processes.insert(t.worker);
+        QVERIFY2(processes.size() >= 2, "the run and at least one worker evaluated trials");
+        qInfo("evopress: 30 trials by %zu processes, the same (map, fidelity) pairs as one process", processes.size());
+    }
+
     // The script on a real single-node Slurm (munged, slurmctld and slurmd started here): `sbatch --wait` runs
     // three array tasks of workers on a PostgreSQL study that `qpruner run` started, to completion.
     void slurmArrayOnARealCluster()
