@@ -869,8 +869,7 @@ UnitErrors unitErrors(Context& cx, const std::string& modelPath, const Tokenizer
     const json& sc = cx.config["search"];
     const std::string granularity = sc["granularity"];
     at::Tensor w = textWindows(sc["validation"], false, tok, cx.dataDir);
-    const int64_t n = std::clamp<int64_t>(
-        int64_t(std::ceil(sc["error_fidelity"].get<double>() * double(w.size(0)) - 1e-9)), 1, w.size(0));
+    const int64_t n = search::fidelityCount(sc["error_fidelity"].get<double>(), w.size(0));
     w = w.narrow(0, 0, n).contiguous();
     json key = {{"granularity", granularity},
                 {"candidates", sb.space.candidates},
@@ -982,13 +981,10 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
         so.staleSeconds = cx.options.staleSeconds;
         so.maxEvaluations = cx.join ? cx.maxTrials : 0;
 
-        problem.tokensAt = [&setup](double f) {
-            if (setup.objective == search::SearchObjective::Accuracy) {
-                const auto n = int64_t(setup.task->items.size());
-                return std::clamp<int64_t>(int64_t(std::ceil(f * double(n) - 1e-9)), 1, n);
-            }
-            const int64_t n = setup.windows.size(0);
-            return std::clamp<int64_t>(int64_t(std::ceil(f * double(n) - 1e-9)), 1, n) * (setup.windows.size(1) - 1);
+        problem.tokensAt = [&setup](double f) { // as TrialEvaluator::tokensAt
+            if (setup.objective == search::SearchObjective::Accuracy)
+                return search::fidelityCount(f, int64_t(setup.task->items.size()));
+            return search::fidelityCount(f, setup.windows.size(0)) * (setup.windows.size(1) - 1);
         };
         const int layersInModel = sb.problem.config.numLayers();
         for (const auto& u : sb.units)

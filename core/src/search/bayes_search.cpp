@@ -186,10 +186,7 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
     // Uniform random maps kept when within budget; where the budget leaves few of them (a tight budget over many
     // units: 35 linears at 6 bpw of nf4/int8/bf16 are almost never feasible at random), the rest of the quota is
     // filled by repairing random maps: random units lowered one level at a time until the map fits.
-    const std::vector<int> levels = detail::levelOrder(space);
-    std::vector<int> levelOf(levels.size());
-    for (size_t i = 0; i < levels.size(); ++i)
-        levelOf[size_t(levels[i])] = int(i);
+    const detail::Levels levels(space);
     auto addRandom = [&] {
         int added = 0;
         for (int tries = 0; added < options.poolRandom && tries < 50 * options.poolRandom; ++tries) {
@@ -204,16 +201,7 @@ Proposal acquisitionProposal(const std::vector<store::TrialRecord>& trials, cons
             Choice c(static_cast<size_t>(space.units));
             for (auto& v : c)
                 v = int(rng() % uint64_t(K));
-            while (!space.feasible(c)) {
-                std::vector<int> down;
-                for (int u = 0; u < space.units; ++u)
-                    if (levelOf[size_t(c[size_t(u)])] > 0)
-                        down.push_back(u);
-                if (down.empty())
-                    break;
-                const int u = down[size_t(rng() % down.size())];
-                c[size_t(u)] = levels[size_t(levelOf[size_t(c[size_t(u)])] - 1)];
-            }
+            levels.repair(space, c, rng); // pb.add drops it if it still does not fit
             const size_t before = pb.pool.size();
             pb.add(c);
             added += int(pb.pool.size() - before);
@@ -430,6 +418,11 @@ Proposal propose(const std::vector<store::TrialRecord>& stored, const SearchProb
         }
     }
     return acquisitionProposal(trials, problem, options, number, index.held);
+}
+
+int64_t fidelityCount(double fidelity, int64_t n)
+{
+    return std::clamp<int64_t>(int64_t(std::ceil(fidelity * double(n) - 1e-9)), 1, std::max<int64_t>(n, 1));
 }
 
 std::vector<size_t> trialFront(const std::vector<store::TrialRecord>& trials)

@@ -209,6 +209,9 @@ struct Proposal {
 Proposal propose(const std::vector<store::TrialRecord>& trials, const SearchProblem& problem,
                  const SearchOptions& options, int number);
 
+// How many of n validation windows (task items) a fidelity scores: the first ceil(fidelity * n), at least one.
+int64_t fidelityCount(double fidelity, int64_t n);
+
 // Pareto front of the complete full-fidelity trials (memory bytes, objective), as indices into `trials`.
 std::vector<size_t> trialFront(const std::vector<store::TrialRecord>& trials);
 

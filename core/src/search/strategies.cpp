@@ -165,6 +165,27 @@ std::vector<int> levelOrder(const SearchSpace& space)
     return order;
 }
 
+Levels::Levels(const SearchSpace& space) : order(levelOrder(space)), of(order.size())
+{
+    for (size_t i = 0; i < order.size(); ++i)
+        of[size_t(order[i])] = int(i);
+}
+
+bool Levels::repair(const SearchSpace& space, Choice& c, std::mt19937_64& rng) const
+{
+    while (!space.feasible(c)) {
+        std::vector<int> down;
+        for (int u = 0; u < space.units; ++u)
+            if (of[size_t(c[size_t(u)])] > 0)
+                down.push_back(u);
+        if (down.empty())
+            return false;
+        const int u = down[size_t(rng() % down.size())];
+        c[size_t(u)] = shifted(c[size_t(u)], -1);
+    }
+    return true;
+}
+
 namespace {
 
 std::vector<double> depthsOf(const SearchProblem& problem)
@@ -194,11 +215,8 @@ Proposal proposeEvoPress(const TrialIndex& index, const SearchProblem& problem, 
     const EvoPressOptions& E = options.evopress;
     const SearchSpace& space = problem.space;
     const int U = space.units;
-    const std::vector<int> order = levelOrder(space);
-    std::vector<int> level(order.size());
-    for (size_t i = 0; i < order.size(); ++i)
-        level[size_t(order[i])] = int(i);
-    const int top = int(order.size()) - 1;
+    const Levels levels(space);
+    const int top = levels.top();
 
     auto [parent, parentSource] = startingMap(problem);
     const auto pe = index.at(space.encode(parent), 1.0);
@@ -223,9 +241,9 @@ Proposal proposeEvoPress(const TrialIndex& index, const SearchProblem& problem, 
             for (int s = 0; s < switches; ++s) {
                 std::vector<int> up, down;
                 for (int u = 0; u < U; ++u) {
-                    if (level[size_t(c[size_t(u)])] < top)
+                    if (levels.of[size_t(c[size_t(u)])] < top)
                         up.push_back(u);
-                    if (level[size_t(c[size_t(u)])] > 0)
+                    if (levels.of[size_t(c[size_t(u)])] > 0)
                         down.push_back(u);
                 }
                 // A switch raises one unit and lowers another (EvoPress's level switch, which keeps the
@@ -241,9 +259,9 @@ Proposal proposeEvoPress(const TrialIndex& index, const SearchProblem& problem, 
                 if ((kind < 2 && (a < 0 || b < 0)) || (kind == 2 && a < 0) || (kind == 3 && b < 0))
                     break;
                 if (a >= 0)
-                    c[size_t(a)] = order[size_t(level[size_t(c[size_t(a)])] + 1)];
+                    c[size_t(a)] = levels.shifted(c[size_t(a)], +1);
                 if (b >= 0)
-                    c[size_t(b)] = order[size_t(level[size_t(c[size_t(b)])] - 1)];
+                    c[size_t(b)] = levels.shifted(c[size_t(b)], -1);
             }
             if (space.feasible(c) && seen.insert(space.encode(c)).second)
                 kids.push_back(std::move(c));
@@ -297,10 +315,7 @@ std::vector<Choice> breed(const SearchProblem& problem, const SearchOptions& opt
     const SearchSpace& space = problem.space;
     const Nsga2Options& N = options.nsga2;
     const int U = space.units, K = int(space.candidates.size());
-    const std::vector<int> order = levelOrder(space);
-    std::vector<int> level(order.size());
-    for (size_t i = 0; i < order.size(); ++i)
-        level[size_t(order[i])] = int(i);
+    const Levels levels(space);
     std::mt19937_64 rng(mix(options.seed, uint64_t(g), 31));
     std::uniform_real_distribution<double> uniform(0, 1);
     const double pm = N.mutation > 0 ? N.mutation : 1.0 / U;
@@ -327,18 +342,7 @@ std::vector<Choice> breed(const SearchProblem& problem, const SearchOptions& opt
             if (uniform(rng) < pm)
                 c[size_t(u)] = int(rng() % uint64_t(K));
         }
-        // Repair: lower random units one level until the map fits.
-        for (int guard = 0; !space.feasible(c) && guard < U * K; ++guard) {
-            std::vector<int> down;
-            for (int u = 0; u < U; ++u)
-                if (level[size_t(c[size_t(u)])] > 0)
-                    down.push_back(u);
-            if (down.empty())
-                break;
-            const int u = down[size_t(rng() % down.size())];
-            c[size_t(u)] = order[size_t(level[size_t(c[size_t(u)])] - 1)];
-        }
-        if (!space.feasible(c))
+        if (!levels.repair(space, c, rng))
             continue;
         const std::string e = space.encode(c);
         if (held.count(e) || !seen.insert(e).second)

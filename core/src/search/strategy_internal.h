@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <random>
 #include <string>
 #include <unordered_set>
 #include <utility>
@@ -35,6 +36,18 @@ struct TrialIndex {
 
 // Candidate indices of the space ordered from the least to the most precise (by position, then bytes of unit 0).
 std::vector<int> levelOrder(const SearchSpace& space);
+
+// The candidates as levels: order[i] the candidate at level i (levelOrder), of[k] the level of candidate k.
+struct Levels {
+    std::vector<int> order;
+    std::vector<int> of;
+    explicit Levels(const SearchSpace& space);
+    int top() const { return int(order.size()) - 1; }
+    int shifted(int candidate, int by) const { return order[size_t(of[size_t(candidate)] + by)]; }
+    // Lowers random units (drawn from rng) one level at a time until `c` fits the budget or every unit is at the
+    // lowest level; true when it fits.
+    bool repair(const SearchSpace& space, Choice& c, std::mt19937_64& rng) const;
+};
 
 Proposal proposeEvoPress(const TrialIndex& index, const SearchProblem& problem, const SearchOptions& options);
 Proposal proposeNsga2(const std::vector<store::TrialRecord>& trials, const TrialIndex& index,

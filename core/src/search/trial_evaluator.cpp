@@ -107,7 +107,7 @@ int64_t TrialEvaluator::unitsAt(double fidelity) const
 {
     const int64_t n = options_.objective == SearchObjective::Accuracy ? int64_t(options_.task->items.size())
                                                                       : windows_.size(0);
-    return std::clamp<int64_t>(int64_t(std::ceil(fidelity * double(n) - 1e-9)), 1, std::max<int64_t>(n, 1));
+    return fidelityCount(fidelity, n);
 }
 
 int64_t TrialEvaluator::tokensAt(double fidelity) const
