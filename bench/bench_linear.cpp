@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,6 +17,7 @@
 
 #include "bench_args.h"
 #include "model/blocked_linear.h"
+#include "model/packed_gemm.h"
 #include "model/cpu_features.h"
 #include "model/dtype.h"
 #include "model/linear.h"
@@ -73,6 +75,28 @@ int main(int argc, char** argv)
                         dst.copy_(w.narrow(0, r0, r1 - r0));
                     }, std::nullopt, kib * 1024);
                 });
+            }
+            model::PackedGemmBlocking blocking;
+            blocking.kc = std::stoll(get("kc", "256"));
+            blocking.nc = std::stoll(get("nc", "128"));
+            blocking.mc = std::stoll(get("mc", "96"));
+            std::vector<quant::QuantizedTensor> packedWeights;
+            for (const char* name : {"int8", "nf4"})
+                packedWeights.push_back(quant::quantize(w, parseQuantSpec(name)));
+            if (model::packedGemmAvailable()) {
+                variants.emplace_back("fp32-packed", [&] {
+                    auto y = at::empty({n, out}, at::kFloat);
+                    model::packedGemm(x.data_ptr<float>(), n, in, out, [&](int64_t r0, int64_t r1, at::Tensor& dst) {
+                        std::memcpy(dst.data_ptr<float>(), w.data_ptr<float>() + r0 * in, size_t((r1 - r0) * in) * 4);
+                    }, y.data_ptr<float>(), blocking);
+                });
+                for (size_t i = 0; i < packedWeights.size(); ++i)
+                    variants.emplace_back(std::string(i == 0 ? "int8" : "nf4") + "-packed", [&, i] {
+                        auto y = at::empty({n, out}, at::kFloat);
+                        model::packedGemm(x.data_ptr<float>(), n, in, out, [&](int64_t r0, int64_t r1, at::Tensor& dst) {
+                            quant::dequantizeRowsInto(packedWeights[i], r0, r1, dst);
+                        }, y.data_ptr<float>(), blocking);
+                    });
             }
             std::vector<std::shared_ptr<model::Linear>> layers;
             for (const auto dt : {at::kBFloat16, at::kHalf}) {

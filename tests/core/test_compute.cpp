@@ -1,9 +1,11 @@
 // Compute dtype and the blocked matmuls: the policy per CPU feature set (injected), bf16 storage computing in
-// fp32 without changing perplexity beyond bf16's rounding, blockedLinear against at::linear, and the CPU
+// fp32 without changing perplexity beyond bf16's rounding, blockedLinear (both kernels) and the packed GEMM
+// against at::linear and a float64 product, and the CPU
 // dequantization loops (AVX2 and portable) bit for bit against the tensor kernels and the reference quantizer.
 #include <QtTest/QtTest>
 
 #include <fstream>
+#include <mutex>
 #include <random>
 
 #include <ATen/ATen.h>
@@ -13,6 +15,7 @@
 #include "model/checkpoint.h"
 #include "model/cpu_features.h"
 #include "model/dtype.h"
+#include "model/packed_gemm.h"
 #include "model/linear.h"
 #include "qpruner/tokenizer.h"
 #include "quant/cpu_dequant.h"
@@ -136,28 +139,87 @@ private Q_SLOTS:
         const auto b = randn({130}, 3);
         const auto want = at::linear(x, w, b);
         const auto fill = [&](int64_t r0, int64_t r1, at::Tensor& dst) { dst.copy_(w.narrow(0, r0, r1 - r0)); };
-        for (int64_t blockBytes : {int64_t(1), int64_t(7 * 70 * 4), int64_t(64 * 70 * 4), int64_t(1) << 24}) {
-            for (int threads : {1, 2}) {
-                at::set_num_threads(threads);
-                const auto got = model::blockedLinear(x, 130, 70, fill, b, blockBytes);
-                QCOMPARE(got.sizes().vec(), want.sizes().vec());
-                QVERIFY2(maxRelDiff(got, want) < 1e-6,
-                         qPrintable(QString("block %1 B, %2 threads: %3").arg(blockBytes).arg(threads)
-                                        .arg(maxRelDiff(got, want))));
+        for (const auto kernel : {model::LinearKernel::Auto, model::LinearKernel::Blas})
+            for (int64_t blockBytes : {int64_t(1), int64_t(7 * 70 * 4), int64_t(64 * 70 * 4), int64_t(1) << 24}) {
+                for (int threads : {1, 2}) {
+                    at::set_num_threads(threads);
+                    const auto got = model::blockedLinear(x, 130, 70, fill, b, blockBytes, kernel);
+                    QCOMPARE(got.sizes().vec(), want.sizes().vec());
+                    QVERIFY2(maxRelDiff(got, want) < 1e-6,
+                             qPrintable(QString("block %1 B, %2 threads, kernel %3: %4")
+                                            .arg(blockBytes).arg(threads).arg(int(kernel)).arg(maxRelDiff(got, want))));
+                }
             }
-        }
         // Large enough for the threads to split the blocks (x rows * rows * cols >= 2^22).
         const auto xl = randn({64, 256}, 6);
         const auto wl = randn({300, 256}, 7);
         const auto fillL = [&](int64_t r0, int64_t r1, at::Tensor& dst) { dst.copy_(wl.narrow(0, r0, r1 - r0)); };
         for (int threads : {1, 2, 3}) {
             at::set_num_threads(threads);
-            QVERIFY(maxRelDiff(model::blockedLinear(xl, 300, 256, fillL, std::nullopt, 13 * 256 * 4),
-                               at::linear(xl, wl)) < 1e-6);
+            for (const auto kernel : {model::LinearKernel::Auto, model::LinearKernel::Blas})
+                QVERIFY(maxRelDiff(model::blockedLinear(xl, 300, 256, fillL, std::nullopt, 13 * 256 * 4, kernel),
+                                   at::linear(xl, wl)) < 1e-6);
         }
         // No bias, a single token.
         const auto one = x.narrow(1, 0, 1).narrow(0, 0, 1);
         QVERIFY(maxRelDiff(model::blockedLinear(one, 130, 70, fill, std::nullopt, 1000), at::linear(one, w)) < 1e-6);
+    }
+
+    // The packed GEMM at every edge of its blocking (rows not a multiple of 6, columns not a multiple of 16, a
+    // depth that leaves a short k block, blocks smaller than the matrix in every direction) against a float64
+    // product; the same bits for every thread count; every weight row filled exactly once, from disjoint ranges.
+    void packedGemmEdgesThreadsAndFills()
+    {
+        if (!model::packedGemmAvailable())
+            QSKIP("this CPU lacks AVX2/FMA: the packed GEMM is not used here");
+        model::PackedGemmBlocking small;
+        small.kc = 40;
+        small.nc = 32;
+        small.mc = 12;
+        const std::vector<std::array<int64_t, 3>> shapes = {
+            {1, 70, 130}, {5, 70, 37}, {6, 16, 16}, {7, 1, 3}, {13, 97, 33}, {29, 200, 64}, {64, 256, 300}};
+        for (const auto& [m, k, n] : shapes) {
+            const auto x = randn({m, k}, uint64_t(100 + m));
+            const auto w = randn({n, k}, uint64_t(200 + n));
+            const auto want = at::matmul(x.to(at::kDouble), w.to(at::kDouble).t());
+            for (const auto& blocking : {model::PackedGemmBlocking{}, small}) {
+                at::Tensor first;
+                for (int threads : {1, 2, 3}) {
+                    at::set_num_threads(threads);
+                    std::vector<int> filled(size_t(n), 0);
+                    std::mutex mu;
+                    const auto fill = [&](int64_t r0, int64_t r1, at::Tensor& dst) {
+                        QCOMPARE(dst.sizes().vec(), (std::vector<int64_t>{r1 - r0, k}));
+                        dst.copy_(w.narrow(0, r0, r1 - r0));
+                        const std::lock_guard<std::mutex> lock(mu);
+                        for (int64_t r = r0; r < r1; ++r)
+                            ++filled[size_t(r)];
+                    };
+                    auto y = at::full({m, n}, std::numeric_limits<float>::quiet_NaN());
+                    model::packedGemm(x.data_ptr<float>(), m, k, n, fill, y.data_ptr<float>(), blocking);
+                    const QString what = QString("%1x%2x%3, kc %4, %5 threads").arg(m).arg(k).arg(n)
+                                             .arg(blocking.kc).arg(threads);
+                    QVERIFY2(std::all_of(filled.begin(), filled.end(), [](int c) { return c == 1; }), qPrintable(what));
+                    const double err = maxRelDiff(y, want);
+                    QVERIFY2(err < 1e-6, qPrintable(what + QString(": %1").arg(err)));
+                    if (!first.defined())
+                        first = y;
+                    else
+                        QVERIFY2(at::equal(first, y), qPrintable(what + ": differs from 1 thread"));
+                }
+            }
+        }
+        at::set_num_threads(1);
+        // Inside inference mode the fill's tensors stay usable on the worker threads.
+        {
+            c10::InferenceMode guard;
+            at::set_num_threads(2);
+            const auto x = randn({20, 64}, 9);
+            const auto q = quant::quantize(randn({96, 64}, 10), parseQuantSpec("nf4"));
+            const quant::QuantLinear layer(q);
+            QVERIFY(maxRelDiff(layer.forward(x), at::linear(x, quant::dequantize(q))) < 1e-6);
+            at::set_num_threads(1);
+        }
     }
 
     void bf16WeightsComputeInFp32ByBlocks()

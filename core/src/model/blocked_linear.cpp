@@ -5,12 +5,14 @@
 #include <cstring>
 
 #include <ATen/Parallel.h>
+#include <ATen/ThreadLocalState.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
 #endif
 
 #include "model/cpu_features.h"
+#include "model/packed_gemm.h"
 
 namespace qpruner::model {
 
@@ -71,13 +73,19 @@ int64_t linearBlockRows(int64_t cols, at::ScalarType dt, int64_t blockBytes)
 }
 
 at::Tensor blockedLinear(const at::Tensor& x, int64_t rows, int64_t cols, const WeightRowsFill& fill,
-                         const std::optional<at::Tensor>& bias, int64_t blockBytes)
+                         const std::optional<at::Tensor>& bias, int64_t blockBytes, LinearKernel kernel)
 {
     const auto dt = x.scalar_type();
     const at::Tensor x2 = x.reshape({-1, cols}).contiguous();
     auto outShape = x.sizes().vec();
     outShape.back() = rows;
     auto out = at::empty({x2.size(0), rows}, x2.options());
+    if (kernel != LinearKernel::Blas && x2.device().is_cpu() && dt == at::kFloat && packedGemmAvailable()) {
+        packedGemm(x2.data_ptr<float>(), x2.size(0), cols, rows, fill, out.data_ptr<float>());
+        if (bias)
+            out.add_(bias->scalar_type() == dt ? *bias : bias->to(dt));
+        return out.view(outShape);
+    }
     const int64_t step = std::min(rows, linearBlockRows(cols, dt, blockBytes));
     // The block buffer: reused across calls on the CPU (a fresh multi-MiB allocation per call costs page faults
     // comparable to the decoding itself).
@@ -94,11 +102,13 @@ at::Tensor blockedLinear(const at::Tensor& x, int64_t rows, int64_t cols, const 
     // each decoding and multiplying blocks of their own were measured slower: single-threaded products of a
     // narrow block repack the activations per block.)
     const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 14) / cols);
+    const at::ThreadLocalState callerState;
     for (int64_t r0 = 0; r0 < rows; r0 += step) {
         const int64_t n = std::min(step, rows - r0);
         at::Tensor wb = n == step ? w : w.narrow(0, 0, n);
         if (x2.device().is_cpu() && n > grain) {
             at::parallel_for(0, n, grain, [&](int64_t a, int64_t b) {
+                const at::ThreadLocalStateGuard tls(callerState); // inference/no-grad mode on worker threads too
                 at::Tensor part = wb.narrow(0, a, b - a);
                 fill(r0 + a, r0 + b, part);
             });
