@@ -46,6 +46,7 @@ set(QPRUNER_DEB_DEPENDS
   "libc6 (>= 2.34)"
   "libgcc-s1 (>= 3.0)"
   "libstdc++6 (>= 11)"
+  "libgomp1 (>= 4.9)"
   "libsqlite3-0 (>= 3.37.0)"
   "libpq5 (>= 9.0~)"
   "libicu72 (>= 72.1~rc-1~)"

@@ -1,6 +1,6 @@
 // Compute dtype and the blocked matmuls: the policy per CPU feature set (injected), bf16 storage computing in
 // fp32 without changing perplexity beyond bf16's rounding, blockedLinear (both kernels) and the packed GEMM
-// against at::linear and a float64 product, and the CPU
+// against at::linear and a float64 product, the fused causal attention against a float64 softmax, and the CPU
 // dequantization loops (AVX2 and portable) bit for bit against the tensor kernels and the reference quantizer.
 #include <QtTest/QtTest>
 
@@ -14,6 +14,7 @@
 #include "model/blocked_linear.h"
 #include "model/checkpoint.h"
 #include "model/cpu_features.h"
+#include "model/cpu_attention.h"
 #include "model/dtype.h"
 #include "model/packed_gemm.h"
 #include "model/linear.h"
@@ -300,6 +301,114 @@ private Q_SLOTS:
             const auto gw = quant::dequantize(layer.quantized()).sum(0).expand({2, 7, 96});
             QVERIFY2(maxRelDiff(xg.grad(), gw) < 1e-5, name);
         }
+    }
+
+    void vectorExpWithinTwoUlp()
+    {
+        std::vector<float> x;
+        for (float v = -87.0f; v <= 88.0f; v += 0.0137f)
+            x.push_back(v);
+        for (float v : {0.0f, -0.0f, 1e-8f, -1e-8f, 0.34657359f, -0.34657359f, 0.5f, -0.5f})
+            x.push_back(v);
+        std::vector<float> y(x.size());
+        model::vectorExp(x.data(), y.data(), int64_t(x.size()));
+        for (size_t i = 0; i < x.size(); ++i) {
+            const double want = std::exp(double(x[i]));
+            const double ulp = std::nextafter(float(want), INFINITY) - float(want);
+            QVERIFY2(std::abs(double(y[i]) - want) <= 2 * ulp,
+                     qPrintable(QString("exp(%1) = %2, want %3").arg(double(x[i]), 0, 'g', 9).arg(double(y[i]), 0, 'g', 9)
+                                    .arg(want, 0, 'g', 9)));
+        }
+        QCOMPARE(y[x.size() - 8], 1.0f); // exp(0)
+        // Far below: exactly 0 (softmax's masked lanes); odd lengths take the tail path.
+        const float low[3] = {-100.0f, -1e30f, -std::numeric_limits<float>::infinity()};
+        float out[3] = {1, 1, 1};
+        model::vectorExp(low, out, 3);
+        QVERIFY(out[0] == 0.0f && out[1] == 0.0f && out[2] == 0.0f);
+    }
+
+    // The fused causal attention against softmax(q k^T * scale + mask) v in float64: grouped KV heads, a KV
+    // cache (keys before the queries, non-contiguous k and v), a sliding window, head dims 8 and 24; the same
+    // bits for 1-3 threads; and not taken when autograd needs the inputs.
+    void fusedAttentionMatchesSoftmaxReference()
+    {
+        if (!model::packedGemmAvailable())
+            QSKIP("this CPU lacks AVX2/FMA: the fused attention is not used here");
+        struct Case { int64_t B, nh, nkv, T, pos, hd, window; };
+        for (const Case c : {Case{2, 4, 2, 13, 0, 8, 0}, Case{1, 3, 3, 9, 5, 24, 0}, Case{2, 4, 1, 17, 3, 8, 4},
+                             Case{1, 2, 2, 1, 30, 16, 0}, Case{1, 2, 1, 40, 0, 8, 7}}) {
+            const int64_t S = c.pos + c.T;
+            const auto q = randn({c.B, c.T, c.nh, c.hd}, 40).transpose(1, 2); // non-contiguous, as the model's
+            // Keys and values inside a larger cache, as with a KV cache.
+            const auto kc = randn({c.B, c.nkv, S + 5, c.hd}, 41), vc = randn({c.B, c.nkv, S + 5, c.hd}, 42);
+            const auto k = kc.narrow(2, 0, S), v = vc.narrow(2, 0, S);
+            const double scale = 1.0 / std::sqrt(double(c.hd));
+            // float64 reference, one query head at a time.
+            auto want = at::empty({c.B, c.T, c.nh, c.hd}, at::TensorOptions().dtype(at::kDouble));
+            for (int64_t h = 0; h < c.nh; ++h) {
+                const auto qh = q.select(1, h).to(at::kDouble);
+                const auto kh = k.select(1, h / (c.nh / c.nkv)).to(at::kDouble);
+                const auto vh = v.select(1, h / (c.nh / c.nkv)).to(at::kDouble);
+                auto sc = at::matmul(qh, kh.transpose(-1, -2)) * scale; // [B, T, S]
+                const auto qp = at::arange(c.pos, S, at::kLong).unsqueeze(1), kp = at::arange(S, at::kLong).unsqueeze(0);
+                auto hidden = kp > qp;
+                if (c.window > 0)
+                    hidden = hidden.logical_or(qp - kp >= c.window);
+                sc.masked_fill_(hidden, -std::numeric_limits<double>::infinity());
+                want.select(2, h).copy_(at::matmul(at::softmax(sc, -1), vh));
+            }
+            want = want.reshape({c.B, c.T, c.nh * c.hd});
+            at::Tensor first;
+            for (int threads : {1, 2, 3}) {
+                at::set_num_threads(threads);
+                const auto got = model::fusedCausalAttention(q, k, v, c.pos, scale, c.window);
+                const QString what = QString("B%1 nh%2 nkv%3 T%4 pos%5 hd%6 window%7, %8 threads")
+                                         .arg(c.B).arg(c.nh).arg(c.nkv).arg(c.T).arg(c.pos).arg(c.hd).arg(c.window)
+                                         .arg(threads);
+                QCOMPARE(got.sizes().vec(), want.sizes().vec());
+                QVERIFY2(maxRelDiff(got, want) < 2e-6, qPrintable(what + QString(": %1").arg(maxRelDiff(got, want))));
+                if (!first.defined())
+                    first = got;
+                else
+                    QVERIFY2(at::equal(first, got), qPrintable(what + ": differs from 1 thread"));
+            }
+            at::set_num_threads(1);
+        }
+        const auto q = randn({1, 2, 4, 8}, 1).requires_grad_(true), k = randn({1, 2, 4, 8}, 2);
+        QVERIFY(!model::fusedAttentionApplies(q, k, k));
+        {
+            const at::NoGradGuard noGrad;
+            QVERIFY(model::fusedAttentionApplies(q, k, k));
+        }
+        QVERIFY(!model::fusedAttentionApplies(k.to(at::kBFloat16), k, k));
+        QVERIFY(!model::fusedAttentionApplies(randn({1, 2, 4, 12}, 3), randn({1, 2, 4, 12}, 4), randn({1, 2, 4, 12}, 5)));
+        VERIFY_THROWS(ConfigError, model::fusedCausalAttention(k, k.narrow(2, 0, 3), k.narrow(2, 0, 3), 0, 1.0, 0),
+                      "shapes do not match");
+    }
+
+    // stories260K's logits and perplexity with the fused attention equal the matmul-softmax path's.
+    void fusedAttentionModelMatchesUnfused()
+    {
+        QPRUNER_SHARED_FILE(modelPath, "models/stories260K/stories260K.bin");
+        model::setComputeDtypeOverride(std::nullopt);
+        const auto m = model::loadModel(modelPath, {});
+        c10::InferenceMode guard;
+        auto gen = at::detail::createCPUGenerator(3);
+        const auto tokens = at::randint(0, 512, {3, 200}, gen, at::TensorOptions().dtype(at::kLong));
+        model::setFusedAttentionEnabled(false);
+        const auto want = m->forward(tokens);
+        // With a KV cache, in two steps.
+        auto cacheWant = m->makeCache(3, 200);
+        (void)m->forward(tokens.narrow(1, 0, 150), &cacheWant);
+        const auto stepWant = m->forward(tokens.narrow(1, 150, 50), &cacheWant);
+        model::setFusedAttentionEnabled(true);
+        const auto got = m->forward(tokens);
+        auto cache = m->makeCache(3, 200);
+        (void)m->forward(tokens.narrow(1, 0, 150), &cache);
+        const auto step = m->forward(tokens.narrow(1, 150, 50), &cache);
+        QVERIFY2(maxRelDiff(got, want) < 1e-5, qPrintable(QString::number(maxRelDiff(got, want))));
+        QVERIFY2(maxRelDiff(step, stepWant) < 1e-5, qPrintable(QString::number(maxRelDiff(step, stepWant))));
+        QVERIFY2(maxRelDiff(step, want.narrow(1, 150, 50)) < 1e-5, "the cached step differs from the full pass");
     }
 
     void bf16StoredModelScoresLikeFp32()

@@ -4,6 +4,7 @@
 #include <limits>
 #include <optional>
 
+#include "model/cpu_attention.h"
 #include "model/dtype.h"
 #include "qpruner/error.h"
 
@@ -117,6 +118,9 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int li, const at::Te
         k = ck.narrow(2, 0, pos + T);
         v = cv.narrow(2, 0, pos + T);
     }
+    if (fusedAttentionApplies(q, k, v)) // fp32 CPU inference: one pass per query row over its visible keys
+        return layer.o->forward(fusedCausalAttention(q, k, v, pos, config_.attentionScale(),
+                                                     config_.slidingLayer(li) ? config_.slidingWindow : 0));
     // Query head h uses KV head h / g: group the g query heads of one KV head along the time axis, so one
     // batched matmul per KV head serves them all without materialising repeated keys.
     const auto qg = q.reshape({B, nkv, g * T, hd});

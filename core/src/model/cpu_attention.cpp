@@ -1,0 +1,240 @@
+// fusedCausalAttention: per (batch, head, query row), scores against the visible keys read from a transposed
+// copy of K (so 8 keys' scores are hd FMAs, no horizontal sums), a max, exp and sum over them, then the
+// probability-weighted sum of the value rows, normalised once at the end.
+#include "model/cpu_attention.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include <ATen/Parallel.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#include "model/cpu_features.h"
+#include "qpruner/error.h"
+
+namespace qpruner::model {
+
+namespace {
+
+#if defined(__x86_64__)
+
+// Cephes expf: x = n ln2 + r with |r| <= ln2 / 2, exp(r) by a degree-5 polynomial, 2^n through the exponent.
+__attribute__((target("avx2,fma"))) inline __m256 exp8(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-87.33654f);
+    const __m256 tooSmall = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), _mm256_set1_ps(88.37626f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // r = x - n ln2, ln2 split in two for precision.
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500E-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073E-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894E-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459E-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201E-1f));
+    const __m256 r2 = _mm256_mul_ps(r, r);
+    p = _mm256_fmadd_ps(p, r2, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    // 2^n: n + 127 into the exponent field. n ranges over [-126, 127] after the clamp.
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    const __m256 result = _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    return _mm256_andnot_ps(tooSmall, result);
+}
+
+__attribute__((target("avx2,fma"))) void vectorExpAvx2(const float* in, float* out, int64_t n)
+{
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(out + i, exp8(_mm256_loadu_ps(in + i)));
+    if (i < n) {
+        alignas(32) float t[8] = {};
+        std::copy(in + i, in + n, t);
+        _mm256_store_ps(t, exp8(_mm256_load_ps(t)));
+        std::copy(t, t + (n - i), out + i);
+    }
+}
+
+__attribute__((target("avx2,fma"))) inline float hmax8(__m256 v)
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+    return _mm_cvtss_f32(m);
+}
+
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+struct Views {
+    const float* q;
+    const float* kt; // [B, nkv, hd, sPad]
+    const float* v;
+    float* out;      // [B, T, nh, hd]
+    int64_t qsb, qsh, qst;
+    int64_t vsb, vsh, vss;
+    int64_t nh, nkv, T, S, sPad, hd;
+};
+
+// One query row: (b, h, t) sees keys [lo, hi].
+__attribute__((target("avx2,fma"))) void attendRow(const Views& w, int64_t b, int64_t h, int64_t t, int64_t lo,
+                                                   int64_t hi, float scale, float* scores)
+{
+    const int64_t hd = w.hd, kvh = h / (w.nh / w.nkv);
+    const float* q = w.q + b * w.qsb + h * w.qsh + t * w.qst;
+    const float* kt = w.kt + (b * w.nkv + kvh) * hd * w.sPad;
+    const float* v = w.v + b * w.vsb + kvh * w.vsh;
+    const int64_t n = hi - lo + 1;
+    // Scores, 8 keys per step: sum over d of q[d] * K^T[d, s .. s+8). Lanes past hi are overwritten below.
+    const __m256 vscale = _mm256_set1_ps(scale);
+    for (int64_t j = 0; j < n; j += 8) {
+        __m256 acc = _mm256_setzero_ps();
+        const float* col = kt + lo + j;
+        for (int64_t d = 0; d < hd; ++d)
+            acc = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d), _mm256_loadu_ps(col + d * w.sPad), acc);
+        _mm256_storeu_ps(scores + j, _mm256_mul_ps(acc, vscale));
+    }
+    const int64_t full = n / 8 * 8;
+    __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    for (int64_t j = 0; j < full; j += 8)
+        vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(scores + j));
+    float m = hmax8(vmax);
+    for (int64_t j = full; j < n; ++j)
+        m = std::max(m, scores[j]);
+    // exp(s - m) and its sum.
+    const __m256 vm = _mm256_set1_ps(m);
+    __m256 vsum = _mm256_setzero_ps();
+    for (int64_t j = 0; j < full; j += 8) {
+        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vm));
+        _mm256_storeu_ps(scores + j, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    float sum = hsum8(vsum);
+    if (full < n) {
+        alignas(32) float tail[8];
+        for (int i = 0; i < 8; ++i)
+            tail[i] = full + i < n ? scores[full + i] - m : -std::numeric_limits<float>::infinity();
+        _mm256_store_ps(tail, exp8(_mm256_load_ps(tail)));
+        for (int64_t j = full; j < n; ++j) {
+            scores[j] = tail[j - full];
+            sum += scores[j];
+        }
+    }
+    // The weighted sum of the value rows, 8 dims per accumulator.
+    constexpr int64_t kMaxChunks = 64; // head dims up to 512
+    __m256 acc[kMaxChunks];
+    const int64_t chunks = hd / 8;
+    for (int64_t c = 0; c < chunks; ++c)
+        acc[c] = _mm256_setzero_ps();
+    const float* vrow = v + lo * w.vss;
+    for (int64_t j = 0; j < n; ++j, vrow += w.vss) {
+        const __m256 p = _mm256_broadcast_ss(scores + j);
+        for (int64_t c = 0; c < chunks; ++c)
+            acc[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vrow + 8 * c), acc[c]);
+    }
+    const __m256 inv = _mm256_set1_ps(1.0f / sum);
+    float* out = w.out + ((b * w.T + t) * w.nh + h) * hd;
+    for (int64_t c = 0; c < chunks; ++c)
+        _mm256_storeu_ps(out + 8 * c, _mm256_mul_ps(acc[c], inv));
+}
+
+#endif
+
+} // namespace
+
+void vectorExp(const float* in, float* out, int64_t n)
+{
+#if defined(__x86_64__)
+    const auto& f = hostCpuFeatures();
+    if (f.avx2 && f.fma) {
+        vectorExpAvx2(in, out, n);
+        return;
+    }
+#endif
+    for (int64_t i = 0; i < n; ++i)
+        out[i] = std::exp(in[i]);
+}
+
+namespace {
+std::atomic<bool> fusedEnabled{true};
+} // namespace
+
+void setFusedAttentionEnabled(bool enabled) { fusedEnabled = enabled; }
+
+namespace {
+bool supported(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v)
+{
+#if defined(__x86_64__)
+    const auto& f = hostCpuFeatures();
+    if (!(f.avx2 && f.fma))
+        return false;
+    const bool grad = c10::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+    const int64_t hd = q.size(-1);
+    return !grad && q.is_cpu() && k.is_cpu() && v.is_cpu() && q.scalar_type() == at::kFloat &&
+           k.scalar_type() == at::kFloat && v.scalar_type() == at::kFloat && hd % 8 == 0 && hd <= 512;
+#else
+    (void)q, (void)k, (void)v;
+    return false;
+#endif
+}
+} // namespace
+
+bool fusedAttentionApplies(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v)
+{
+    return fusedEnabled && supported(q, k, v);
+}
+
+at::Tensor fusedCausalAttention(const at::Tensor& q0, const at::Tensor& k0, const at::Tensor& v0, int64_t pos,
+                                double scale, int64_t window)
+{
+#if defined(__x86_64__)
+    if (!supported(q0, k0, v0))
+        throw ConfigError("fused attention: needs fp32 CPU tensors, head dim a multiple of 8 and no autograd");
+    const int64_t B = q0.size(0), nh = q0.size(1), T = q0.size(2), hd = q0.size(3);
+    const int64_t nkv = k0.size(1), S = k0.size(2);
+    if (k0.sizes() != v0.sizes() || k0.size(0) != B || k0.size(3) != hd || nkv == 0 || nh % nkv != 0 ||
+        pos + T > S)
+        throw ConfigError("fused attention: q, k and v shapes do not match");
+    const at::Tensor q = q0.stride(3) == 1 ? q0 : q0.contiguous();
+    const at::Tensor v = v0.stride(3) == 1 ? v0 : v0.contiguous();
+    // K^T with the key axis padded by zeros, so every 8-key step reads in bounds.
+    const int64_t sPad = (S + 15) / 8 * 8; // 8-key steps may start anywhere up to S - 1
+    at::Tensor kt = at::zeros({B, nkv, hd, sPad}, q.options());
+    kt.narrow(3, 0, S).copy_(k0.transpose(2, 3));
+    auto out = at::empty({B, T, nh * hd}, q.options());
+    Views w{q.data_ptr<float>(), kt.data_ptr<float>(), v.data_ptr<float>(), out.data_ptr<float>(),
+            q.stride(0), q.stride(1), q.stride(2), v.stride(0), v.stride(1), v.stride(2), nh, nkv, T, S, sPad, hd};
+    const float s = float(scale);
+    // Rows of one (b, h) cost more the later they are (causal), so each task is a row range of all heads.
+    at::parallel_for(0, B * nh * T, std::max<int64_t>(1, 16384 / std::max<int64_t>(1, S * hd)),
+                     [&](int64_t r0, int64_t r1) {
+        thread_local std::vector<float> scores;
+        if (int64_t(scores.size()) < sPad + 8)
+            scores.resize(size_t(sPad + 8));
+        for (int64_t r = r0; r < r1; ++r) {
+            const int64_t t = r % T, h = (r / T) % nh, b = r / (T * nh);
+            const int64_t p = pos + t;
+            const int64_t lo = window > 0 ? std::max<int64_t>(0, p - window + 1) : 0;
+            attendRow(w, b, h, t, lo, p, s, scores.data());
+        }
+    });
+    return out;
+#else
+    (void)q0, (void)k0, (void)v0, (void)pos, (void)scale, (void)window;
+    throw ConfigError("fused attention: needs an x86-64 CPU with AVX2/FMA");
+#endif
+}
+
+} // namespace qpruner::model
