@@ -88,6 +88,59 @@ struct Views {
     int64_t nh, nkv, T, S, sPad, hd;
 };
 
+constexpr int64_t kMaxChunks = 64; // head dims up to 512
+
+// acc[c] = sum over j < n of p[j] * v[j * vs + 8c .. 8c + 8), for C chunks of 8 dims, with U keys' products in
+// separate accumulators (U * C chains in flight instead of C: a head dim of 8 would otherwise wait on one chain).
+template <int C, int U>
+__attribute__((target("avx2,fma"))) inline void weightedRows(const float* p, int64_t n, const float* v, int64_t vs,
+                                                            __m256* acc)
+{
+    // (The unroll pragmas keep part[][] in registers: -O2 leaves these loops rolled and part[][] in memory.)
+    __m256 part[U][C];
+#pragma GCC unroll 16
+    for (int u = 0; u < U; ++u)
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c)
+            part[u][c] = _mm256_setzero_ps();
+    int64_t j = 0;
+    for (; j + U <= n; j += U)
+#pragma GCC unroll 16
+        for (int u = 0; u < U; ++u) {
+            const __m256 pj = _mm256_broadcast_ss(p + j + u);
+            const float* row = v + (j + u) * vs;
+#pragma GCC unroll 16
+            for (int c = 0; c < C; ++c)
+                part[u][c] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(row + 8 * c), part[u][c]);
+        }
+    for (; j < n; ++j) {
+        const __m256 pj = _mm256_broadcast_ss(p + j);
+#pragma GCC unroll 16
+        for (int c = 0; c < C; ++c)
+            part[0][c] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + j * vs + 8 * c), part[0][c]);
+    }
+#pragma GCC unroll 16
+    for (int c = 0; c < C; ++c) {
+        __m256 sum = part[0][c];
+#pragma GCC unroll 16
+        for (int u = 1; u < U; ++u)
+            sum = _mm256_add_ps(sum, part[u][c]);
+        acc[c] = sum;
+    }
+}
+
+__attribute__((target("avx2,fma"))) void weightedRowsAny(int64_t chunks, const float* p, int64_t n, const float* v,
+                                                         int64_t vs, __m256* acc)
+{
+    for (int64_t c = 0; c < chunks; ++c)
+        acc[c] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < n; ++j) {
+        const __m256 pj = _mm256_broadcast_ss(p + j);
+        for (int64_t c = 0; c < chunks; ++c)
+            acc[c] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(v + j * vs + 8 * c), acc[c]);
+    }
+}
+
 // One query row: (b, h, t) sees keys [lo, hi].
 __attribute__((target("avx2,fma"))) void attendRow(const Views& w, int64_t b, int64_t h, int64_t t, int64_t lo,
                                                    int64_t hi, float scale, float* scores)
@@ -97,9 +150,26 @@ __attribute__((target("avx2,fma"))) void attendRow(const Views& w, int64_t b, in
     const float* kt = w.kt + (b * w.nkv + kvh) * hd * w.sPad;
     const float* v = w.v + b * w.vsb + kvh * w.vsh;
     const int64_t n = hi - lo + 1;
-    // Scores, 8 keys per step: sum over d of q[d] * K^T[d, s .. s+8). Lanes past hi are overwritten below.
+    // Scores, 8 keys per lane group: sum over d of q[d] * K^T[d, s .. s+8), four groups at a time so that four
+    // FMA chains are in flight. Lanes past hi are overwritten below.
     const __m256 vscale = _mm256_set1_ps(scale);
-    for (int64_t j = 0; j < n; j += 8) {
+    int64_t j = 0;
+    for (; j + 32 <= n + 7; j += 32) {
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+        const float* col = kt + lo + j;
+        for (int64_t d = 0; d < hd; ++d, col += w.sPad) {
+            const __m256 qd = _mm256_broadcast_ss(q + d);
+            a0 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(col), a0);
+            a1 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(col + 8), a1);
+            a2 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(col + 16), a2);
+            a3 = _mm256_fmadd_ps(qd, _mm256_loadu_ps(col + 24), a3);
+        }
+        _mm256_storeu_ps(scores + j, _mm256_mul_ps(a0, vscale));
+        _mm256_storeu_ps(scores + j + 8, _mm256_mul_ps(a1, vscale));
+        _mm256_storeu_ps(scores + j + 16, _mm256_mul_ps(a2, vscale));
+        _mm256_storeu_ps(scores + j + 24, _mm256_mul_ps(a3, vscale));
+    }
+    for (; j < n; j += 8) {
         __m256 acc = _mm256_setzero_ps();
         const float* col = kt + lo + j;
         for (int64_t d = 0; d < hd; ++d)
@@ -132,18 +202,19 @@ __attribute__((target("avx2,fma"))) void attendRow(const Views& w, int64_t b, in
             sum += scores[j];
         }
     }
-    // The weighted sum of the value rows, 8 dims per accumulator.
-    constexpr int64_t kMaxChunks = 64; // head dims up to 512
+    // The weighted sum of the value rows, 8 dims per accumulator (see weightedRows).
     __m256 acc[kMaxChunks];
-    const int64_t chunks = hd / 8;
-    for (int64_t c = 0; c < chunks; ++c)
-        acc[c] = _mm256_setzero_ps();
     const float* vrow = v + lo * w.vss;
-    for (int64_t j = 0; j < n; ++j, vrow += w.vss) {
-        const __m256 p = _mm256_broadcast_ss(scores + j);
-        for (int64_t c = 0; c < chunks; ++c)
-            acc[c] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vrow + 8 * c), acc[c]);
+    switch (hd / 8) {
+    case 1: weightedRows<1, 8>(scores, n, vrow, w.vss, acc); break;
+    case 2: weightedRows<2, 4>(scores, n, vrow, w.vss, acc); break;
+    case 3: weightedRows<3, 4>(scores, n, vrow, w.vss, acc); break;
+    case 4: weightedRows<4, 2>(scores, n, vrow, w.vss, acc); break;
+    case 8: weightedRows<8, 1>(scores, n, vrow, w.vss, acc); break;
+    case 16: weightedRows<16, 1>(scores, n, vrow, w.vss, acc); break;
+    default: weightedRowsAny(hd / 8, scores, n, vrow, w.vss, acc); break;
     }
+    const int64_t chunks = hd / 8;
     const __m256 inv = _mm256_set1_ps(1.0f / sum);
     float* out = w.out + ((b * w.T + t) * w.nh + h) * hd;
     for (int64_t c = 0; c < chunks; ++c)
@@ -178,7 +249,7 @@ bool supported(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v)
 {
 #if defined(__x86_64__)
     const auto& f = hostCpuFeatures();
-    if (!(f.avx2 && f.fma))
+    if (!(f.avx2 && f.fma && ownCpuKernelsEnabled()))
         return false;
     const bool grad = c10::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
     const int64_t hd = q.size(-1);

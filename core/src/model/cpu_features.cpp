@@ -1,6 +1,8 @@
 // CPUID / XGETBV feature detection behind hostCpuFeatures(), and the feature list as text.
 #include "model/cpu_features.h"
 
+#include <cstdlib>
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
 #endif
@@ -71,6 +73,15 @@ const CpuFeatures& hostCpuFeatures()
 {
     static const CpuFeatures f = detect();
     return f;
+}
+
+bool ownCpuKernelsEnabled()
+{
+    static const bool enabled = [] {
+        const char* v = std::getenv("QPRUNER_KERNELS");
+        return !(v && std::string(v) == "libtorch");
+    }();
+    return enabled;
 }
 
 } // namespace qpruner::model

@@ -24,4 +24,9 @@ struct CpuFeatures {
 // This machine's features (cached after the first call).
 const CpuFeatures& hostCpuFeatures();
 
+// Whether our own CPU kernels (the packed GEMM and the fused attention) may run: true unless the environment
+// says QPRUNER_KERNELS=libtorch, which sends every product and attention through libtorch's own ops, for
+// comparisons (bench/overhead.sh). Read once. Any other value than "own", "libtorch" or unset is ignored.
+bool ownCpuKernelsEnabled();
+
 } // namespace qpruner::model

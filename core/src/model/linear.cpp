@@ -2,6 +2,7 @@
 
 #include "model/blocked_linear.h"
 #include "model/dtype.h"
+#include "model/packed_gemm.h"
 
 namespace qpruner::model {
 
@@ -20,6 +21,19 @@ at::Tensor DenseLinear::forward(const at::Tensor& x) const
             x, weight_.size(0), weight_.size(1),
             [&](int64_t r0, int64_t r1, at::Tensor& dst) { copyRowsAsFloat(weight_, r0, r1, dst); },
             bias_);
+    }
+    if (!grad && dt == at::kFloat && weight_.scalar_type() == at::kFloat && x.is_cpu() && weight_.is_cpu() &&
+        weight_.is_contiguous() && packedGemmAvailable()) {
+        // fp32 inference on an AVX2 CPU: the packed GEMM, reading the weight in place.
+        const at::Tensor x2 = x.reshape({-1, weight_.size(1)}).contiguous();
+        auto out = at::empty({x2.size(0), weight_.size(0)}, x2.options());
+        packedGemm(x2.data_ptr<float>(), x2.size(0), x2.size(1), weight_.size(0), weight_.data_ptr<float>(),
+                   out.data_ptr<float>());
+        if (bias_)
+            out.add_(bias_->scalar_type() == dt ? *bias_ : bias_->to(dt));
+        auto shape = x.sizes().vec();
+        shape.back() = weight_.size(0);
+        return out.view(shape);
     }
     const at::Tensor w = weight_.scalar_type() == dt ? weight_ : weight_.to(dt);
     if (bias_) {

@@ -1,12 +1,15 @@
 // packedGemm: the loops of a BLIS-style GEMM (Goto's algorithm) with the weight side filled by a row decoder.
 //
-//   pack x once:  Ap[k block][6-row panel][k][6]               (zero rows pad M to a multiple of 6)
+//   x is read in place, 6 rows at a time                        (a zero-padded copy of the last rows)
 //   per thread, for its blocks of nc weight rows (output columns jc .. jc + nc):
 //     decode the block's rows into R[nc][K]                     (fill, once per block)
 //     for each k block (kc):
 //       pack R's columns into Bp[16-row panel][k][16]          (kc x nc, L2-resident)
-//       for each mc block of x rows, each 16-wide panel of Bp, each 6-row panel of Ap:
+//       for each mc block of x rows, each 16-wide panel of Bp, each 6 rows of x:
 //         the 6x16 micro-kernel: 12 ymm accumulators, 2 loads and 6 broadcasts per k
+//
+// Packing x (as BLIS does) was measured slower at our shapes: at a depth of 64 (a 260K model) the copy cost a
+// quarter of the multiply, and x's rows stay in L2 for the mc-row block anyway.
 //
 // The first k block stores into y, later ones add to it, so y needs no zeroing; each y element is summed by
 // the one thread that owns its column, in k order.
@@ -72,11 +75,18 @@ __attribute__((target("avx2,fma"))) inline void storeRow(float* p, __m256 v0, __
     _mm256_storeu_ps(p + 8, v1);
 }
 
-// C[6 x 16] (row stride ldc) = (accumulate ? C : 0) + A-panel * B-panel over kc steps. `rows` x `cols` of the
-// tile are valid; the rest (padding) is computed and dropped.
-__attribute__((target("avx2,fma"))) void microKernel(int64_t kc, const float* __restrict a, const float* __restrict b,
-                                                     float* c, int64_t ldc, bool accumulate, int64_t rows, int64_t cols)
+// C[6 x 16] (row stride ldc) = (accumulate ? C : 0) + A * B-panel over kc steps, A's 6 rows read in place (row
+// stride lda). `rows` x `cols` of the tile are valid; the rest (padding) is computed and dropped.
+__attribute__((target("avx2,fma"))) void microKernel(int64_t kc, const float* __restrict a, int64_t lda,
+                                                     const float* __restrict b, float* c, int64_t ldc, bool accumulate,
+                                                     int64_t rows, int64_t cols)
 {
+    const float* a0 = a;
+    const float* a1 = a + lda;
+    const float* a2 = a + 2 * lda;
+    const float* a3 = a + 3 * lda;
+    const float* a4 = a + 4 * lda;
+    const float* a5 = a + 5 * lda;
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -87,38 +97,37 @@ __attribute__((target("avx2,fma"))) void microKernel(int64_t kc, const float* __
     {                                                                                                          \
         const __m256 b0 = _mm256_load_ps(b + (K) * kNr);                                                       \
         const __m256 b1 = _mm256_load_ps(b + (K) * kNr + 8);                                                   \
-        __m256 av = _mm256_broadcast_ss(a + (K) * kMr + 0);                                                    \
+        __m256 av = _mm256_broadcast_ss(a0 + (K));                                                    \
         c00 = _mm256_fmadd_ps(av, b0, c00);                                                                    \
         c01 = _mm256_fmadd_ps(av, b1, c01);                                                                    \
-        av = _mm256_broadcast_ss(a + (K) * kMr + 1);                                                           \
+        av = _mm256_broadcast_ss(a1 + (K));                                                           \
         c10 = _mm256_fmadd_ps(av, b0, c10);                                                                    \
         c11 = _mm256_fmadd_ps(av, b1, c11);                                                                    \
-        av = _mm256_broadcast_ss(a + (K) * kMr + 2);                                                           \
+        av = _mm256_broadcast_ss(a2 + (K));                                                           \
         c20 = _mm256_fmadd_ps(av, b0, c20);                                                                    \
         c21 = _mm256_fmadd_ps(av, b1, c21);                                                                    \
-        av = _mm256_broadcast_ss(a + (K) * kMr + 3);                                                           \
+        av = _mm256_broadcast_ss(a3 + (K));                                                           \
         c30 = _mm256_fmadd_ps(av, b0, c30);                                                                    \
         c31 = _mm256_fmadd_ps(av, b1, c31);                                                                    \
-        av = _mm256_broadcast_ss(a + (K) * kMr + 4);                                                           \
+        av = _mm256_broadcast_ss(a4 + (K));                                                           \
         c40 = _mm256_fmadd_ps(av, b0, c40);                                                                    \
         c41 = _mm256_fmadd_ps(av, b1, c41);                                                                    \
-        av = _mm256_broadcast_ss(a + (K) * kMr + 5);                                                           \
+        av = _mm256_broadcast_ss(a5 + (K));                                                           \
         c50 = _mm256_fmadd_ps(av, b0, c50);                                                                    \
         c51 = _mm256_fmadd_ps(av, b1, c51);                                                                    \
     }
     int64_t k = 0;
     for (; k + 4 <= kc; k += 4) {
-        _mm_prefetch(reinterpret_cast<const char*>(a + 8 * kMr), _MM_HINT_T0);
         QPRUNER_GEMM_STEP(0)
         QPRUNER_GEMM_STEP(1)
         QPRUNER_GEMM_STEP(2)
         QPRUNER_GEMM_STEP(3)
-        a += 4 * kMr;
+        a0 += 4, a1 += 4, a2 += 4, a3 += 4, a4 += 4, a5 += 4;
         b += 4 * kNr;
     }
     for (; k < kc; ++k) {
         QPRUNER_GEMM_STEP(0)
-        a += kMr;
+        ++a0, ++a1, ++a2, ++a3, ++a4, ++a5;
         b += kNr;
     }
 #undef QPRUNER_GEMM_STEP
@@ -212,14 +221,18 @@ bool packedGemmAvailable()
 {
 #if defined(__x86_64__)
     const auto& f = hostCpuFeatures();
-    return f.avx2 && f.fma;
+    return f.avx2 && f.fma && ownCpuKernelsEnabled();
 #else
     return false;
 #endif
 }
 
-void packedGemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill& fill, float* y,
-                const PackedGemmBlocking& blocking)
+namespace {
+
+// The body of both entry points: weight rows from `fill` (into a per-thread buffer) or read in place from
+// `dense` (row stride K).
+void gemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill* fill, const float* dense, float* y,
+          const PackedGemmBlocking& blocking)
 {
 #if defined(__x86_64__)
     if (!packedGemmAvailable())
@@ -227,65 +240,62 @@ void packedGemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRow
     if (M <= 0 || N <= 0)
         return;
     if (K <= 0) {
-        for (int64_t i = 0; i < M * N; ++i)
-            y[i] = 0.0f;
+        std::fill(y, y + M * N, 0.0f);
         return;
     }
     const int64_t KC = std::max<int64_t>(1, blocking.kc);
     const int64_t NC = std::max<int64_t>(kNr, blocking.nc / kNr * kNr);
     const int64_t MC = std::max<int64_t>(kMr, blocking.mc / kMr * kMr);
     const int64_t mPanels = (M + kMr - 1) / kMr;
-    const int64_t mPad = mPanels * kMr;
 
-    // Ap: for the k block starting at pc (kc wide), panel i starts at pc * mPad + i * kc * 6.
-    thread_local ScratchBuffer apBuffer;
-    float* ap = apBuffer.get(mPad * K);
-    const int64_t kBlocks = (K + KC - 1) / KC;
-    at::parallel_for(0, kBlocks * mPanels, 1, [&](int64_t t0, int64_t t1) {
-        for (int64_t t = t0; t < t1; ++t) {
-            const int64_t pc = (t / mPanels) * KC, i = t % mPanels;
-            const int64_t kc = std::min(KC, K - pc);
-            float* dst = ap + pc * mPad + i * kc * kMr;
-            const int64_t valid = std::min(kMr, M - i * kMr);
-            for (int64_t r = 0; r < kMr; ++r) {
-                if (r < valid) {
-                    const float* src = x + (i * kMr + r) * K + pc;
-                    for (int64_t k = 0; k < kc; ++k)
-                        dst[k * kMr + r] = src[k];
-                } else {
-                    for (int64_t k = 0; k < kc; ++k)
-                        dst[k * kMr + r] = 0.0f;
-                }
-            }
-        }
-    });
+    // x is read in place, 6 rows at a time; the last panel's missing rows (M not a multiple of 6) come from a
+    // zero-padded copy.
+    const int64_t tailRows = M % kMr;
+    thread_local ScratchBuffer tailBuffer;
+    float* tail = nullptr;
+    if (tailRows) {
+        tail = tailBuffer.get(kMr * K);
+        std::memcpy(tail, x + (M - tailRows) * K, size_t(tailRows * K) * sizeof(float));
+        std::fill(tail + tailRows * K, tail + kMr * K, 0.0f);
+    }
 
+    // Tasks: blocks of nc weight rows, and, when there are fewer of those than threads, ranges of x's panels
+    // too (each such task fills its block itself).
     const int64_t nBlocks = (N + NC - 1) / NC;
+    const int64_t threads = at::get_num_threads();
+    const int64_t mParts = nBlocks >= threads ? 1 : std::min(mPanels, (threads + nBlocks - 1) / nBlocks);
+    const int64_t panelsPerPart = (mPanels + mParts - 1) / mParts;
     const at::ThreadLocalState callerState; // fill may use tensors: give the workers the caller's modes
-    at::parallel_for(0, nBlocks, 1, [&](int64_t b0, int64_t b1) {
+    at::parallel_for(0, nBlocks * mParts, 1, [&](int64_t t0, int64_t t1) {
         const at::ThreadLocalStateGuard tls(callerState);
         thread_local ScratchBuffer rowBuffer, panelBuffer;
-        float* rows = rowBuffer.get(NC * K);
         float* bp = panelBuffer.get(NC * KC);
-        for (int64_t blk = b0; blk < b1; ++blk) {
+        for (int64_t task = t0; task < t1; ++task) {
+            const int64_t blk = task / mParts, part = task % mParts;
+            const int64_t iBegin = part * panelsPerPart, iEnd = std::min(mPanels, iBegin + panelsPerPart);
             const int64_t jc = blk * NC;
             const int64_t nc = std::min(NC, N - jc);
-            at::Tensor dst = at::from_blob(rows, {nc, K}, at::TensorOptions().dtype(at::kFloat));
-            fill(jc, jc + nc, dst);
+            const float* rows = dense ? dense + jc * K : nullptr;
+            if (!rows) {
+                float* buf = rowBuffer.get(NC * K);
+                at::Tensor dst = at::from_blob(buf, {nc, K}, at::TensorOptions().dtype(at::kFloat));
+                (*fill)(jc, jc + nc, dst);
+                rows = buf;
+            }
             const int64_t nPanels = (nc + kNr - 1) / kNr;
             for (int64_t pc = 0; pc < K; pc += KC) {
                 const int64_t kc = std::min(KC, K - pc);
                 packWeightPanels(rows, K, nc, pc, kc, bp);
-                const float* apBlock = ap + pc * mPad;
-                for (int64_t ic = 0; ic < mPanels * kMr; ic += MC) {
-                    const int64_t iEnd = std::min(mPanels, (ic + MC) / kMr);
+                for (int64_t ic = iBegin; ic < iEnd; ic += MC / kMr) {
+                    const int64_t icEnd = std::min(iEnd, ic + MC / kMr);
                     for (int64_t j = 0; j < nPanels; ++j) {
                         const float* bpanel = bp + j * kc * kNr;
                         const int64_t cols = std::min(kNr, nc - j * kNr);
-                        for (int64_t i = ic / kMr; i < iEnd; ++i) {
+                        for (int64_t i = ic; i < icEnd; ++i) {
                             const int64_t rowsValid = std::min(kMr, M - i * kMr);
-                            microKernel(kc, apBlock + i * kc * kMr, bpanel, y + i * kMr * N + jc + j * kNr, N,
-                                        pc > 0, rowsValid, cols);
+                            const float* a = rowsValid == kMr ? x + i * kMr * K + pc : tail + pc;
+                            microKernel(kc, a, K, bpanel, y + i * kMr * N + jc + j * kNr, N, pc > 0, rowsValid,
+                                        cols);
                         }
                     }
                 }
@@ -293,9 +303,23 @@ void packedGemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRow
         }
     });
 #else
-    (void)x, (void)M, (void)K, (void)N, (void)fill, (void)y, (void)blocking;
+    (void)x, (void)M, (void)K, (void)N, (void)fill, (void)dense, (void)y, (void)blocking;
     throw std::logic_error("packedGemm: this CPU lacks AVX2/FMA");
 #endif
+}
+
+} // namespace
+
+void packedGemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill& fill, float* y,
+                const PackedGemmBlocking& blocking)
+{
+    gemm(x, M, K, N, &fill, nullptr, y, blocking);
+}
+
+void packedGemm(const float* x, int64_t M, int64_t K, int64_t N, const float* w, float* y,
+                const PackedGemmBlocking& blocking)
+{
+    gemm(x, M, K, N, nullptr, w, y, blocking);
 }
 
 } // namespace qpruner::model

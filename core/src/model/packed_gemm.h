@@ -2,7 +2,8 @@
 // cache-blocked GEMM (BLIS-style loops around a 6x16 AVX2/FMA micro-kernel) whose weight panels are filled from
 // rows decoded a block at a time, so the decoding happens next to the multiply instead of in a separate pass
 // through memory. Every output element is summed by one thread in a fixed order, so the result does not depend
-// on the thread count.
+// on the thread count. When the weight has fewer blocks of rows than there are threads, the threads also split x's
+// rows (each filling the block itself).
 #pragma once
 
 #include <cstdint>
@@ -24,6 +25,10 @@ bool packedGemmAvailable();
 // `fill` may be called concurrently from several threads for disjoint row ranges. Throws std::logic_error when
 // the CPU lacks AVX2/FMA (check packedGemmAvailable()).
 void packedGemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill& fill, float* y,
+                const PackedGemmBlocking& blocking = {});
+
+// The same for a dense fp32 weight w[N, K] (contiguous), packed straight from memory.
+void packedGemm(const float* x, int64_t M, int64_t K, int64_t N, const float* w, float* y,
                 const PackedGemmBlocking& blocking = {});
 
 } // namespace qpruner::model
