@@ -1,12 +1,12 @@
-// One linear layer's forward at the shapes of real models, per weight storage: dense fp32 (at::linear, the
-// ceiling), bf16 and fp16 storage computed in fp32 (blockedLinear converting per block), and the quantized
-// formats (QuantLinear: dequantize per block + matmul). Also the blocking alone (an fp32 weight copied block by
-// block) and the dequantization alone, in G weights/s. JSON lines, medians of --reps.
+// One linear layer's forward at the shapes of real models, per weight storage: dense fp32 through at::linear
+// (OpenBLAS) and through DenseLinear (our packed GEMM on AVX2 CPUs), bf16 and fp16 storage computed in fp32, and
+// the quantized formats (QuantLinear: decoding inside the packed GEMM; "-blas": decoded blocks multiplied by
+// OpenBLAS). Also the blocking alone (an fp32 weight copied block by block) and the dequantization alone, in
+// G weights/s. Variants run round-robin; JSON lines, medians of --reps.
 //   bench_linear [--tokens 256,1024] [--shapes 2048x2048,5632x2048,2048x5632] [--reps 7] [--threads N]
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <functional>
 #include <memory>
 #include <string>
@@ -17,7 +17,6 @@
 
 #include "bench_args.h"
 #include "model/blocked_linear.h"
-#include "model/packed_gemm.h"
 #include "model/cpu_features.h"
 #include "model/dtype.h"
 #include "model/linear.h"
@@ -68,35 +67,15 @@ int main(int argc, char** argv)
             const auto x = at::randn({n, in}, gen, at::kFloat);
             // Variants run round-robin, one call each per round, so the machine's noise hits them alike.
             std::vector<std::pair<std::string, std::function<void()>>> variants;
-            variants.emplace_back("fp32", [&] { (void)at::linear(x, w); });
+            variants.emplace_back("fp32-at-linear", [&] { (void)at::linear(x, w); });
+            const auto dense = std::make_shared<model::DenseLinear>(w);
+            variants.emplace_back("fp32", [&] { (void)dense->forward(x); });
             for (int64_t kib : intList(get("block-kib", "1024"))) {
                 variants.emplace_back("fp32-blocked-" + std::to_string(kib) + "KiB", [&, kib] {
                     (void)model::blockedLinear(x, out, in, [&](int64_t r0, int64_t r1, at::Tensor& dst) {
                         dst.copy_(w.narrow(0, r0, r1 - r0));
-                    }, std::nullopt, kib * 1024);
+                    }, std::nullopt, kib * 1024, model::LinearKernel::Blas);
                 });
-            }
-            model::PackedGemmBlocking blocking;
-            blocking.kc = std::stoll(get("kc", "256"));
-            blocking.nc = std::stoll(get("nc", "128"));
-            blocking.mc = std::stoll(get("mc", "96"));
-            std::vector<quant::QuantizedTensor> packedWeights;
-            for (const char* name : {"int8", "nf4"})
-                packedWeights.push_back(quant::quantize(w, parseQuantSpec(name)));
-            if (model::packedGemmAvailable()) {
-                variants.emplace_back("fp32-packed", [&] {
-                    auto y = at::empty({n, out}, at::kFloat);
-                    model::packedGemm(x.data_ptr<float>(), n, in, out, [&](int64_t r0, int64_t r1, at::Tensor& dst) {
-                        std::memcpy(dst.data_ptr<float>(), w.data_ptr<float>() + r0 * in, size_t((r1 - r0) * in) * 4);
-                    }, y.data_ptr<float>(), blocking);
-                });
-                for (size_t i = 0; i < packedWeights.size(); ++i)
-                    variants.emplace_back(std::string(i == 0 ? "int8" : "nf4") + "-packed", [&, i] {
-                        auto y = at::empty({n, out}, at::kFloat);
-                        model::packedGemm(x.data_ptr<float>(), n, in, out, [&](int64_t r0, int64_t r1, at::Tensor& dst) {
-                            quant::dequantizeRowsInto(packedWeights[i], r0, r1, dst);
-                        }, y.data_ptr<float>(), blocking);
-                    });
             }
             std::vector<std::shared_ptr<model::Linear>> layers;
             for (const auto dt : {at::kBFloat16, at::kHalf}) {
@@ -105,8 +84,15 @@ int main(int argc, char** argv)
                                       [&, l = layers.back()] { (void)l->forward(x); });
             }
             for (const char* name : {"int8", "nf4", "int4", "int3", "int2"}) {
-                layers.push_back(std::make_shared<quant::QuantLinear>(quant::quantize(w, parseQuantSpec(name))));
+                auto layer = std::make_shared<quant::QuantLinear>(quant::quantize(w, parseQuantSpec(name)));
+                layers.push_back(layer);
                 variants.emplace_back(name, [&, l = layers.back()] { (void)l->forward(x); });
+                // The same weight decoded a block at a time into OpenBLAS products (the path before the packed GEMM).
+                variants.emplace_back(std::string(name) + "-blas", [&, layer] {
+                    (void)model::blockedLinear(x, out, in, [&](int64_t r0, int64_t r1, at::Tensor& dst) {
+                        quant::dequantizeRowsInto(layer->quantized(), r0, r1, dst);
+                    }, std::nullopt, model::kLinearBlockBytes, model::LinearKernel::Blas);
+                });
             }
             std::vector<std::vector<double>> times(variants.size());
             for (int r = -1; r < reps; ++r) // round -1 warms up

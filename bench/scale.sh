@@ -5,7 +5,9 @@
 # then (--pipeline) the whole pipeline on one size: seconds, cost in forward-pass multiples and peak RSS per stage.
 #
 #   bench/scale.sh [--sizes 110m,1b] [--reps 3] [--windows 4] [--threads 2] [--pipeline 1b] [--memory 7b]
-#                  [--skip-speed]
+#                  [--skip-speed] [--skip-llamacpp]
+#
+# The *-libtorch variants run with QPRUNER_KERNELS=libtorch: libtorch's own matmuls and attention instead of ours.
 #
 # --memory SIZE: peak RSS of mi + bi importance (8 x 256 tokens; skipped when its scores file exists) and of one
 # search trial (8 x 256 validation tokens, quantized variants in mapped files) on a model too large to hold twice.
@@ -19,7 +21,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BUILD="${QPRUNER_BUILD_DIR:-$ROOT/build}"
 WORK="${QPRUNER_SCALE_DIR:-$BUILD/scale}"
 DATA="${QPRUNER_SHARED_DATA:-$ROOT/../shared/data}"
-SIZES=110m,1b REPS=3 WINDOWS=4 THREADS=$(nproc) PIPELINE="" MEMORY="" SPEED=1
+SIZES=110m,1b REPS=3 WINDOWS=4 THREADS=$(nproc) PIPELINE="" MEMORY="" SPEED=1 LLAMACPP=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --sizes) SIZES="$2"; shift 2 ;;
@@ -29,6 +31,7 @@ while [ $# -gt 0 ]; do
     --pipeline) PIPELINE="$2"; shift 2 ;;
     --memory) MEMORY="$2"; shift 2 ;;
     --skip-speed) SPEED=0; shift ;;
+    --skip-llamacpp) LLAMACPP=0; shift ;;
     *) echo "scale.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -107,6 +110,11 @@ if [ "$SPEED" = 1 ]; then
     ppl_pass "$size" nf4 --format nf4
     ppl_pass "$size" int4 --format int4
     ppl_pass "$size" mixed --map "$WORK/mixed-$layers.json"
+    # The same through libtorch's own kernels (OpenBLAS products of decoded blocks, matmul-softmax attention).
+    QPRUNER_KERNELS=libtorch ppl_pass "$size" fp32-libtorch --dtype float32
+    QPRUNER_KERNELS=libtorch ppl_pass "$size" int8-libtorch --format int8
+    QPRUNER_KERNELS=libtorch ppl_pass "$size" nf4-libtorch --format nf4
+    [ "$LLAMACPP" = 1 ] || continue
     llama_pass "$size" F32 --map "$WORK/f32.json"
     llama_pass "$size" BF16 --format bf16
     llama_pass "$size" Q8_0 --format int8

@@ -21,7 +21,7 @@ def main():
         print("|---|---|---|---|---|---|---|---|")
         for r in (r for r in ours if r["size"] == size):
             t = r["tokens_per_second_median"]
-            lt = pair.get(r["variant"])
+            lt = pair.get(r["variant"].removesuffix("-libtorch"))
             lv = ll.get(lt) if lt else None
             print(f"| {r['variant']} | {r['compute']} | {t:,.1f} | {t / fp32:.2f}x | {r['peak_rss_kib'] / 1024:,.0f} MiB "
                   f"| {lt or ''} | {f'{lv:,.1f}' if lv else ''} | {f'{t / lv:.2f}x' if lv else ''} |")

@@ -103,10 +103,12 @@ private Q_SLOTS:
             c10::InferenceMode guard;
             QVERIFY(at::equal(before, m->forward(tokens)));
         }
-        // A training forward (the re-dequantizing base path, grad on) gives the same values too.
+        // A training forward (the re-dequantizing base path, grad on) gives the same values too, up to the
+        // rounding of libtorch's matmuls and softmax against the inference kernels (packed GEMM, fused attention).
         const auto trained = m->forward(tokens);
         QVERIFY(trained.requires_grad());
-        QVERIFY(at::equal(before, trained.detach()));
+        const double diff = (before - trained.detach()).abs().max().item<double>();
+        QVERIFY2(diff <= 1e-5 * before.abs().max().item<double>(), qPrintable(QString::number(diff)));
     }
 
     void outputEqualsExplicitComputation_data()
