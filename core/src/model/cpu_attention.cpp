@@ -176,32 +176,23 @@ __attribute__((target("avx2,fma"))) void attendRow(const Views& w, int64_t b, in
             acc = _mm256_fmadd_ps(_mm256_broadcast_ss(q + d), _mm256_loadu_ps(col + d * w.sPad), acc);
         _mm256_storeu_ps(scores + j, _mm256_mul_ps(acc, vscale));
     }
-    const int64_t full = n / 8 * 8;
-    __m256 vmax = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-    for (int64_t j = 0; j < full; j += 8)
+    // Whole 8-lane blocks throughout: the last block's lanes past n become -inf, so their exp is 0.
+    const int64_t blocks = (n + 7) / 8, last = (blocks - 1) * 8;
+    const __m256 ninf = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
+    const __m256i valid = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(n - last)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_storeu_ps(scores + last, _mm256_blendv_ps(ninf, _mm256_loadu_ps(scores + last), _mm256_castsi256_ps(valid)));
+    __m256 vmax = ninf;
+    for (int64_t j = 0; j < blocks * 8; j += 8)
         vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(scores + j));
-    float m = hmax8(vmax);
-    for (int64_t j = full; j < n; ++j)
-        m = std::max(m, scores[j]);
     // exp(s - m) and its sum.
-    const __m256 vm = _mm256_set1_ps(m);
+    const __m256 vm = _mm256_set1_ps(hmax8(vmax));
     __m256 vsum = _mm256_setzero_ps();
-    for (int64_t j = 0; j < full; j += 8) {
+    for (int64_t j = 0; j < blocks * 8; j += 8) {
         const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(scores + j), vm));
         _mm256_storeu_ps(scores + j, e);
         vsum = _mm256_add_ps(vsum, e);
     }
-    float sum = hsum8(vsum);
-    if (full < n) {
-        alignas(32) float tail[8];
-        for (int i = 0; i < 8; ++i)
-            tail[i] = full + i < n ? scores[full + i] - m : -std::numeric_limits<float>::infinity();
-        _mm256_store_ps(tail, exp8(_mm256_load_ps(tail)));
-        for (int64_t j = full; j < n; ++j) {
-            scores[j] = tail[j - full];
-            sum += scores[j];
-        }
-    }
+    const float sum = hsum8(vsum);
     // The weighted sum of the value rows, 8 dims per accumulator (see weightedRows).
     __m256 acc[kMaxChunks];
     const float* vrow = v + lo * w.vss;
