@@ -1,7 +1,7 @@
 // One linear layer's forward at the shapes of real models, per weight storage: dense fp32 through at::linear
-// (OpenBLAS) and through DenseLinear (our packed GEMM on AVX2 CPUs), bf16 and fp16 storage computed in fp32, and
-// the quantized formats (QuantLinear: decoding inside the packed GEMM; "-blas": decoded blocks multiplied by
-// OpenBLAS). Also the blocking alone (an fp32 weight copied block by block) and the dequantization alone, in
+// (OpenBLAS) and through DenseLinear, bf16 and fp16 storage computed in fp32, and the quantized formats
+// (QuantLinear), all as the layers pick their kernel (preferPackedGemm); "-packed": the packed GEMM at any row
+// count. Also the blocking alone (an fp32 weight copied block by block) and the dequantization alone, in
 // G weights/s. Variants run round-robin; JSON lines, medians of --reps.
 //   bench_linear [--tokens 256,1024] [--shapes 2048x2048,5632x2048,2048x5632] [--reps 7] [--threads N]
 #include <algorithm>
@@ -87,11 +87,11 @@ int main(int argc, char** argv)
                 auto layer = std::make_shared<quant::QuantLinear>(quant::quantize(w, parseQuantSpec(name)));
                 layers.push_back(layer);
                 variants.emplace_back(name, [&, l = layers.back()] { (void)l->forward(x); });
-                // The same weight decoded a block at a time into OpenBLAS products (the path before the packed GEMM).
-                variants.emplace_back(std::string(name) + "-blas", [&, layer] {
+                // The same weight through the packed GEMM whatever the row count (Auto picks it for few rows only).
+                variants.emplace_back(std::string(name) + "-packed", [&, layer] {
                     (void)model::blockedLinear(x, out, in, [&](int64_t r0, int64_t r1, at::Tensor& dst) {
                         quant::dequantizeRowsInto(layer->quantized(), r0, r1, dst);
-                    }, std::nullopt, model::kLinearBlockBytes, model::LinearKernel::Blas);
+                    }, std::nullopt, model::kLinearBlockBytes, model::LinearKernel::Packed);
                 });
             }
             std::vector<std::vector<double>> times(variants.size());

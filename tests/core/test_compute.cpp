@@ -140,7 +140,7 @@ private Q_SLOTS:
         const auto b = randn({130}, 3);
         const auto want = at::linear(x, w, b);
         const auto fill = [&](int64_t r0, int64_t r1, at::Tensor& dst) { dst.copy_(w.narrow(0, r0, r1 - r0)); };
-        for (const auto kernel : {model::LinearKernel::Auto, model::LinearKernel::Blas})
+        for (const auto kernel : {model::LinearKernel::Auto, model::LinearKernel::Blas, model::LinearKernel::Packed})
             for (int64_t blockBytes : {int64_t(1), int64_t(7 * 70 * 4), int64_t(64 * 70 * 4), int64_t(1) << 24}) {
                 for (int threads : {1, 2}) {
                     at::set_num_threads(threads);
@@ -157,7 +157,7 @@ private Q_SLOTS:
         const auto fillL = [&](int64_t r0, int64_t r1, at::Tensor& dst) { dst.copy_(wl.narrow(0, r0, r1 - r0)); };
         for (int threads : {1, 2, 3}) {
             at::set_num_threads(threads);
-            for (const auto kernel : {model::LinearKernel::Auto, model::LinearKernel::Blas})
+            for (const auto kernel : {model::LinearKernel::Auto, model::LinearKernel::Blas, model::LinearKernel::Packed})
                 QVERIFY(maxRelDiff(model::blockedLinear(xl, 300, 256, fillL, std::nullopt, 13 * 256 * 4, kernel),
                                    at::linear(xl, wl)) < 1e-6);
         }

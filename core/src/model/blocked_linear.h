@@ -1,6 +1,6 @@
 // y = x W^T (+ b) for a weight that is not held in the compute dtype (packed quantized codes, or bf16/fp16
-// storage computed in fp32). In fp32 on a CPU with AVX2/FMA this is the packed GEMM (packed_gemm.h), which
-// decodes inside its own weight packing. Otherwise each block of W's output rows is decoded into a buffer in the
+// storage computed in fp32). In fp32 on a CPU with AVX2/FMA, for few rows of x or a shallow weight, this is the
+// packed GEMM (packed_gemm.h), which decodes inside its own weight packing. Otherwise each block of W's output rows is decoded into a buffer in the
 // compute dtype (all threads share the decoding) and multiplied straight into its columns of y. No dense copy
 // of W outlives a block; the buffer (one per calling thread, reused) stays in the last-level cache.
 #pragma once
@@ -19,10 +19,10 @@ using WeightRowsFill = std::function<void(int64_t r0, int64_t r1, at::Tensor& ds
 // speed of one over the whole weight (bench_linear), small enough to stay in a last-level cache.
 inline constexpr int64_t kLinearBlockBytes = int64_t(16) << 20;
 
-// How blockedLinear multiplies: Auto takes the packed GEMM (packed_gemm.h: decoding inside the GEMM's own
-// weight packing) for fp32 on a CPU with AVX2/FMA and BLAS otherwise; Blas always decodes blocks of
-// `blockBytes` and hands them to at::mm.
-enum class LinearKernel { Auto, Blas };
+// How blockedLinear multiplies: Packed takes the packed GEMM (packed_gemm.h: decoding inside the GEMM's own
+// weight packing; fp32 on a CPU with AVX2/FMA only, else Blas); Blas decodes blocks of `blockBytes` and hands
+// them to at::mm; Auto takes Packed where preferPackedGemm says so.
+enum class LinearKernel { Auto, Blas, Packed };
 
 // x: [..., cols] in `dt`; returns [..., rows] in `dt`. `bias` (any float dtype) is added once at the end.
 at::Tensor blockedLinear(const at::Tensor& x, int64_t rows, int64_t cols, const WeightRowsFill& fill,

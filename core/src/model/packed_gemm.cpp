@@ -1,15 +1,13 @@
 // packedGemm: the loops of a BLIS-style GEMM (Goto's algorithm) with the weight side filled by a row decoder.
 //
-//   x is read in place, 6 rows at a time                        (a zero-padded copy of the last rows)
+//   x in 6-row panels: copied per k block when deep, else read in place
 //   per thread, for its blocks of nc weight rows (output columns jc .. jc + nc):
 //     decode the block's rows into R[nc][K]                     (fill, once per block)
 //     for each k block (kc):
 //       pack R's columns into Bp[16-row panel][k][16]          (kc x nc, L2-resident)
 //       for each mc block of x rows, each 16-wide panel of Bp, each 6 rows of x:
 //         the 6x16 micro-kernel: 12 ymm accumulators, 2 loads and 6 broadcasts per k
-//
-// Packing x (as BLIS does) was measured slower at our shapes: at a depth of 64 (a 260K model) the copy cost a
-// quarter of the multiply, and x's rows stay in L2 for the mc-row block anyway.
+
 //
 // The first k block stores into y, later ones add to it, so y needs no zeroing; each y element is summed by
 // the one thread that owns its column, in k order.
@@ -37,6 +35,9 @@ namespace {
 
 constexpr int64_t kMr = 6;
 constexpr int64_t kNr = 16;
+// Depth up to which x is read in place rather than copied into panels (a copy costs a quarter of a depth-64
+// product; beyond a few hundred columns the rows' cache-set conflicts cost more).
+constexpr int64_t kInPlaceDepth = 128;
 
 // A float buffer aligned to 64 bytes that only grows (one per thread and role; reused across calls, so no
 // fresh pages per forward).
@@ -246,18 +247,45 @@ void gemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill*
     const int64_t KC = std::max<int64_t>(1, blocking.kc);
     const int64_t NC = std::max<int64_t>(kNr, blocking.nc / kNr * kNr);
     const int64_t MC = std::max<int64_t>(kMr, blocking.mc / kMr * kMr);
-    const int64_t mPanels = (M + kMr - 1) / kMr;
 
-    // x is read in place, 6 rows at a time; the last panel's missing rows (M not a multiple of 6) come from a
-    // zero-padded copy.
+    // x's rows in 6-row panels. Deep rows are copied per k block into Ap[k block][panel][6][kc] (contiguous, so
+    // the 6 rows do not evict each other from L1: rows 8 KiB or more apart share cache sets). Shallow ones
+    // (K <= kInPlaceDepth) are read in place, the last panel's missing rows from a zero-padded copy.
+    const int64_t mPanels = (M + kMr - 1) / kMr;
+    const int64_t mPad = mPanels * kMr;
+    const bool inPlace = K <= kInPlaceDepth;
+    thread_local ScratchBuffer apBuffer;
+    float* ap = nullptr;
     const int64_t tailRows = M % kMr;
-    thread_local ScratchBuffer tailBuffer;
-    float* tail = nullptr;
-    if (tailRows) {
-        tail = tailBuffer.get(kMr * K);
-        std::memcpy(tail, x + (M - tailRows) * K, size_t(tailRows * K) * sizeof(float));
-        std::fill(tail + tailRows * K, tail + kMr * K, 0.0f);
+    if (inPlace && tailRows) {
+        ap = apBuffer.get(kMr * K);
+        std::memcpy(ap, x + (M - tailRows) * K, size_t(tailRows * K) * sizeof(float));
+        std::fill(ap + tailRows * K, ap + kMr * K, 0.0f);
+    } else if (!inPlace) {
+        ap = apBuffer.get(mPad * K);
+        const int64_t kBlocks = (K + KC - 1) / KC;
+        at::parallel_for(0, kBlocks * mPanels, 16, [&](int64_t t0, int64_t t1) {
+            for (int64_t t = t0; t < t1; ++t) {
+                const int64_t pc = (t / mPanels) * KC, i = t % mPanels;
+                const int64_t kc = std::min(KC, K - pc);
+                float* dst = ap + pc * mPad + i * kMr * kc;
+                for (int64_t r = 0; r < kMr; ++r) {
+                    if (i * kMr + r < M)
+                        std::memcpy(dst + r * kc, x + (i * kMr + r) * K + pc, size_t(kc) * sizeof(float));
+                    else
+                        std::fill(dst + r * kc, dst + (r + 1) * kc, 0.0f);
+                }
+            }
+        });
     }
+    // The 6 rows of panel i from column pc on, and their row stride.
+    const auto panel = [&](int64_t i, int64_t pc, int64_t kc) -> std::pair<const float*, int64_t> {
+        if (!inPlace)
+            return {ap + pc * mPad + i * kMr * kc, kc};
+        if ((i + 1) * kMr <= M)
+            return {x + i * kMr * K + pc, K};
+        return {ap + pc, K};
+    };
 
     // Tasks: blocks of nc weight rows, and, when there are fewer of those than threads, ranges of x's panels
     // too (each such task fills its block itself).
@@ -293,8 +321,8 @@ void gemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill*
                         const int64_t cols = std::min(kNr, nc - j * kNr);
                         for (int64_t i = ic; i < icEnd; ++i) {
                             const int64_t rowsValid = std::min(kMr, M - i * kMr);
-                            const float* a = rowsValid == kMr ? x + i * kMr * K + pc : tail + pc;
-                            microKernel(kc, a, K, bpanel, y + i * kMr * N + jc + j * kNr, N, pc > 0, rowsValid,
+                            const auto [a, lda] = panel(i, pc, kc);
+                            microKernel(kc, a, lda, bpanel, y + i * kMr * N + jc + j * kNr, N, pc > 0, rowsValid,
                                         cols);
                         }
                     }
@@ -309,6 +337,8 @@ void gemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill*
 }
 
 } // namespace
+
+bool preferPackedGemm(int64_t M, int64_t K) { return M <= 128 || K <= kInPlaceDepth; }
 
 void packedGemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill& fill, float* y,
                 const PackedGemmBlocking& blocking)
