@@ -1,6 +1,6 @@
 // packedGemm: the loops of a BLIS-style GEMM (Goto's algorithm) with the weight side filled by a row decoder.
 //
-//   x in 6-row panels: copied per k block when deep, else read in place
+//   x in 6-row panels: copied per k block into Ap[k][6] when deep, else read in place
 //   per thread, for its blocks of nc weight rows (output columns jc .. jc + nc):
 //     decode the block's rows into R[nc][K]                     (fill, once per block)
 //     for each k block (kc):
@@ -78,6 +78,9 @@ __attribute__((target("avx2,fma"))) inline void storeRow(float* p, __m256 v0, __
 
 // C[6 x 16] (row stride ldc) = (accumulate ? C : 0) + A * B-panel over kc steps, A's 6 rows read in place (row
 // stride lda). `rows` x `cols` of the tile are valid; the rest (padding) is computed and dropped.
+// Element k of row r is at a + r * lda + k * AStep: AStep 1 for rows read in place, 6 (lda 1) for panels
+// interleaved k-major as BLIS packs them.
+template <int AStep>
 __attribute__((target("avx2,fma"))) void microKernel(int64_t kc, const float* __restrict a, int64_t lda,
                                                      const float* __restrict b, float* c, int64_t ldc, bool accumulate,
                                                      int64_t rows, int64_t cols)
@@ -98,22 +101,22 @@ __attribute__((target("avx2,fma"))) void microKernel(int64_t kc, const float* __
     {                                                                                                          \
         const __m256 b0 = _mm256_load_ps(b + (K) * kNr);                                                       \
         const __m256 b1 = _mm256_load_ps(b + (K) * kNr + 8);                                                   \
-        __m256 av = _mm256_broadcast_ss(a0 + (K));                                                    \
+        __m256 av = _mm256_broadcast_ss(a0 + (K) * AStep);                                                    \
         c00 = _mm256_fmadd_ps(av, b0, c00);                                                                    \
         c01 = _mm256_fmadd_ps(av, b1, c01);                                                                    \
-        av = _mm256_broadcast_ss(a1 + (K));                                                           \
+        av = _mm256_broadcast_ss(a1 + (K) * AStep);                                                           \
         c10 = _mm256_fmadd_ps(av, b0, c10);                                                                    \
         c11 = _mm256_fmadd_ps(av, b1, c11);                                                                    \
-        av = _mm256_broadcast_ss(a2 + (K));                                                           \
+        av = _mm256_broadcast_ss(a2 + (K) * AStep);                                                           \
         c20 = _mm256_fmadd_ps(av, b0, c20);                                                                    \
         c21 = _mm256_fmadd_ps(av, b1, c21);                                                                    \
-        av = _mm256_broadcast_ss(a3 + (K));                                                           \
+        av = _mm256_broadcast_ss(a3 + (K) * AStep);                                                           \
         c30 = _mm256_fmadd_ps(av, b0, c30);                                                                    \
         c31 = _mm256_fmadd_ps(av, b1, c31);                                                                    \
-        av = _mm256_broadcast_ss(a4 + (K));                                                           \
+        av = _mm256_broadcast_ss(a4 + (K) * AStep);                                                           \
         c40 = _mm256_fmadd_ps(av, b0, c40);                                                                    \
         c41 = _mm256_fmadd_ps(av, b1, c41);                                                                    \
-        av = _mm256_broadcast_ss(a5 + (K));                                                           \
+        av = _mm256_broadcast_ss(a5 + (K) * AStep);                                                           \
         c50 = _mm256_fmadd_ps(av, b0, c50);                                                                    \
         c51 = _mm256_fmadd_ps(av, b1, c51);                                                                    \
     }
@@ -123,12 +126,12 @@ __attribute__((target("avx2,fma"))) void microKernel(int64_t kc, const float* __
         QPRUNER_GEMM_STEP(1)
         QPRUNER_GEMM_STEP(2)
         QPRUNER_GEMM_STEP(3)
-        a0 += 4, a1 += 4, a2 += 4, a3 += 4, a4 += 4, a5 += 4;
+        a0 += 4 * AStep, a1 += 4 * AStep, a2 += 4 * AStep, a3 += 4 * AStep, a4 += 4 * AStep, a5 += 4 * AStep;
         b += 4 * kNr;
     }
     for (; k < kc; ++k) {
         QPRUNER_GEMM_STEP(0)
-        ++a0, ++a1, ++a2, ++a3, ++a4, ++a5;
+        a0 += AStep, a1 += AStep, a2 += AStep, a3 += AStep, a4 += AStep, a5 += AStep;
         b += kNr;
     }
 #undef QPRUNER_GEMM_STEP
@@ -248,8 +251,8 @@ void gemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill*
     const int64_t NC = std::max<int64_t>(kNr, blocking.nc / kNr * kNr);
     const int64_t MC = std::max<int64_t>(kMr, blocking.mc / kMr * kMr);
 
-    // x's rows in 6-row panels. Deep rows are copied per k block into Ap[k block][panel][6][kc] (contiguous, so
-    // the 6 rows do not evict each other from L1: rows 8 KiB or more apart share cache sets). Shallow ones
+    // x's rows in 6-row panels. Deep rows are copied per k block into Ap[k block][panel][k][6] (BLIS's layout:
+    // one stream per panel; rows read in place 8 KiB or more apart would share L1 sets). Shallow ones
     // (K <= kInPlaceDepth) are read in place, the last panel's missing rows from a zero-padded copy.
     const int64_t mPanels = (M + kMr - 1) / kMr;
     const int64_t mPad = mPanels * kMr;
@@ -270,22 +273,18 @@ void gemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill*
                 const int64_t kc = std::min(KC, K - pc);
                 float* dst = ap + pc * mPad + i * kMr * kc;
                 for (int64_t r = 0; r < kMr; ++r) {
-                    if (i * kMr + r < M)
-                        std::memcpy(dst + r * kc, x + (i * kMr + r) * K + pc, size_t(kc) * sizeof(float));
-                    else
-                        std::fill(dst + r * kc, dst + (r + 1) * kc, 0.0f);
+                    if (i * kMr + r < M) {
+                        const float* src = x + (i * kMr + r) * K + pc;
+                        for (int64_t k = 0; k < kc; ++k)
+                            dst[k * kMr + r] = src[k];
+                    } else {
+                        for (int64_t k = 0; k < kc; ++k)
+                            dst[k * kMr + r] = 0.0f;
+                    }
                 }
             }
         });
     }
-    // The 6 rows of panel i from column pc on, and their row stride.
-    const auto panel = [&](int64_t i, int64_t pc, int64_t kc) -> std::pair<const float*, int64_t> {
-        if (!inPlace)
-            return {ap + pc * mPad + i * kMr * kc, kc};
-        if ((i + 1) * kMr <= M)
-            return {x + i * kMr * K + pc, K};
-        return {ap + pc, K};
-    };
 
     // Tasks: blocks of nc weight rows, and, when there are fewer of those than threads, ranges of x's panels
     // too (each such task fills its block itself).
@@ -321,9 +320,14 @@ void gemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill*
                         const int64_t cols = std::min(kNr, nc - j * kNr);
                         for (int64_t i = ic; i < icEnd; ++i) {
                             const int64_t rowsValid = std::min(kMr, M - i * kMr);
-                            const auto [a, lda] = panel(i, pc, kc);
-                            microKernel(kc, a, lda, bpanel, y + i * kMr * N + jc + j * kNr, N, pc > 0, rowsValid,
-                                        cols);
+                            float* c = y + i * kMr * N + jc + j * kNr;
+                            if (!inPlace)
+                                microKernel<kMr>(kc, ap + pc * mPad + i * kMr * kc, 1, bpanel, c, N, pc > 0,
+                                                 rowsValid, cols);
+                            else if (rowsValid == kMr)
+                                microKernel<1>(kc, x + i * kMr * K + pc, K, bpanel, c, N, pc > 0, rowsValid, cols);
+                            else
+                                microKernel<1>(kc, ap + pc, K, bpanel, c, N, pc > 0, rowsValid, cols);
                         }
                     }
                 }
