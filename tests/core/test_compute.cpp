@@ -218,6 +218,21 @@ private Q_SLOTS:
             }
         }
         at::set_num_threads(1);
+        // DenseLinear's packed path: the same values as at::linear, and a wrong input width refused by libtorch's
+        // own shape check (naming both shapes), not reshaped.
+        {
+            c10::InferenceMode guard;
+            const model::DenseLinear dense(randn({8, 4}, 11), randn({8}, 12));
+            const auto x = randn({3, 5, 4}, 13);
+            QVERIFY(maxRelDiff(dense.forward(x), at::linear(x, dense.denseWeight(), *dense.bias())) < 1e-6);
+            QString message;
+            try {
+                (void)dense.forward(randn({4, 2}, 14));
+            } catch (const std::exception& e) {
+                message = e.what();
+            }
+            QVERIFY2(message.contains("4x2") && message.contains("8"), qPrintable(message));
+        }
         // Inside inference mode the fill's tensors stay usable on the worker threads.
         {
             c10::InferenceMode guard;
