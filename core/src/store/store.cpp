@@ -890,7 +890,6 @@ void Store::heartbeat(int64_t runId)
     const std::string id = workerId();
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
     static const std::string sqlite =
         std::string("INSERT INTO workers(id, run_id, host, pid, started_at, beat_ms, beats) "
                     "VALUES (?1, ?2, ?3, ?4, ?5, ") +
@@ -901,14 +900,25 @@ void Store::heartbeat(int64_t runId)
                     "VALUES (?1, ?2, ?3, ?4, ?5, ") +
         "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT), 1) "
         "ON CONFLICT(id, run_id) DO UPDATE SET beat_ms = excluded.beat_ms, beats = workers.beats + 1";
-    impl_->prepare((impl_->postgres() ? postgres : sqlite).c_str(), "record a worker's heartbeat")
-        .bind(1, id)
-        .bind(2, runId)
-        .bind(3, hostName())
-        .bind(4, int64_t(::getpid()))
-        .bind(5, nowTimestamp())
-        .run();
-    tx.commit();
+    // A connection lost inside the transaction cannot be recovered there (its statements are gone); the beat is
+    // an idempotent upsert, so on PostgreSQL it is tried once more, and the new transaction reconnects first.
+    for (int attempt = 0;; ++attempt) {
+        try {
+            Transaction tx(*impl_->db, true);
+            impl_->prepare((impl_->postgres() ? postgres : sqlite).c_str(), "record a worker's heartbeat")
+                .bind(1, id)
+                .bind(2, runId)
+                .bind(3, hostName())
+                .bind(4, int64_t(::getpid()))
+                .bind(5, nowTimestamp())
+                .run();
+            tx.commit();
+            return;
+        } catch (const std::exception&) {
+            if (attempt > 0 || !impl_->postgres())
+                throw;
+        }
+    }
 }
 
 void Store::retireWorker(int64_t runId)
