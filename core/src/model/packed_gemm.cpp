@@ -76,10 +76,9 @@ __attribute__((target("avx2,fma"))) inline void storeRow(float* p, __m256 v0, __
     _mm256_storeu_ps(p + 8, v1);
 }
 
-// C[6 x 16] (row stride ldc) = (accumulate ? C : 0) + A * B-panel over kc steps, A's 6 rows read in place (row
-// stride lda). `rows` x `cols` of the tile are valid; the rest (padding) is computed and dropped.
-// Element k of row r is at a + r * lda + k * AStep: AStep 1 for rows read in place, 6 (lda 1) for panels
-// interleaved k-major as BLIS packs them.
+// C[6 x 16] (row stride ldc) = (accumulate ? C : 0) + A * B-panel over kc steps. Element k of A's row r is at
+// a + r * lda + k * AStep: AStep 1 for rows read in place, 6 (lda 1) for panels interleaved k-major as BLIS packs
+// them. `rows` x `cols` of the tile are valid; the rest (padding) is computed and dropped.
 template <int AStep>
 __attribute__((target("avx2,fma"))) void microKernel(int64_t kc, const float* __restrict a, int64_t lda,
                                                      const float* __restrict b, float* c, int64_t ldc, bool accumulate,
