@@ -15,8 +15,10 @@
 #include "model/checkpoint.h"
 #include "model/cpu_features.h"
 #include "model/cpu_attention.h"
+#include "model/cpu_elementwise.h"
 #include "model/dtype.h"
 #include "model/packed_gemm.h"
+#include "model/rope.h"
 #include "model/linear.h"
 #include "qpruner/tokenizer.h"
 #include "quant/cpu_dequant.h"
@@ -408,7 +410,127 @@ private Q_SLOTS:
                       "shapes do not match");
     }
 
-    // stories260K's logits and perplexity with the fused attention equal the matmul-softmax path's.
+    // RMSNorm, RoPE and silu(gate) * up against their libtorch formulations in float64, at widths that are and are
+    // not multiples of the vector width, on 1-3 threads (same bits), with the applicability rules and shape errors.
+    void fusedElementwiseMatchesLibtorch()
+    {
+        if (!model::packedGemmAvailable())
+            QSKIP("this CPU lacks AVX2/FMA: the fused kernels are not used here");
+        for (const int64_t d : {8, 13, 64, 100, 2048}) {
+            const auto x = randn({3, 7, d}, 50) * 3.0, w = randn({d}, 51);
+            for (const bool unit : {false, true}) {
+                const auto xd = x.to(at::kDouble), wd = w.to(at::kDouble) + (unit ? 1.0 : 0.0);
+                const auto want = xd * at::rsqrt(xd.square().mean(-1, true) + 1e-5) * wd;
+                at::Tensor first;
+                for (int threads : {1, 2, 3}) {
+                    at::set_num_threads(threads);
+                    // bf16 weights are taken as they are stored (Gemma keeps its norms in bf16).
+                    const auto got = model::fusedRmsNorm(x, w, 1e-5, unit);
+                    QCOMPARE(got.sizes().vec(), x.sizes().vec());
+                    QVERIFY2(maxRelDiff(got, want) < 1e-6,
+                             qPrintable(QString("d %1 unit %2: %3").arg(d).arg(unit).arg(maxRelDiff(got, want))));
+                    if (!first.defined())
+                        first = got;
+                    else
+                        QVERIFY2(at::equal(first, got), "RMSNorm differs between thread counts");
+                }
+            }
+            const auto wb = w.to(at::kBFloat16);
+            const auto wantB = x.to(at::kDouble) * at::rsqrt(x.to(at::kDouble).square().mean(-1, true) + 1e-6) *
+                               wb.to(at::kDouble);
+            QVERIFY(maxRelDiff(model::fusedRmsNorm(x, wb, 1e-6, false), wantB) < 1e-6);
+        }
+        // A view with a row stride (q/k of a fused projection) is normalised like its contiguous copy.
+        const auto wide = randn({4, 5, 96}, 52);
+        const auto narrowView = wide.narrow(2, 16, 64);
+        QVERIFY(at::equal(model::fusedRmsNorm(narrowView, randn({64}, 53), 1e-5, false),
+                          model::fusedRmsNorm(narrowView.contiguous(), randn({64}, 53), 1e-5, false)));
+
+        for (const int64_t hd : {8, 16, 24, 64, 128}) {
+            const int64_t B = 2, T = 9, H = 3;
+            const auto raw = randn({B, T, H + 1, hd}, 60);
+            const auto x = raw.narrow(2, 1, H); // strided heads, as a slice of a wider projection
+            const auto ang = at::arange(T, at::kDouble).unsqueeze(1) * (randn({1, hd}, 61).to(at::kDouble) * 0.3);
+            const auto cos = ang.cos().to(at::kFloat), sin = ang.sin().to(at::kFloat);
+            const model::RopeTable::Angles a{cos, sin};
+            const auto want = model::RopeTable::apply(x.to(at::kDouble).transpose(1, 2),
+                                                      {cos.to(at::kDouble), sin.to(at::kDouble)});
+            at::Tensor first;
+            for (int threads : {1, 2, 3}) {
+                at::set_num_threads(threads);
+                const auto got = model::fusedRope(x, cos, sin);
+                QVERIFY(got.is_contiguous());
+                QCOMPARE(got.sizes().vec(), x.sizes().vec());
+                QVERIFY2(maxRelDiff(got.transpose(1, 2), want) < 1e-6,
+                         qPrintable(QString("hd %1: %2").arg(hd).arg(maxRelDiff(got.transpose(1, 2), want))));
+                // And the float32 libtorch formulation the model used before, within rounding.
+                QVERIFY(maxRelDiff(got.transpose(1, 2), model::RopeTable::apply(x.transpose(1, 2), a)) < 1e-6);
+                if (!first.defined())
+                    first = got;
+                else
+                    QVERIFY2(at::equal(first, got), "RoPE differs between thread counts");
+            }
+        }
+
+        for (const int64_t n : {5, 8, 37, 70000}) {
+            const auto g0 = randn({n}, 70) * 6.0, u = randn({n}, 71);
+            const auto gd = g0.to(at::kDouble);
+            const auto want = gd * at::sigmoid(gd) * u.to(at::kDouble);
+            at::Tensor first;
+            for (int threads : {1, 2, 3}) {
+                at::set_num_threads(threads);
+                auto g = g0.clone();
+                model::siluMulInPlace(g, u);
+                QVERIFY2(maxRelDiff(g, want) < 2e-6, qPrintable(QString("n %1: %2").arg(n).arg(maxRelDiff(g, want))));
+                if (!first.defined())
+                    first = g;
+                else
+                    QVERIFY2(at::equal(first, g), "SiLU differs between thread counts");
+            }
+        }
+        // An element's value does not depend on its offset (vector steps and the tail agree), which keeps a KV-cache
+        // step's logits equal to the full pass's.
+        {
+            const auto g0 = randn({37}, 72) * 4.0, u = randn({37}, 73);
+            auto whole = g0.clone(), shifted = g0.narrow(0, 3, 34).clone();
+            model::siluMulInPlace(whole, u);
+            model::siluMulInPlace(shifted, u.narrow(0, 3, 34));
+            QVERIFY(at::equal(whole.narrow(0, 3, 34), shifted));
+        }
+        // Saturation: silu(-100) is -0 (no NaN from exp's clamp), silu(100) is 100.
+        auto ends = at::tensor({-100.0f, 100.0f, 0.0f, -88.5f}), ones = at::ones({4});
+        model::siluMulInPlace(ends, ones);
+        QVERIFY(std::abs(ends[0].item<float>()) < 1e-30f);
+        QCOMPARE(ends[1].item<float>(), 100.0f);
+        QCOMPARE(ends[2].item<float>(), 0.0f);
+        QVERIFY(std::isfinite(ends[3].item<float>()) && std::abs(ends[3].item<float>()) < 1e-30f);
+        at::set_num_threads(1);
+
+        // Applicability: not under autograd, not for bf16 or other devices' tensors.
+        const auto t = randn({2, 8}, 80), wg = randn({8}, 81).requires_grad_(true);
+        QVERIFY(model::fusedElementwiseApplies(t));
+        QVERIFY(!model::fusedElementwiseApplies(t, wg));
+        QVERIFY(!model::fusedElementwiseApplies(t.clone().requires_grad_(true)));
+        {
+            const at::NoGradGuard noGrad;
+            QVERIFY(model::fusedElementwiseApplies(t, wg));
+        }
+        QVERIFY(!model::fusedElementwiseApplies(t.to(at::kBFloat16)));
+        model::setFusedElementwiseEnabled(false);
+        QVERIFY(!model::fusedElementwiseApplies(t));
+        model::setFusedElementwiseEnabled(true);
+        VERIFY_THROWS(ConfigError, model::fusedRmsNorm(t, randn({7}, 82), 1e-5, false), "last dimension must match");
+        VERIFY_THROWS(ConfigError, model::fusedRope(randn({1, 3, 2, 8}, 83), randn({4, 8}, 84), randn({4, 8}, 85)),
+                      "cos, sin [T, head_dim]");
+        auto g = randn({4, 8}, 86);
+        VERIFY_THROWS(ConfigError, model::siluMulInPlace(g, randn({4, 9}, 87)), "up of its shape");
+        auto gt = randn({8, 4}, 88).t();
+        VERIFY_THROWS(ConfigError, model::siluMulInPlace(gt, randn({4, 8}, 89)), "gate must be contiguous");
+        VERIFY_THROWS(ConfigError, model::fusedRmsNorm(t.to(at::kBFloat16), randn({8}, 90), 1e-5, false),
+                      "fp32 CPU tensor");
+    }
+
+    // stories260K's logits with the fused attention, RMSNorm, RoPE and SiLU equal those of libtorch's ops.
     void fusedAttentionModelMatchesUnfused()
     {
         QPRUNER_SHARED_FILE(modelPath, "models/stories260K/stories260K.bin");
@@ -418,12 +540,14 @@ private Q_SLOTS:
         auto gen = at::detail::createCPUGenerator(3);
         const auto tokens = at::randint(0, 512, {3, 200}, gen, at::TensorOptions().dtype(at::kLong));
         model::setFusedAttentionEnabled(false);
+        model::setFusedElementwiseEnabled(false);
         const auto want = m->forward(tokens);
         // With a KV cache, in two steps.
         auto cacheWant = m->makeCache(3, 200);
         (void)m->forward(tokens.narrow(1, 0, 150), &cacheWant);
         const auto stepWant = m->forward(tokens.narrow(1, 150, 50), &cacheWant);
         model::setFusedAttentionEnabled(true);
+        model::setFusedElementwiseEnabled(true);
         const auto got = m->forward(tokens);
         auto cache = m->makeCache(3, 200);
         (void)m->forward(tokens.narrow(1, 0, 150), &cache);

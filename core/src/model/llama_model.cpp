@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "model/cpu_attention.h"
+#include "model/cpu_elementwise.h"
 #include "model/dtype.h"
 #include "qpruner/error.h"
 
@@ -67,6 +68,8 @@ LlamaModel::LlamaModel(ModelConfig config, at::ScalarType weightDtype, at::Devic
 
 at::Tensor LlamaModel::rmsNorm(const at::Tensor& x, const at::Tensor& weight) const
 {
+    if (computeDtype_ == at::kFloat && fusedElementwiseApplies(x, weight))
+        return fusedRmsNorm(x, weight, config_.normEps, config_.unitOffsetNorms());
     const auto xf = x.to(at::kFloat);
     auto y = xf * at::rsqrt(xf.square().mean(-1, /*keepdim=*/true).add_(config_.normEps));
     return scaled(y, config_.unitOffsetNorms() ? weight + 1.0 : weight).to(computeDtype_);
@@ -75,7 +78,16 @@ at::Tensor LlamaModel::rmsNorm(const at::Tensor& x, const at::Tensor& weight) co
 at::Tensor LlamaModel::mlp(const DecoderLayer& layer, const at::Tensor& h) const
 {
     auto gate = layer.gate->forward(h);
-    gate = config_.hiddenAct == "gelu_pytorch_tanh" ? at::gelu(gate, "tanh") : at::silu(gate);
+    const bool gelu = config_.hiddenAct == "gelu_pytorch_tanh";
+    if (!gelu && gate.is_contiguous() && fusedElementwiseApplies(gate)) {
+        const auto up = layer.up->forward(h);
+        if (fusedElementwiseApplies(up) && up.sizes() == gate.sizes()) {
+            siluMulInPlace(gate, up); // gate is this function's own output of the projection
+            return layer.down->forward(gate);
+        }
+        return layer.down->forward(scaled(at::silu(gate), up));
+    }
+    gate = gelu ? at::gelu(gate, "tanh") : at::silu(gate);
     return layer.down->forward(scaled(std::move(gate), layer.up->forward(h)));
 }
 
@@ -105,10 +117,14 @@ at::Tensor LlamaModel::attention(const DecoderLayer& layer, int li, const at::Te
         q = rmsNorm(q, layer.qNorm);
         k = rmsNorm(k, layer.kNorm);
     }
-    q = q.transpose(1, 2); // [B, nh, T, hd]
-    k = k.transpose(1, 2); // [B, nkv, T, hd]
-    q = RopeTable::apply(q, angles);
-    k = RopeTable::apply(k, angles);
+    if (fusedElementwiseApplies(q, angles.cos) && fusedElementwiseApplies(k, angles.sin) &&
+        angles.cos.scalar_type() == at::kFloat) { // rotated in one pass, [B, T, heads, hd] kept; views below
+        q = fusedRope(q, angles.cos, angles.sin).transpose(1, 2);
+        k = fusedRope(k, angles.cos, angles.sin).transpose(1, 2);
+    } else {
+        q = RopeTable::apply(q.transpose(1, 2), angles); // [B, nh, T, hd]
+        k = RopeTable::apply(k.transpose(1, 2), angles); // [B, nkv, T, hd]
+    }
 
     if (cache) {
         auto& ck = cache->keys[static_cast<size_t>(li)];
@@ -224,6 +240,8 @@ at::Tensor LlamaModel::runLayers(at::Tensor x, int first, int64_t pos, KvCache* 
     }
     if (sublayers)
         sublayers->push_back(x);
+    if (fusedElementwiseApplies(x, finalNorm))
+        return fusedRmsNorm(x, finalNorm, config_.normEps, config_.unitOffsetNorms());
     const auto xf = x.to(at::kFloat);
     auto y = xf * at::rsqrt(xf.square().mean(-1, true).add_(config_.normEps));
     return scaled(y, config_.unitOffsetNorms() ? finalNorm + 1.0 : finalNorm);
