@@ -81,7 +81,7 @@ at::Tensor blockedLinear(const at::Tensor& x, int64_t rows, int64_t cols, const 
     outShape.back() = rows;
     auto out = at::empty({x2.size(0), rows}, x2.options());
     if (kernel != LinearKernel::Blas && x2.device().is_cpu() && dt == at::kFloat && packedGemmAvailable() &&
-        (kernel == LinearKernel::Packed || preferPackedGemm(x2.size(0), cols))) {
+        (kernel == LinearKernel::Packed || preferPackedGemm(x2.size(0), cols, rows))) {
         packedGemm(x2.data_ptr<float>(), x2.size(0), cols, rows, fill, out.data_ptr<float>());
         if (bias)
             out.add_(bias->scalar_type() == dt ? *bias : bias->to(dt));

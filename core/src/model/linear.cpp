@@ -25,7 +25,7 @@ at::Tensor DenseLinear::forward(const at::Tensor& x) const
     if (!grad && dt == at::kFloat && weight_.scalar_type() == at::kFloat && x.is_cpu() && weight_.is_cpu() &&
         weight_.is_contiguous() && x.dim() > 0 && x.size(-1) == weight_.size(1) && weight_.size(1) > 0 &&
         packedGemmAvailable() &&
-        preferPackedGemm(x.numel() / weight_.size(1), weight_.size(1))) {
+        preferPackedGemm(x.numel() / weight_.size(1), weight_.size(1), weight_.size(0))) {
         // fp32 inference on an AVX2 CPU, few rows or a shallow weight: the packed GEMM, reading the weight in place.
         const at::Tensor x2 = x.reshape({-1, weight_.size(1)}).contiguous();
         auto out = at::empty({x2.size(0), weight_.size(0)}, x2.options());

@@ -38,6 +38,7 @@ constexpr int64_t kNr = 16;
 // Depth up to which x is read in place rather than copied into panels (a copy costs a quarter of a depth-64
 // product; beyond a few hundred columns the rows' cache-set conflicts cost more).
 constexpr int64_t kInPlaceDepth = 128;
+constexpr int64_t kSmallProduct = int64_t(1) << 24; // multiply-adds: BLAS's per-call cost dominates below
 
 // A float buffer aligned to 64 bytes that only grows (one per thread and role; reused across calls, so no
 // fresh pages per forward).
@@ -341,7 +342,10 @@ void gemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill*
 
 } // namespace
 
-bool preferPackedGemm(int64_t M, int64_t K) { return M <= 128 || K <= kInPlaceDepth; }
+bool preferPackedGemm(int64_t M, int64_t K, int64_t N)
+{
+    return M <= 128 || K <= kInPlaceDepth || (N > 0 && M * K * N <= kSmallProduct);
+}
 
 void packedGemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill& fill, float* y,
                 const PackedGemmBlocking& blocking)
