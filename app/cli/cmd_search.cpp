@@ -21,6 +21,9 @@ void addRunOptions(ArgParser& p)
              "continue run RUN of --db from its stored config (also: add workers to a running search)");
     p.option("workers", "N", "search workers in this process (overrides the config)");
     p.option("threads", "N", "intra-op threads per process (default: all cores)", "0");
+    p.option("compute-dtype", "DTYPE",
+             "dtype the run's matmuls use: auto (bf16 only where the CPU has native bf16), float32 or bfloat16; "
+             "sets the config's compute_dtype (a resumed run keeps its own)");
     p.flag("json", "print the run's stage results as one JSON object");
 }
 
@@ -34,9 +37,19 @@ int execute(const ArgParser& p, const std::string& kind, const std::function<nlo
     const bool json = p.isSet("json");
     ProgressLine line;
     const CancelToken& cancel = signalCancelToken();
+    const auto computeDtype = p.find("compute-dtype");
+    if (computeDtype && p.find("resume"))
+        throw UsageError("--compute-dtype: a resumed run keeps the compute dtype it started with (its config's "
+                         "compute_dtype)");
+    auto newConfig = [&] {
+        nlohmann::json c = makeConfig();
+        if (computeDtype)
+            c["compute_dtype"] = pipeline::computeDtypeSetting(*computeDtype);
+        return c;
+    };
     const pipeline::RunOutcome out = p.find("resume")
                                          ? pipeline::resumeRun(st, p.getInt64("resume"), ro, line.sink(), &cancel)
-                                         : pipeline::startRun(st, makeConfig(), ro, line.sink(), &cancel);
+                                         : pipeline::startRun(st, newConfig(), ro, line.sink(), &cancel);
     line.finish();
     if (json) {
         printJson({{"run", out.runId}, {"db", p.get("db")}, {"stages", out.result}});

@@ -640,6 +640,27 @@ private Q_SLOTS:
         QCOMPARE(r.exitCode, 1);
         QVERIFY2(r.err.contains("run.json"), r.err.constData());
         QCOMPARE(qpruner::store::Store(db.toStdString()).runs().size(), size_t(1));
+
+        // --compute-dtype sets the new run's compute_dtype (stored, and in every stage's "compute"); a resumed run
+        // keeps its own; float16 is refused by name. None of these add a run to the first store.
+        c["search"]["trials"] = 2;
+        c["search"]["validation"]["windows"] = 1;
+        c["evaluate"] = nullptr;
+        write(c);
+        const QString bf16Db = tmp.path() + "/bf16.db";
+        r = runCli({"run", config, "--db", bf16Db, "--threads", "1", "--compute-dtype", "bf16", "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(qpruner::store::Store(bf16Db.toStdString()).run(1).config["compute_dtype"].get<std::string>(),
+                 std::string("bfloat16"));
+        QCOMPARE(r.json()["stages"]["search"]["compute"]["quantized"]["dtype"].get<std::string>(),
+                 std::string("bfloat16"));
+        r = runCli({"run", "--resume", "1", "--db", bf16Db, "--compute-dtype", "float32"});
+        QCOMPARE(r.exitCode, 2);
+        QVERIFY2(r.err.contains("a resumed run keeps the compute dtype it started with"), r.err.constData());
+        r = runCli({"run", config, "--db", db, "--compute-dtype", "float16"});
+        QCOMPARE(r.exitCode, 1);
+        QVERIFY2(r.err.contains("compute_dtype: float16 has no matmul on the CPU"), r.err.constData());
+        QCOMPARE(qpruner::store::Store(db.toStdString()).runs().size(), size_t(1));
     }
 
     // SIGTERM (what Slurm sends before a time limit, and what Ctrl-C's SIGINT does too) mid-search: the process

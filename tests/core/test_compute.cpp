@@ -7,6 +7,7 @@
 #include <fstream>
 #include <mutex>
 #include <random>
+#include <thread>
 
 #include <ATen/ATen.h>
 
@@ -133,6 +134,30 @@ private Q_SLOTS:
         VERIFY_THROWS(ConfigError, model::computeDtypeFor(at::kFloat, cpu), "no fp16 matmul");
         model::setComputeDtypeOverride(std::nullopt);
         QCOMPARE(model::computeDtypeFor(at::kFloat, cpu), at::kFloat);
+    }
+
+    // ScopedComputeDtype: this thread's choice over the process's, nested and restored, invisible to other threads.
+    void scopedOverrideIsPerThread()
+    {
+        const at::Device cpu(at::kCPU);
+        model::setComputeDtypeOverride(at::kFloat);
+        std::optional<at::ScalarType> seenElsewhere = at::kHalf;
+        {
+            const model::ScopedComputeDtype outer(at::kBFloat16);
+            QCOMPARE(model::computeDtypeFor(at::kFloat, cpu), at::kBFloat16);
+            std::thread([&] { seenElsewhere = model::computeDtypeOverride(); }).join();
+            {
+                const model::ScopedComputeDtype inner(std::nullopt); // "auto" inside: chosen per CPU
+                QVERIFY(!model::computeDtypeOverride());
+                QCOMPARE(model::computeDtypeFor(at::kFloat, cpu), at::kFloat);
+            }
+            QCOMPARE(*model::computeDtypeOverride(), at::kBFloat16);
+            QVERIFY(model::computeChoiceFor(at::kFloat, cpu).reason.find("forced") != std::string::npos);
+        }
+        QCOMPARE(*seenElsewhere, at::kFloat); // the other thread saw the process's override
+        QCOMPARE(*model::computeDtypeOverride(), at::kFloat);
+        model::setComputeDtypeOverride(std::nullopt);
+        QVERIFY(!model::computeDtypeOverride());
     }
 
     void blockedLinearEqualsLinear()

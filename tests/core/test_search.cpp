@@ -15,6 +15,7 @@
 
 #include "eval/perplexity.h"
 #include "model/checkpoint.h"
+#include "model/dtype.h"
 #include "quant/model_quantizer.h"
 #include "quant/quant_linear.h"
 #include "qpruner/error.h"
@@ -592,6 +593,68 @@ private Q_SLOTS:
         QVERIFY(testing::expectThrow<FileError>([&] {
                     quant::spillLinear(*dense, std::filesystem::path(dir.path().toStdString()) / "no" / "w.bin");
                 }).contains("cannot create the weight file"));
+    }
+
+    // A run's compute_dtype: checked and named canonically by normalizeConfig, held on the run's thread and on its
+    // search workers' threads (their objectives are those of bf16 matmuls), reported in every stage's "compute", and
+    // gone from the process when the run ends.
+    void computeDtypeOfARun()
+    {
+        QPRUNER_SHARED_FILE(modelPath, "models/stories260K/stories260K.bin");
+        auto configWith = [&](const nlohmann::json& computeDtype) {
+            nlohmann::json c = {{"version", 1},
+                                {"model", modelPath.string()},
+                                {"importance", {{"metric", "bi"}, {"calibration", {{"samples", 2}, {"seq_len", 64}}}}},
+                                {"allocate", {{"budget", "7bpw"}, {"candidates", {"nf4", "int8", "bf16"}}}},
+                                {"search", {{"trials", 4}, {"workers", 2}, {"validation", {{"windows", 2}, {"seq_len", 64}}}}},
+                                {"evaluate", nullptr}};
+            if (!computeDtype.is_null())
+                c["compute_dtype"] = computeDtype;
+            return pipeline::normalizeConfig(c, std::filesystem::current_path(), testing::sharedDataDir());
+        };
+        QCOMPARE(configWith(nullptr)["compute_dtype"].get<std::string>(), std::string("auto"));
+        QCOMPARE(configWith("bf16")["compute_dtype"].get<std::string>(), std::string("bfloat16"));
+        QCOMPARE(configWith("fp32")["compute_dtype"].get<std::string>(), std::string("float32"));
+        VERIFY_THROWS(ConfigError, configWith("float16"), "compute_dtype: float16 has no matmul on the CPU");
+        VERIFY_THROWS(ConfigError, configWith("int8"), "compute_dtype: 'int8' is not auto, float32 or bfloat16");
+        VERIFY_THROWS(ConfigError, configWith(3), "compute_dtype");
+
+        TempStore ts;
+        store::Store st(ts.path());
+        pipeline::RunOptions ro;
+        ro.threads = 1;
+        const int64_t fp32Run = pipeline::startRun(st, configWith("float32"), ro).runId;
+        const int64_t bf16Run = pipeline::startRun(st, configWith("bfloat16"), ro).runId;
+        QVERIFY(!model::computeDtypeOverride()); // the runs' choices stayed with them
+        for (const auto& [run, name] : {std::pair{fp32Run, "float32"}, std::pair{bf16Run, "bfloat16"}})
+            for (const auto& stage : st.stages(run)) {
+                QVERIFY2(stage.result.contains("compute"), stage.name.c_str());
+                for (const char* side : {"dense", "quantized"}) {
+                    QCOMPARE(stage.result["compute"][side]["dtype"].get<std::string>(), std::string(name));
+                    QVERIFY(stage.result["compute"][side]["reason"].get<std::string>().find("forced") !=
+                            std::string::npos);
+                }
+            }
+        // The same maps scored in both runs (both workers' trials among them) differ by bf16's rounding.
+        int compared = 0;
+        for (const auto& a : st.trialSummaries(fp32Run))
+            for (const auto& b : st.trialSummaries(bf16Run))
+                if (a.encoding == b.encoding) {
+                    const double fa = *st.trial(fp32Run, a.number).objective;
+                    const double fb = *st.trial(bf16Run, b.number).objective;
+                    QVERIFY2(std::abs(fa - fb) > 1e-6 * fa, qPrintable(QString("%1 vs %2").arg(fa).arg(fb)));
+                    QVERIFY(std::abs(fa - fb) < 0.05 * fa);
+                    ++compared;
+                }
+        QVERIFY2(compared >= 3, qPrintable(QString::number(compared)));
+        // Evaluating a map by hand in the bf16 run scores it in bf16 too: the stored objective comes back.
+        const store::TrialRecord first = st.trial(bf16Run, 0);
+        PrecisionMap edited = PrecisionMap::fromJson(first.map);
+        edited.setLayerModule(0, LinearModule::Down, parseQuantSpec("int4"));
+        const double inBf16 = *pipeline::evaluateMap(st, bf16Run, edited.toJson()).objective;
+        const double inFp32 = *pipeline::evaluateMap(st, fp32Run, edited.toJson()).objective;
+        QVERIFY2(std::abs(inBf16 - inFp32) > 1e-6 * inFp32, qPrintable(QString("%1 vs %2").arg(inBf16).arg(inFp32)));
+        QVERIFY(!model::computeDtypeOverride());
     }
 
     // "Evaluate this map": a hand-made map becomes one more trial of a real pipeline study, scored like the

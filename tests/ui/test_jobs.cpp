@@ -3,6 +3,7 @@
 // stories260K into a temporary workspace: a run that finishes, a run cancelled during its search that leaves
 // the database consistent, and the run browser over that database (statuses, in-place refresh, filter, errors).
 #include <QtTest/QtTest>
+#include <QComboBox>
 #include <QStackedWidget>
 
 #include <QLabel>
@@ -357,6 +358,42 @@ private Q_SLOTS:
         }
     }
 
+    // The compute dtype: auto by default, what it means on this CPU shown under it and updated as the fields
+    // change, aliases shown by their names, float16 refused by name with OK disabled.
+    void dialogComputeDtype()
+    {
+        QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");
+        NewRunDialog dialog;
+        dialog.setBaseDir(QDir::tempPath());
+        dialog.setModelPath(toQString(model));
+        QCOMPARE(dialog.config()["compute_dtype"], json("auto"));
+        QVERIFY2(dialog.computeInfo()->text().startsWith(QStringLiteral("float32 weights compute in float32")),
+                 qPrintable(dialog.computeInfo()->text()));
+        json c = dialog.config();
+        c["dtype"] = "bf16";
+        dialog.setConfig(c);
+        const QString autoText = dialog.computeInfo()->text();
+        QVERIFY2(autoText.startsWith(QStringLiteral("bfloat16 weights compute in ")) &&
+                     autoText.contains(QStringLiteral("(CPU: ")) && !autoText.contains(QStringLiteral("forced")),
+                 qPrintable(autoText));
+        dialog.computeDtypeBox()->setCurrentText(QStringLiteral("float32"));
+        QVERIFY2(dialog.computeInfo()->text().startsWith(QStringLiteral("bfloat16 weights compute in float32: forced")),
+                 qPrintable(dialog.computeInfo()->text()));
+        QCOMPARE(dialog.config()["compute_dtype"], json("float32"));
+        c["compute_dtype"] = "bf16";
+        dialog.setConfig(c);
+        QCOMPARE(dialog.computeDtypeBox()->currentText(), QStringLiteral("bfloat16"));
+        QCOMPARE(dialog.config()["compute_dtype"], json("bfloat16"));
+        QVERIFY(dialog.isConfigValid());
+        c["compute_dtype"] = "float16";
+        dialog.setConfig(c);
+        QVERIFY(!dialog.isConfigValid());
+        QVERIFY(!dialog.okButton()->isEnabled());
+        QVERIFY2(dialog.validationError().contains(QStringLiteral("compute_dtype: float16 has no matmul on the CPU")),
+                 qPrintable(dialog.validationError()));
+        QVERIFY(dialog.computeInfo()->text().contains(QStringLiteral("compute_dtype: float16")));
+    }
+
     // Every strategy and its settings round-trip through the dialog; the settings page follows the strategy; bad
     // settings are named and disable OK.
     void dialogStrategySettings()
@@ -476,7 +513,8 @@ private Q_SLOTS:
         QPRUNER_SHARED_FILE(tok, "models/stories260K/tok512.model");
         const json full = {
             {"version", 1}, {"experiment", "round trip"}, {"name", "every field"}, {"model", model.string()},
-            {"tokenizer", tok.string()}, {"dtype", "bf16"}, {"seed", 7}, {"workdir", "/tmp/old-run-5"},
+            {"tokenizer", tok.string()}, {"dtype", "bf16"}, {"compute_dtype", "bfloat16"}, {"seed", 7},
+            {"workdir", "/tmp/old-run-5"},
             {"prune",
              {{"ratio", 0.3}, {"criterion", "l2"}, {"attention_layers", "1:4"}, {"mlp_layers", "0:5"},
               {"calibration", {{"source", "wikitext2"}, {"samples", 6}, {"seq_len", 48}}}}},

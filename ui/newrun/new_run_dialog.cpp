@@ -237,7 +237,14 @@ QWidget* NewRunDialog::buildModelTab()
     tokenizer_ = new QLineEdit;
     tokenizer_->setPlaceholderText(tr("empty: found beside the model"));
     dtype_ = combo({"fp32", "bf16", "fp16"});
-    dtype_->setToolTip(tr("Precision the model is loaded in for the computations"));
+    dtype_->setToolTip(tr("Precision the model's dense weights are held in"));
+    computeDtype_ = combo({"auto", "float32", "bfloat16"});
+    computeDtype_->setToolTip(tr("Precision the matmuls and activations use. auto: bfloat16 only on a CPU with native "
+                                 "bf16 (AVX512_BF16 or AMX), where it is fast; float32 elsewhere, where bf16 "
+                                 "matmuls are many times slower"));
+    computeInfo_ = new QLabel;
+    computeInfo_->setWordWrap(true);
+    computeInfo_->setStyleSheet(QStringLiteral("color: palette(placeholder-text);"));
     experiment_ = new QLineEdit;
     experiment_->setToolTip(tr("Runs of one experiment are grouped in the run browser"));
     name_ = new QLineEdit;
@@ -249,6 +256,8 @@ QWidget* NewRunDialog::buildModelTab()
     form->addRow(tr("&Tokenizer:"), pathRow(tokenizer_, this, tr("Choose a tokenizer"),
                                             tr("Tokenizers (*.model *.json *.bin);;All files (*)")));
     form->addRow(tr("&Dtype:"), dtype_);
+    form->addRow(tr("&Compute:"), computeDtype_);
+    form->addRow(QString(), computeInfo_);
     form->addRow(tr("&Experiment:"), experiment_);
     form->addRow(tr("Run &name:"), name_);
     form->addRow(tr("&Seed:"), seed_);
@@ -551,6 +560,7 @@ json NewRunDialog::config() const
     c["model"] = model_->text().trimmed().toStdString();
     c["tokenizer"] = tokenizer_->text().trimmed().toStdString();
     c["dtype"] = dtype_->currentText().toStdString();
+    c["compute_dtype"] = computeDtype_->currentText().toStdString();
     c["seed"] = seed_->value();
 
     if (prune_->isChecked()) {
@@ -655,6 +665,12 @@ void NewRunDialog::setConfig(const json& config)
     model_->setText(str(c, "model", {}));
     tokenizer_->setText(str(c, "tokenizer", {}));
     setComboText(dtype_, str(c, "dtype", "fp32"));
+    QString compute = str(c, "compute_dtype", "auto");
+    try { // "bf16" and "fp32" are shown by their full names
+        compute = QString::fromStdString(pipeline::computeDtypeSetting(compute.toStdString()));
+    } catch (const std::exception&) { // kept as it is: validation names it
+    }
+    setComboText(computeDtype_, compute);
     experiment_->setText(str(c, "experiment", "default"));
     autoExperiment_.clear();
     name_->setText(str(c, "name", {}));
@@ -740,6 +756,12 @@ void NewRunDialog::setConfig(const json& config)
 
 void NewRunDialog::validate()
 {
+    try {
+        computeInfo_->setText(QString::fromStdString(pipeline::describeComputeDtype(
+            dtype_->currentText().toStdString(), computeDtype_->currentText().toStdString())));
+    } catch (const std::exception& e) {
+        computeInfo_->setText(QString::fromUtf8(e.what()));
+    }
     // The budget on its own first: its message sits under the field, where the user is typing.
     const QString budgetText = budget_->text().trimmed();
     try {

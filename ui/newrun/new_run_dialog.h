@@ -57,6 +57,9 @@ public:
     QLineEdit* budgetEdit() const { return budget_; }
     QLabel* budgetMessage() const { return budgetMessage_; }
     QLabel* validationMessage() const { return message_; }
+    // What the chosen compute dtype means on this machine ("bfloat16 weights compute in float32: ...").
+    QLabel* computeInfo() const { return computeInfo_; }
+    QComboBox* computeDtypeBox() const { return computeDtype_; }
     QTabWidget* tabs() const { return tabs_; }
 
 public Q_SLOTS:
@@ -88,6 +91,8 @@ private:
     QLineEdit* model_;
     QLineEdit* tokenizer_;
     QComboBox* dtype_;
+    QComboBox* computeDtype_;
+    QLabel* computeInfo_;
     QLineEdit* experiment_;
     QLineEdit* name_;
     QSpinBox* seed_;

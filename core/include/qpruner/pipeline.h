@@ -10,7 +10,8 @@
 //   "experiment": "default",              name of the experiment the run belongs to
 //   "name": "",                           free text
 //   "model": PATH, "tokenizer": PATH,     tokenizer: empty = found beside the model
-//   "dtype": "fp32", "seed": 0,
+//   "dtype": "fp32", "compute_dtype": "auto" (float32 or bfloat16 force it; auto: bf16 only on CPUs with native
+//   bf16), "seed": 0,
 //   "workdir": "",                        artifacts; empty = "<db dir>/<db stem>-runs/run-<id>"
 //                                         (PostgreSQL store: "<current dir>/<db name>-runs/run-<id>")
 //   "data_dir": "",                       the shared data directory; empty = the one given to normalizeConfig
@@ -58,6 +59,14 @@ namespace qpruner::pipeline {
 // "search.validation.windows: expected a positive integer"; unknown keys are refused too).
 nlohmann::json normalizeConfig(const nlohmann::json& config, const std::filesystem::path& baseDir,
                                const std::filesystem::path& dataDir);
+
+// A compute_dtype setting checked and named canonically: "auto", "float32" ("fp32") or "bfloat16" ("bf16").
+// ConfigError ("compute_dtype: ...") for anything else, float16 included (no matmul on the CPU).
+std::string computeDtypeSetting(const std::string& text);
+
+// What a compute_dtype setting means on this machine for weights stored in `dtype` (a config's "dtype"), in
+// words: "bfloat16 weights compute in float32: this CPU has no AVX512_BF16 ... (CPU: avx2 fma f16c)".
+std::string describeComputeDtype(const std::string& dtype, const std::string& computeDtype);
 
 struct RunOptions {
     std::string kind = "pipeline";          // the run's kind ("pipeline", "search")

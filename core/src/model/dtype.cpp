@@ -78,11 +78,20 @@ at::Device parseDevice(const std::string& name)
 
 namespace {
 
-std::optional<at::ScalarType>& overrideSlot()
+std::optional<at::ScalarType>& processSlot()
 {
     static std::optional<at::ScalarType> forced;
     return forced;
 }
+
+// A run's own compute dtype (ScopedComputeDtype) on the thread that runs it.
+struct ThreadSlot {
+    bool active = false;
+    std::optional<at::ScalarType> forced;
+};
+thread_local ThreadSlot threadSlot;
+
+std::optional<at::ScalarType> overrideSlot() { return threadSlot.active ? threadSlot.forced : processSlot(); }
 
 // The policy's dtype alone (no strings: computeDtypeFor runs per linear call).
 at::ScalarType pick(at::ScalarType storage, const at::Device& device, const CpuFeatures& cpu,
@@ -112,7 +121,7 @@ ComputeChoice chooseComputeDtype(at::ScalarType storage, const at::Device& devic
     const std::string stored = dtypeName(storage) + " weights compute in " + dtypeName(dt);
     std::string why;
     if (forced) {
-        why = "forced by --compute-dtype";
+        why = "forced by --compute-dtype (or the run's compute_dtype)";
         if (device.is_cpu() && dt == at::kBFloat16 && !cpu.nativeBf16())
             why += "; this CPU has no native bf16, so bf16 matmuls are far slower than float32";
     } else if (!device.is_cpu()) {
@@ -129,7 +138,20 @@ ComputeChoice chooseComputeDtype(at::ScalarType storage, const at::Device& devic
     return {dt, stored + ": " + why + " (CPU: " + cpu.describe() + ")"};
 }
 
-void setComputeDtypeOverride(std::optional<at::ScalarType> dtype) { overrideSlot() = dtype; }
+void setComputeDtypeOverride(std::optional<at::ScalarType> dtype) { processSlot() = dtype; }
+
+ScopedComputeDtype::ScopedComputeDtype(std::optional<at::ScalarType> dtype)
+    : active_(threadSlot.active), previous_(threadSlot.forced)
+{
+    threadSlot.active = true;
+    threadSlot.forced = dtype;
+}
+
+ScopedComputeDtype::~ScopedComputeDtype()
+{
+    threadSlot.active = active_;
+    threadSlot.forced = previous_;
+}
 
 std::optional<at::ScalarType> computeDtypeOverride() { return overrideSlot(); }
 

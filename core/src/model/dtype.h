@@ -37,10 +37,24 @@ ComputeChoice chooseComputeDtype(at::ScalarType storage, const at::Device& devic
 // The process-wide --compute-dtype (nullopt: chosen per CPU). fp16 on the CPU is refused when a model uses it.
 void setComputeDtypeOverride(std::optional<at::ScalarType> dtype);
 std::optional<at::ScalarType> computeDtypeOverride();
+// While alive, `dtype` is this thread's override in place of the process-wide one (nullopt: chosen per CPU even
+// where the process has an override). A pipeline run carries its config's compute_dtype this way, so runs on the
+// GUI's worker threads do not touch each other's choice. Nests; the destructor restores the previous state.
+class ScopedComputeDtype {
+public:
+    explicit ScopedComputeDtype(std::optional<at::ScalarType> dtype);
+    ~ScopedComputeDtype();
+    ScopedComputeDtype(const ScopedComputeDtype&) = delete;
+    ScopedComputeDtype& operator=(const ScopedComputeDtype&) = delete;
+
+private:
+    bool active_;
+    std::optional<at::ScalarType> previous_;
+};
 // "auto" -> nullopt, else parseDtype().
 std::optional<at::ScalarType> parseComputeDtype(const std::string& name);
 
-// chooseComputeDtype() on this machine with the process-wide override.
+// chooseComputeDtype() on this machine with this thread's override (ScopedComputeDtype), else the process-wide one.
 ComputeChoice computeChoiceFor(at::ScalarType storage, const at::Device& device);
 at::ScalarType computeDtypeFor(at::ScalarType weightDtype, const at::Device& device);
 

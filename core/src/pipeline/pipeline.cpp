@@ -236,13 +236,33 @@ void normalizeEvaluate(Node n, std::initializer_list<const char*> extra, const f
     n.integer("task_limit", 100, 1);
 }
 
+std::string computeDtypeSetting(const std::string& text)
+{
+    std::optional<at::ScalarType> forced;
+    try {
+        forced = model::parseComputeDtype(text);
+    } catch (const ConfigError&) {
+        throw ConfigError("compute_dtype: '" + text + "' is not auto, float32 or bfloat16");
+    }
+    if (forced == at::kHalf)
+        throw ConfigError("compute_dtype: float16 has no matmul on the CPU; use auto, float32 or bfloat16");
+    return forced ? model::dtypeName(*forced) : "auto";
+}
+
+std::string describeComputeDtype(const std::string& dtype, const std::string& computeDtype)
+{
+    const auto forced = model::parseComputeDtype(computeDtypeSetting(computeDtype));
+    return model::chooseComputeDtype(model::parseDtype(dtype), at::Device(at::kCPU), model::hostCpuFeatures(), forced)
+        .reason;
+}
+
 json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path& dataDirArg)
 {
     const fs::path dataDir = fs::absolute(dataDirArg);
     json c = config;
     Node root{&c, ""};
-    root.allowOnly({"version", "experiment", "name", "model", "tokenizer", "dtype", "seed", "workdir", "data_dir",
-                    "prune", "importance", "allocate", "search", "finetune", "evaluate"});
+    root.allowOnly({"version", "experiment", "name", "model", "tokenizer", "dtype", "compute_dtype", "seed", "workdir",
+                    "data_dir", "prune", "importance", "allocate", "search", "finetune", "evaluate"});
     if (root.integer("version", 1, 1) != 1)
         throw ConfigError("version: this build reads config version 1");
     if (root.str("experiment", "default").empty())
@@ -258,6 +278,7 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
     c["tokenizer"] = tok.empty() ? findTokenizerBeside(c["model"].get<std::string>()).string()
                                  : resolvePath(tok, baseDir, dataDir);
     model::parseDtype(root.str("dtype", "fp32"));
+    c["compute_dtype"] = computeDtypeSetting(root.str("compute_dtype", "auto"));
     root.integer("seed", 0, 0);
     const std::string dataDirText = root.str("data_dir", "");
     c["data_dir"] = dataDirText.empty() ? fs::weakly_canonical(dataDir).string()
@@ -993,10 +1014,12 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
         const bool knapsackSeeds = sc.value("initial_knapsack", false) && so.strategy != search::Strategy::Random &&
                                    so.strategy != search::Strategy::Lagrangian;
         if (so.strategy == search::Strategy::Lagrangian || knapsackSeeds) {
+            const auto tableStart = std::chrono::steady_clock::now();
             const UnitErrors ue = unitErrors(cx, modelPath, tok, sb);
             problem.unitErrors = ue.errors;
             so.spentTokens = ue.tokens;
-            errorTable = {{"tokens", ue.tokens}, {"reused", ue.reused}, {"file", (cx.workdir / "unit-errors.json").string()}};
+            errorTable = {{"tokens", ue.tokens}, {"reused", ue.reused}, {"file", (cx.workdir / "unit-errors.json").string()},
+                          {"seconds", secondsSince(tableStart)}};
         }
         if (knapsackSeeds) {
             // The knapsack's answer at the budget and 3 more points of its front (evenly spread down to the
@@ -1152,6 +1175,7 @@ json evaluateStage(Context& cx, const std::string& modelPath, const Tokenizer& t
 
 RunOutcome execute(Context& cx)
 {
+    const internal::RunComputeScope compute(cx.config);
     // Workers share the cores: without --threads, each gets hardware / workers intra-op threads.
     int threads = cx.options.threads;
     const int workers = cx.options.workers > 0 ? cx.options.workers
@@ -1306,6 +1330,7 @@ store::TrialRecord evaluateMap(store::Store& store, int64_t runId, const json& m
     const std::string what = "evaluate map in run " + std::to_string(runId);
     if (!run.config.contains("search") || run.config["search"].is_null())
         throw ConfigError(what + ": the run has no search stage (its trials are what a map is compared with)");
+    const internal::RunComputeScope compute(run.config);
     Context cx{store, runId, run.config, run.config["workdir"].get<std::string>(), fs::path(), RunOptions{},
                progress, cancel, {}};
     cx.dataDir = run.config["data_dir"].get<std::string>();
@@ -1503,6 +1528,13 @@ json normalizedEvaluate(const json& ec, std::initializer_list<const char*> extra
         throw ConfigError(path + ": expected an object");
     normalizeEvaluate(Node{&c, path}, extra, fs::current_path(), dataDir);
     return c;
+}
+
+RunComputeScope::RunComputeScope(const json& config)
+{
+    const std::string text = config.is_object() ? config.value("compute_dtype", "auto") : "auto";
+    if (const auto forced = model::parseComputeDtype(pipeline::computeDtypeSetting(text)))
+        scope_.emplace(forced);
 }
 
 std::string runModelPath(const store::Store& store, int64_t runId, const std::string& what)

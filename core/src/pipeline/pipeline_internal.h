@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <initializer_list>
+#include <optional>
 #include <string>
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
 #include "finetune/recovery.h"
+#include "model/dtype.h"
 #include "qpruner/store.h"
 #include "qpruner/tokenizer.h"
 
@@ -43,5 +45,16 @@ at::Tensor textWindows(const nlohmann::json& slice, bool evaluation, const Token
 search::SearchOptions searchOptions(const nlohmann::json& sc);
 
 std::string runModelPath(const store::Store& store, int64_t runId, const std::string& what);
+
+// A run's compute_dtype held on this thread while the scope lives (model::ScopedComputeDtype); "auto" or absent
+// holds nothing, so the process's choice (the CPU's, or --compute-dtype) applies. The search's worker threads
+// take the spawning thread's choice.
+class RunComputeScope {
+public:
+    explicit RunComputeScope(const nlohmann::json& config);
+
+private:
+    std::optional<model::ScopedComputeDtype> scope_;
+};
 
 } // namespace qpruner::pipeline::internal

@@ -144,6 +144,7 @@ json recoveryDefaults(const store::Store& store, int64_t runId, int trial)
 json recoverTrial(store::Store& store, int64_t runId, int trial, const json& finetune, bool resume,
                   const ProgressSink& progress, const CancelToken* cancel)
 {
+    const internal::RunComputeScope compute(store.run(runId).config);
     const TrialTarget t = trialTarget(store, runId, trial);
     const store::RunRecord run = store.run(runId);
     const json fc = internal::normalizedFinetune(finetune, false, dataDirOf(run), "finetune");
@@ -193,6 +194,7 @@ json evaluationDefaults(const store::Store& store, int64_t runId)
 json evaluateTrial(store::Store& store, int64_t runId, int trial, const json& evaluate, const ProgressSink& progress,
                    const CancelToken* cancel)
 {
+    const internal::RunComputeScope compute(store.run(runId).config);
     const TrialTarget t = trialTarget(store, runId, trial);
     const store::RunRecord run = store.run(runId);
     const fs::path dataDir = dataDirOf(run);
@@ -280,6 +282,7 @@ ExportPlan planTrialExport(const store::Store& store, int64_t runId, int trial, 
 ExportPlan exportTrial(store::Store& store, int64_t runId, int trial, const ExportOptions& options, bool mergeAdapter,
                        const ProgressSink& progress, const CancelToken* cancel)
 {
+    const internal::RunComputeScope compute(store.run(runId).config);
     const ExportOptions o = trialExportOptions(store, runId, trial, options, mergeAdapter);
     if (o.out.empty())
         throw ConfigError(trialText(runId, trial) + ": export needs an output path");
@@ -331,6 +334,7 @@ json generateSide(const model::LlamaModel& m, const Tokenizer& tok, const TrialG
 json generateTrial(store::Store& store, int64_t runId, int trial, const TrialGenerateRequest& rq,
                    const ProgressSink& progress, const CancelToken* cancel)
 {
+    const internal::RunComputeScope compute(store.run(runId).config);
     const TrialTarget t = trialTarget(store, runId, trial);
     if (rq.steps < 2)
         throw ConfigError("generate.steps: expected an integer >= 2 (BOS and at least one more position)");

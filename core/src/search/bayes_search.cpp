@@ -14,6 +14,7 @@
 #include <thread>
 #include <unordered_set>
 
+#include "model/dtype.h"
 #include "qpruner/error.h"
 #include "qpruner/pareto.h"
 #include "search/acquisition.h"
@@ -656,8 +657,12 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
         worker(0);
     } else {
         std::vector<std::thread> threads;
+        const auto computeDtype = model::computeDtypeOverride(); // this thread's (the run's) choice, for each worker
         for (int w = 0; w < options.workers; ++w)
-            threads.emplace_back(worker, w);
+            threads.emplace_back([&worker, computeDtype, w] {
+                const model::ScopedComputeDtype compute(computeDtype);
+                worker(w);
+            });
         for (auto& t : threads)
             t.join();
     }
