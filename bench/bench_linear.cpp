@@ -20,6 +20,7 @@
 #include "model/cpu_features.h"
 #include "model/dtype.h"
 #include "model/linear.h"
+#include "model/packed_gemm.h"
 #include "quant/cpu_dequant.h"
 #include "quant/quant_linear.h"
 #include "quant/quantized_tensor.h"
@@ -70,6 +71,12 @@ int main(int argc, char** argv)
             variants.emplace_back("fp32-at-linear", [&] { (void)at::linear(x, w); });
             const auto dense = std::make_shared<model::DenseLinear>(w);
             variants.emplace_back("fp32", [&] { (void)dense->forward(x); });
+            if (model::packedGemmAvailable()) { // the packed GEMM on the dense weight, read in place, at any row count
+                auto y = at::empty({n, out}, at::kFloat);
+                variants.emplace_back("fp32-packed", [&, y]() mutable {
+                    model::packedGemm(x.data_ptr<float>(), n, in, out, w.data_ptr<float>(), y.data_ptr<float>());
+                });
+            }
             for (int64_t kib : intList(get("block-kib", "1024"))) {
                 variants.emplace_back("fp32-blocked-" + std::to_string(kib) + "KiB", [&, kib] {
                     (void)model::blockedLinear(x, out, in, [&](int64_t r0, int64_t r1, at::Tensor& dst) {

@@ -344,7 +344,7 @@ void gemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill*
 
 bool preferPackedGemm(int64_t M, int64_t K, int64_t N)
 {
-    return M <= 128 || K <= kInPlaceDepth || (N > 0 && M * K * N <= kSmallProduct);
+    return M <= 256 || K <= kInPlaceDepth || (N > 0 && M * K * N <= kSmallProduct);
 }
 
 void packedGemm(const float* x, int64_t M, int64_t K, int64_t N, const WeightRowsFill& fill, float* y,

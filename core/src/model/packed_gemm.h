@@ -21,13 +21,14 @@ struct PackedGemmBlocking {
 // Whether this CPU runs the kernel (AVX2 and FMA).
 bool packedGemmAvailable();
 
-// Whether a product of x[M, K] takes the packed GEMM rather than BLAS (given packedGemmAvailable()): few rows
-// (M <= 128: the product is bound by reading the weight, which the packed GEMM reads once, decoded in cache) or a
-// shallow depth (K <= 128: BLAS's per-call cost dominates), or, where the weight's rows N are given, a small product
-// (M K N <= 2^24 multiply-adds: a 64 x 172 weight at 1024 rows ran at 76 GFLOP/s through OpenBLAS). Measured with bench_linear on a 2-core Zen 3, weights
-// 2048 x 5632 and 5632 x 2048: at 1-64 rows the packed GEMM ran at 1.0-1.6x of at::linear's fp32 GFLOP/s (int8,
-// nf4, int4 and fp32 alike), at 128 rows 0.96-1.0x; at 256 and 1024 rows it and OpenBLAS on decoded blocks were
-// within the machine's noise of each other (0.83-1.02x of fp32 each), so BLAS keeps those.
+// Whether a product of x[M, K] takes the packed GEMM rather than BLAS (given packedGemmAvailable()): up to 256 rows,
+// a shallow depth (K <= 128: BLAS's per-call cost dominates), or, where the weight's rows N are given, a small
+// product (M K N <= 2^24 multiply-adds: a 64 x 172 weight at 1024 rows ran at 87 GFLOP/s packed, 69 through
+// OpenBLAS). Measured with bench_linear on a 2-core Zen 3, weights 2048 x 5632 and 5632 x 2048, relative to
+// at::linear's fp32 GFLOP/s: at 1-64 rows the packed GEMM ran at 1.0-1.6x (int8, nf4, int4 and fp32 alike); at 256
+// rows quantized weights ran at 0.98-1.12x packed against 0.90-1.10x as OpenBLAS on decoded blocks, and fp32 at
+// 0.98-1.06x either way; at 512 and 1024 rows the packed GEMM reaches 0.90-0.98x of OpenBLAS on fp32 and decoded
+// blocks run at 0.86-1.0x either way, so BLAS keeps those.
 bool preferPackedGemm(int64_t M, int64_t K, int64_t N = 0);
 
 // y[M, N] (row stride N) = x[M, K] (contiguous) times the weight whose rows `fill` writes (fp32, [rows, K]).
