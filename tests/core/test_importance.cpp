@@ -13,6 +13,7 @@
 #include <c10/core/GradMode.h>
 
 #include "finetune/train_data.h"
+#include "importance/kl_rows.h"
 #include "importance/layer_importance.h"
 #include "importance/mutual_information.h"
 #include "model/random_model.h"
@@ -313,6 +314,40 @@ private Q_SLOTS:
         QVERIFY(importance::layerImportance(*m, calib, o).at("mi").layers != a.layers);
         // Unit-norm projection columns.
         QVERIFY(maxAbsDiff(proj.norm(2, {0}), at::ones({2})) < 1e-6);
+    }
+
+    // quant-kl's fused row sums against the float64 tensor formula: widths that are and are not multiples of the
+    // vector width, logits far apart (exp's range ends), the same bits for 1-3 threads.
+    void klRowsSumMatchesTensorFormula()
+    {
+        for (const int64_t V : {1, 7, 37, 64, 32000}) {
+            const int64_t n = 9;
+            auto gen = at::detail::createCPUGenerator(uint64_t(V));
+            auto z = at::randn({n, V}, gen, at::TensorOptions().dtype(at::kFloat)) * 6.0;
+            if (V > 8) {
+                z[0][3] = -700.0f; // exp underflows next to the row's maximum
+                z[1][V - 1] = 85.0f;
+                z[2].fill_(-3.0f); // a flat row
+            }
+            const auto ref = at::log_softmax(at::randn({n, V}, gen, at::TensorOptions().dtype(at::kDouble)) * 2.0, -1);
+            const auto p = ref.exp(), pLogP = (p * ref).sum(-1);
+            const auto zd = z.to(at::kDouble);
+            const double want = (pLogP - (p * zd).sum(-1) + zd.logsumexp(-1)).sum().item<double>();
+            const double scale = (pLogP.abs() + (p * zd).sum(-1).abs()).sum().item<double>(); // the terms' size
+            double first = 0;
+            for (int threads : {1, 2, 3}) {
+                at::set_num_threads(threads);
+                const double got = importance::klRowsSum(z.data_ptr<float>(), p.data_ptr<double>(),
+                                                         pLogP.data_ptr<double>(), n, V);
+                QVERIFY2(std::abs(got - want) <= 1e-14 * scale,
+                         qPrintable(QString("V %1: %2 vs %3").arg(V).arg(got, 0, 'g', 17).arg(want, 0, 'g', 17)));
+                if (threads == 1)
+                    first = got;
+                else
+                    QCOMPARE(got, first);
+            }
+            at::set_num_threads(1);
+        }
     }
 
     void quantKlEqualsExplicitComputation()

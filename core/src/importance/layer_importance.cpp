@@ -9,6 +9,7 @@
 
 #include <c10/core/GradMode.h>
 
+#include "importance/kl_rows.h"
 #include "importance/mutual_information.h"
 #include "prune/pruner.h"
 #include "qpruner/error.h"
@@ -202,14 +203,24 @@ KlReference klReference(const model::LlamaModel& model, const at::Tensor& hidden
 }
 
 // Summed KL(p || q) over the predicted positions, q from a quantized pass's final hidden states:
-// per row sum p log p - sum p z + logsumexp(z), z the float64 logits.
+// per row sum p log p - sum p z + logsumexp(z), z the logits widened to float64 (klRowsSum: one pass per row).
 double klSum(const model::LlamaModel& model, const KlReference& ref, const at::Tensor& hidden, int64_t chunkRows)
 {
     double total = 0;
-    forLogitChunks(model, predictedPositions(hidden), chunkRows, [&](int64_t s, int64_t n, const at::Tensor& z) {
-        const auto p = ref.p.narrow(0, s, n);
-        total += (ref.pLogP.narrow(0, s, n) - (p * z).sum(-1) + z.logsumexp(-1)).sum().item<double>();
-    });
+    const auto rows = predictedPositions(hidden);
+    const int64_t m = rows.size(0), step = klChunkRows(model.config().vocabSize, chunkRows);
+    for (int64_t s = 0; s < m; s += step) {
+        const int64_t n = std::min(step, m - s);
+        const auto z = model.logits(rows.narrow(0, s, n)).contiguous(); // float32, widened exactly in the sums
+        const auto p = ref.p.narrow(0, s, n).contiguous();
+        const auto pLogP = ref.pLogP.narrow(0, s, n).contiguous();
+        if (!z.is_cpu()) { // (CUDA) the same sums as tensor ops
+            const auto zd = z.to(at::kDouble);
+            total += (pLogP - (p * zd).sum(-1) + zd.logsumexp(-1)).sum().item<double>();
+            continue;
+        }
+        total += klRowsSum(z.data_ptr<float>(), p.data_ptr<double>(), pLogP.data_ptr<double>(), n, z.size(1));
+    }
     return total;
 }
 
