@@ -20,6 +20,7 @@
 #include "model/dtype.h"
 #include "model/packed_gemm.h"
 #include "model/rope.h"
+#include "model/simd_exp.h"
 #include "model/linear.h"
 #include "qpruner/tokenizer.h"
 #include "quant/cpu_dequant.h"
@@ -64,6 +65,17 @@ at::Tensor cpuRows(const quant::QuantizedTensor& q, int64_t r0, int64_t r1, bool
     quant::dequantizeRowsCpu(q, r0, r1, out.data_ptr<float>(), vectorised);
     return out;
 }
+
+#if defined(__x86_64__)
+// exp4d over n doubles (n a multiple of 4).
+__attribute__((target("avx2,fma"))) void exp4dInto(const double* in, double* out, int64_t n)
+{
+    for (int64_t i = 0; i + 4 <= n; i += 4)
+        _mm256_storeu_pd(out + i, model::exp4d(_mm256_loadu_pd(in + i)));
+}
+#else
+void exp4dInto(const double*, double*, int64_t) {}
+#endif
 
 } // namespace
 
@@ -374,6 +386,37 @@ private Q_SLOTS:
         float out[3] = {1, 1, 1};
         model::vectorExp(low, out, 3);
         QVERIFY(out[0] == 0.0f && out[1] == 0.0f && out[2] == 0.0f);
+    }
+
+    // exp4d (quant-kl's float64 log-sum-exp): within 2 ulp of std::exp over [-708, 709], exp(0) = 1, and the clamp
+    // below -708 gives exp(-708), finite and positive.
+    void vectorExpDoubleWithinTwoUlp()
+    {
+        if (!model::packedGemmAvailable())
+            QSKIP("this CPU lacks AVX2/FMA: exp4d is not used here");
+        std::vector<double> x;
+        for (double v = -708.0; v <= 709.0; v += 0.01371)
+            x.push_back(v);
+        for (double v : {0.0, -0.0, 1e-300, -1e-17, 0.34657359027997264, -0.34657359027997264, 0.5, -0.5, 1.0})
+            x.push_back(v);
+        while (x.size() % 4)
+            x.push_back(0.25);
+        std::vector<double> y(x.size());
+        exp4dInto(x.data(), y.data(), int64_t(x.size()));
+        for (size_t i = 0; i < x.size(); ++i) {
+            const double want = std::exp(x[i]);
+            const double ulp = std::nextafter(want, INFINITY) - want;
+            QVERIFY2(std::abs(y[i] - want) <= 2 * ulp,
+                     qPrintable(QString("exp(%1) = %2, want %3").arg(x[i], 0, 'g', 17).arg(y[i], 0, 'g', 17)
+                                    .arg(want, 0, 'g', 17)));
+        }
+        const double low[4] = {-708.0, -745.0, -1e300, 0.0};
+        double out[4];
+        exp4dInto(low, out, 4);
+        QCOMPARE(out[1], out[0]);
+        QCOMPARE(out[2], out[0]);
+        QVERIFY(out[0] > 0 && std::isfinite(out[0]));
+        QCOMPARE(out[3], 1.0);
     }
 
     // The fused causal attention against softmax(q k^T * scale + mask) v in float64: grouped KV heads, a KV
