@@ -44,6 +44,7 @@ struct TrialTarget {
     std::string baseModel;           // the run's model before pruning (Generate's "base" side)
     std::string tokenizer;
     std::string dtype;               // the run's weight dtype ("fp32", ...)
+    std::string computeDtype;        // the run's compute_dtype ("auto", "float32", "bfloat16")
     nlohmann::json map;              // the trial's precision map
     int64_t memoryBytes = 0;
     nlohmann::json objective;        // null when the trial has none

@@ -174,14 +174,14 @@ struct KlReference {
     at::Tensor pLogP;
 };
 
-// `rows`: the final hidden states at the predicted positions, [M, D].
+// `rows`: the final hidden states at the predicted positions, [M, D]; fn(first row, rows, float32 logits).
 template <class Fn>
 void forLogitChunks(const model::LlamaModel& model, const at::Tensor& rows, int64_t chunkRows, Fn&& fn)
 {
     const int64_t m = rows.size(0), step = klChunkRows(model.config().vocabSize, chunkRows);
     for (int64_t s = 0; s < m; s += step) {
         const int64_t n = std::min(step, m - s);
-        fn(s, n, model.logits(rows.narrow(0, s, n)).to(at::kDouble));
+        fn(s, n, model.logits(rows.narrow(0, s, n)).contiguous());
     }
 }
 
@@ -190,11 +190,11 @@ KlReference klReference(const model::LlamaModel& model, const at::Tensor& hidden
     KlReference r;
     const auto rows = predictedPositions(hidden);
     forLogitChunks(model, rows, chunkRows, [&](int64_t s, int64_t n, const at::Tensor& z) {
-        const auto logp = z.log_softmax(-1);
+        const auto logp = z.to(at::kDouble).log_softmax(-1);
         auto p = logp.exp();
         if (!r.p.defined()) {
-            r.p = at::empty({rows.size(0), z.size(1)}, z.options());
-            r.pLogP = at::empty({rows.size(0)}, z.options());
+            r.p = at::empty({rows.size(0), z.size(1)}, logp.options());
+            r.pLogP = at::empty({rows.size(0)}, logp.options());
         }
         r.pLogP.narrow(0, s, n).copy_((p * logp).sum(-1));
         r.p.narrow(0, s, n).copy_(p);
@@ -207,20 +207,16 @@ KlReference klReference(const model::LlamaModel& model, const at::Tensor& hidden
 double klSum(const model::LlamaModel& model, const KlReference& ref, const at::Tensor& hidden, int64_t chunkRows)
 {
     double total = 0;
-    const auto rows = predictedPositions(hidden);
-    const int64_t m = rows.size(0), step = klChunkRows(model.config().vocabSize, chunkRows);
-    for (int64_t s = 0; s < m; s += step) {
-        const int64_t n = std::min(step, m - s);
-        const auto z = model.logits(rows.narrow(0, s, n)).contiguous(); // float32, widened exactly in the sums
+    forLogitChunks(model, predictedPositions(hidden), chunkRows, [&](int64_t s, int64_t n, const at::Tensor& z) {
         const auto p = ref.p.narrow(0, s, n).contiguous();
         const auto pLogP = ref.pLogP.narrow(0, s, n).contiguous();
         if (!z.is_cpu()) { // (CUDA) the same sums as tensor ops
             const auto zd = z.to(at::kDouble);
             total += (pLogP - (p * zd).sum(-1) + zd.logsumexp(-1)).sum().item<double>();
-            continue;
+        } else {
+            total += klRowsSum(z.data_ptr<float>(), p.data_ptr<double>(), pLogP.data_ptr<double>(), n, z.size(1));
         }
-        total += klRowsSum(z.data_ptr<float>(), p.data_ptr<double>(), pLogP.data_ptr<double>(), n, z.size(1));
-    }
+    });
     return total;
 }
 

@@ -46,14 +46,6 @@ __attribute__((target("avx2,fma"))) inline float hmax8(__m256 v)
     return _mm_cvtss_f32(m);
 }
 
-__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
 struct Views {
     const float* q;
     const float* kt; // [B, nkv, hd, sPad]

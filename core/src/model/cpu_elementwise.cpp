@@ -33,14 +33,6 @@ std::string shapeText(const at::Tensor& t)
 
 #if defined(__x86_64__)
 
-__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    return _mm_cvtss_f32(s);
-}
-
 // y[r] = x[r] * inv_rms(x[r]) * w for rows [r0, r1) of length d.
 __attribute__((target("avx2,fma"))) void rmsRows(const float* x, float* y, const float* w, int64_t r0, int64_t r1,
                                                  int64_t d, float eps)

@@ -78,17 +78,15 @@ at::Tensor LlamaModel::rmsNorm(const at::Tensor& x, const at::Tensor& weight) co
 at::Tensor LlamaModel::mlp(const DecoderLayer& layer, const at::Tensor& h) const
 {
     auto gate = layer.gate->forward(h);
+    const auto up = layer.up->forward(h);
     const bool gelu = config_.hiddenAct == "gelu_pytorch_tanh";
-    if (!gelu && gate.is_contiguous() && fusedElementwiseApplies(gate)) {
-        const auto up = layer.up->forward(h);
-        if (fusedElementwiseApplies(up) && up.sizes() == gate.sizes()) {
-            siluMulInPlace(gate, up); // gate is this function's own output of the projection
-            return layer.down->forward(gate);
-        }
-        return layer.down->forward(scaled(at::silu(gate), up));
+    if (!gelu && gate.is_contiguous() && fusedElementwiseApplies(gate) && fusedElementwiseApplies(up) &&
+        up.sizes() == gate.sizes()) {
+        siluMulInPlace(gate, up); // gate is this function's own output of the projection
+        return layer.down->forward(gate);
     }
     gate = gelu ? at::gelu(gate, "tanh") : at::silu(gate);
-    return layer.down->forward(scaled(std::move(gate), layer.up->forward(h)));
+    return layer.down->forward(scaled(std::move(gate), up));
 }
 
 KvCache LlamaModel::makeCache(int64_t batch, int64_t maxLen) const

@@ -1,5 +1,5 @@
 // Vectorised exp with AVX2 + FMA, shared by the fused CPU kernels: 8 floats (attention's soft-max, SwiGLU's SiLU)
-// and 4 doubles (quant-kl's log-sum-exp).
+// and 4 doubles (quant-kl's log-sum-exp); and a lane sum.
 #pragma once
 
 #if defined(__x86_64__)
@@ -55,6 +55,15 @@ __attribute__((target("avx2,fma"))) inline __m256d exp4d(__m256d x)
     const __m256i bits = _mm256_slli_epi64(
         _mm256_cvtepi32_epi64(_mm_add_epi32(_mm256_cvtpd_epi32(n), _mm_set1_epi32(1023))), 52);
     return _mm256_mul_pd(e, _mm256_castsi256_pd(bits));
+}
+
+// The sum of 8 floats' lanes.
+__attribute__((target("avx2,fma"))) inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
 }
 
 } // namespace qpruner::model

@@ -1531,9 +1531,13 @@ json normalizedEvaluate(const json& ec, std::initializer_list<const char*> extra
 }
 
 RunComputeScope::RunComputeScope(const json& config)
+    : RunComputeScope(config.is_object() ? config.value("compute_dtype", "auto") : std::string("auto"))
 {
-    const std::string text = config.is_object() ? config.value("compute_dtype", "auto") : "auto";
-    if (const auto forced = model::parseComputeDtype(pipeline::computeDtypeSetting(text)))
+}
+
+RunComputeScope::RunComputeScope(const std::string& setting)
+{
+    if (const auto forced = model::parseComputeDtype(pipeline::computeDtypeSetting(setting)))
         scope_.emplace(forced);
 }
 

@@ -52,6 +52,7 @@ std::string runModelPath(const store::Store& store, int64_t runId, const std::st
 class RunComputeScope {
 public:
     explicit RunComputeScope(const nlohmann::json& config);
+    explicit RunComputeScope(const std::string& setting); // a compute_dtype value
 
 private:
     std::optional<model::ScopedComputeDtype> scope_;

@@ -109,6 +109,7 @@ TrialTarget trialTarget(const store::Store& store, int64_t runId, int trial)
     t.baseModel = run.config["model"];
     t.tokenizer = run.config["tokenizer"];
     t.dtype = run.config["dtype"];
+    t.computeDtype = run.config.value("compute_dtype", "auto"); // runs stored before the key: auto
     t.map = rec.map;
     t.memoryBytes = rec.memoryBytes;
     t.objective = rec.objective ? json(*rec.objective) : json();
@@ -144,8 +145,8 @@ json recoveryDefaults(const store::Store& store, int64_t runId, int trial)
 json recoverTrial(store::Store& store, int64_t runId, int trial, const json& finetune, bool resume,
                   const ProgressSink& progress, const CancelToken* cancel)
 {
-    const internal::RunComputeScope compute(store.run(runId).config);
     const TrialTarget t = trialTarget(store, runId, trial);
+    const internal::RunComputeScope compute(t.computeDtype);
     const store::RunRecord run = store.run(runId);
     const json fc = internal::normalizedFinetune(finetune, false, dataDirOf(run), "finetune");
     if (resume && !t.resumable)
@@ -194,8 +195,8 @@ json evaluationDefaults(const store::Store& store, int64_t runId)
 json evaluateTrial(store::Store& store, int64_t runId, int trial, const json& evaluate, const ProgressSink& progress,
                    const CancelToken* cancel)
 {
-    const internal::RunComputeScope compute(store.run(runId).config);
     const TrialTarget t = trialTarget(store, runId, trial);
+    const internal::RunComputeScope compute(t.computeDtype);
     const store::RunRecord run = store.run(runId);
     const fs::path dataDir = dataDirOf(run);
     json ec = internal::normalizedEvaluate(evaluate, {"batch_size", "adapter"}, dataDir, "evaluate");
@@ -334,8 +335,8 @@ json generateSide(const model::LlamaModel& m, const Tokenizer& tok, const TrialG
 json generateTrial(store::Store& store, int64_t runId, int trial, const TrialGenerateRequest& rq,
                    const ProgressSink& progress, const CancelToken* cancel)
 {
-    const internal::RunComputeScope compute(store.run(runId).config);
     const TrialTarget t = trialTarget(store, runId, trial);
+    const internal::RunComputeScope compute(t.computeDtype);
     if (rq.steps < 2)
         throw ConfigError("generate.steps: expected an integer >= 2 (BOS and at least one more position)");
     if (!(rq.temperature >= 0) || !std::isfinite(rq.temperature))
