@@ -112,7 +112,9 @@ class TestWorkers : public QObject {
         // Once each of the two has a trial in flight: SIGKILL one, SIGTERM the other.
         auto runningOf = [&](qint64 pid) {
             try {
-                const store::Store st(db);
+                store::OpenOptions o;
+                o.readOnly = true;
+                const store::Store st(db, o);
                 const std::string id = store::Store::workerId().substr(0, store::Store::workerId().rfind(':') + 1) +
                                        std::to_string(pid);
                 for (const auto& t : st.trialSummaries(1))
@@ -122,15 +124,30 @@ class TestWorkers : public QObject {
             }
             return false;
         };
+        // A trial seen running may complete before a signal lands: the worker is paused (SIGSTOP) first, given time
+        // for a commit already sent to land, and signalled only if its trial is still running then.
+        auto signalWhileRunning = [&](qint64 pid, int sig) {
+            return QTest::qWaitFor(
+                [&] {
+                    if (!runningOf(pid))
+                        return false;
+                    ::kill(pid_t(pid), SIGSTOP);
+                    QThread::msleep(300);
+                    const bool running = runningOf(pid);
+                    if (running)
+                        ::kill(pid_t(pid), sig); // delivered on SIGCONT (SIGKILL at once)
+                    ::kill(pid_t(pid), SIGCONT);
+                    return running;
+                },
+                120000);
+        };
         const qint64 killed = w[0]->processId(), stopped = w[1]->processId();
         if (cutConnections) {
             QVERIFY(QTest::qWaitFor([&] { return runningOf(killed); }, 120000));
             cutConnections(); // they reconnect at their next call; a transaction cut short fails its trial
         }
-        QVERIFY(QTest::qWaitFor([&] { return runningOf(killed); }, 120000));
-        ::kill(pid_t(killed), SIGKILL);
-        QVERIFY(QTest::qWaitFor([&] { return runningOf(stopped); }, 120000));
-        ::kill(pid_t(stopped), SIGTERM);
+        QVERIFY(signalWhileRunning(killed, SIGKILL));
+        QVERIFY(signalWhileRunning(stopped, SIGTERM));
 
         QVERIFY(ended(*run, 300000));
         QVERIFY2(run->exitCode() == 0, qPrintable(readLog(tmp_.filePath(QStringLiteral("run.log")))));
