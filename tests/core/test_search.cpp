@@ -19,6 +19,7 @@
 #include "quant/model_quantizer.h"
 #include "quant/quant_linear.h"
 #include "qpruner/error.h"
+#include "qpruner/importance_scores.h"
 #include "qpruner/memory_model.h"
 #include "qpruner/pipeline.h"
 #include "qpruner/store.h"
@@ -655,6 +656,63 @@ private Q_SLOTS:
         const double inFp32 = *pipeline::evaluateMap(st, fp32Run, edited.toJson()).objective;
         QVERIFY2(std::abs(inBf16 - inFp32) > 1e-6 * inFp32, qPrintable(QString("%1 vs %2").arg(inBf16).arg(inFp32)));
         QVERIFY(!model::computeDtypeOverride());
+    }
+
+    // prune.micro_batch and importance.micro_batch (memory against speed): default 4, checked and named, stored with
+    // their stages; the pruned model and the scores do not depend on them beyond float rounding.
+    void microBatchOfPruneAndImportance()
+    {
+        QPRUNER_SHARED_FILE(modelPath, "models/stories260K/stories260K.bin");
+        auto configWith = [&](const nlohmann::json& pruneBatch, const nlohmann::json& importanceBatch) {
+            nlohmann::json c = {
+                {"version", 1},
+                {"model", modelPath.string()},
+                {"prune", {{"ratio", 0.25}, {"calibration", {{"samples", 5}, {"seq_len", 64}}}}},
+                {"importance",
+                 {{"metric", "taylor"}, {"metrics", {"taylor", "bi"}}, {"calibration", {{"samples", 5}, {"seq_len", 64}}}}},
+                {"allocate", {{"budget", "7bpw"}, {"candidates", {"nf4", "int8", "bf16"}}}},
+                {"search", nullptr},
+                {"evaluate", nullptr}};
+            if (!pruneBatch.is_null())
+                c["prune"]["micro_batch"] = pruneBatch;
+            if (!importanceBatch.is_null())
+                c["importance"]["micro_batch"] = importanceBatch;
+            return pipeline::normalizeConfig(c, std::filesystem::current_path(), testing::sharedDataDir());
+        };
+        const auto defaults = configWith(nullptr, nullptr);
+        QCOMPARE(defaults["prune"]["micro_batch"], nlohmann::json(4));
+        QCOMPARE(defaults["importance"]["micro_batch"], nlohmann::json(4));
+        VERIFY_THROWS(ConfigError, configWith(0, nullptr), "prune.micro_batch: expected an integer >= 1");
+        VERIFY_THROWS(ConfigError, configWith("2", nullptr), "prune.micro_batch");
+        VERIFY_THROWS(ConfigError, configWith(nullptr, 1.5), "importance.micro_batch");
+
+        TempStore ts;
+        store::Store st(ts.path());
+        pipeline::RunOptions ro;
+        ro.threads = 1;
+        // 5 windows: micro-batches of 4 + 1 against 5 of 1.
+        const auto batched = pipeline::startRun(st, defaults, ro);
+        const auto single = pipeline::startRun(st, configWith(1, 1), ro);
+        QCOMPARE(batched.result["prune"]["parameters_after"], single.result["prune"]["parameters_after"]);
+        for (const auto& stage : st.stages(single.runId))
+            if (stage.name == "prune" || stage.name == "importance")
+                QCOMPARE(stage.config["micro_batch"], nlohmann::json(1));
+        // The same units were removed: the same pruned model.
+        const auto a = model::loadModel(batched.result["prune"]["checkpoint"].get<std::string>());
+        const auto b = model::loadModel(single.result["prune"]["checkpoint"].get<std::string>());
+        QVERIFY(a->config().layers == b->config().layers);
+        const auto tokens = at::arange(1, 40, at::kLong).unsqueeze(0);
+        QVERIFY(at::equal(a->forward(tokens), b->forward(tokens)));
+        const auto sa = ImportanceScores::load(batched.result["importance"]["scores"].get<std::string>());
+        const auto sb = ImportanceScores::load(single.result["importance"]["scores"].get<std::string>());
+        for (const char* metric : {"taylor", "bi"}) {
+            const auto& la = sa.metric(metric).layers;
+            const auto& lb = sb.metric(metric).layers;
+            QCOMPARE(la.size(), lb.size());
+            for (size_t l = 0; l < la.size(); ++l)
+                QVERIFY2(std::abs(la[l] - lb[l]) <= 1e-4 * std::abs(la[l]) && la[l] > 0,
+                         qPrintable(QString("%1 layer %2: %3 vs %4").arg(metric).arg(l).arg(la[l]).arg(lb[l])));
+        }
     }
 
     // "Evaluate this map": a hand-made map becomes one more trial of a real pipeline study, scored like the

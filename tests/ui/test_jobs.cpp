@@ -517,7 +517,7 @@ private Q_SLOTS:
             {"workdir", "/tmp/old-run-5"},
             {"prune",
              {{"ratio", 0.3}, {"criterion", "l2"}, {"attention_layers", "1:4"}, {"mlp_layers", "0:5"},
-              {"calibration", {{"source", "wikitext2"}, {"samples", 6}, {"seq_len", 48}}}}},
+              {"calibration", {{"source", "wikitext2"}, {"samples", 6}, {"seq_len", 48}}}, {"micro_batch", 2}}},
             {"importance",
              {{"metric", "bi"}, {"metrics", {"bi", "quant-kl"}},
               {"calibration", {{"source", "ptb"}, {"samples", 9}, {"seq_len", 80}, {"seed", 3}}}}},
@@ -547,6 +547,7 @@ private Q_SLOTS:
         QCOMPARE(back["search"]["pool_samples"], json(32));
         QCOMPARE(back["finetune"]["lr"], json(0.002));
         QCOMPARE(back["importance"]["calibration"]["seed"], json(3));
+        QCOMPARE(back["prune"]["micro_batch"], json(2));
         QCOMPARE(back["allocate"]["candidates"], json({"int4", "nf4", "int8"}));
         QCOMPARE(back["importance"]["metrics"], json({"bi", "quant-kl"}));
         QCOMPARE(back["evaluate"]["tasks"], json({"arc_easy", "boolq"}));

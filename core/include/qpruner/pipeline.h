@@ -16,10 +16,12 @@
 //                                         (PostgreSQL store: "<current dir>/<db name>-runs/run-<id>")
 //   "data_dir": "",                       the shared data directory; empty = the one given to normalizeConfig
 //   "prune": null | {"ratio": 0.25, "attention_layers": "B:E"|"", "mlp_layers": "B:E"|"", "criterion":
-//             "taylor-first", "calibration": CALIB},
+//             "taylor-first", "calibration": CALIB, "micro_batch": 4},
 //   "importance": {"metric": "quant-kl", "metrics": [...], "scores": PATH|"", "calibration": CALIB,
-//                  "kl_format": "nf4", "kl_modules": false},  scores: use a score file instead of computing
-//                                                    (metrics ignored); kl_modules: quant-kl per linear too
+//                  "kl_format": "nf4", "kl_modules": false, "micro_batch": 4},  scores: use a score file instead
+//                  of computing (metrics ignored); kl_modules: quant-kl per linear too
+// micro_batch: calibration windows per forward (and backward) pass; the scores do not depend on it (up to float
+// rounding), the peak memory does (prune's and taylor's activations are kept for the backward pass).
 //   "allocate": {"budget": "4.5bpw", "method": "probabilistic", "candidates": ["nf4", "int8", "bf16"],
 //                "layers": [] (all) | [i, ...], "base_format": "bf16", "samples": 16, "temperature": 0.1,
 //                "epsilon": 0.001},

@@ -288,17 +288,18 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
 
     Node n{&c, ""};
     if (root.child("prune", nullptr, &n)) {
-        n.allowOnly({"ratio", "attention_layers", "mlp_layers", "criterion", "calibration"});
+        n.allowOnly({"ratio", "attention_layers", "mlp_layers", "criterion", "calibration", "micro_batch"});
         const double r = n.number("ratio", 0.25, 0, true);
         if (r >= 1)
             throw ConfigError(n.at("ratio") + ": expected a fraction below 1");
         n.str("attention_layers", "");
         n.str("mlp_layers", "");
         prune::parseCriterion(n.str("criterion", "taylor-first"));
+        n.integer("micro_batch", 4, 1);
         normalizeCalibration(n, "calibration", baseDir, dataDir);
     }
     root.child("importance", json::object(), &n);
-    n.allowOnly({"metric", "metrics", "scores", "calibration", "kl_format", "kl_modules"});
+    n.allowOnly({"metric", "metrics", "scores", "calibration", "kl_format", "kl_modules", "micro_batch"});
     const std::string metric = n.str("metric", "quant-kl");
     importance::parseMetric(metric);
     json& metrics = n.slot("metrics", json::array({metric}));
@@ -317,6 +318,7 @@ json normalizeConfig(const json& config, const fs::path& baseDir, const fs::path
     (*n.node)["scores"] = resolvePath(scores, baseDir, dataDir);
     parseQuantSpec(n.str("kl_format", "nf4"));
     n.boolean("kl_modules", false);
+    n.integer("micro_batch", 4, 1);
     normalizeCalibration(n, "calibration", baseDir, dataDir);
 
     root.child("allocate", json::object(), &n);
@@ -567,6 +569,7 @@ std::string pruneStage(Context& cx, const Tokenizer& tok)
         o.attentionLayers = {a.first, a.second};
         o.mlpLayers = {b.first, b.second};
         o.criterion = prune::parseCriterion(pc["criterion"]);
+        o.microBatch = pc.value("micro_batch", 4); // runs stored before the key existed: the old fixed 4
         o.seed = cx.config["seed"];
         const json& cc = pc["calibration"];
         prune::CalibrationOptions co{int(cc["samples"]), int(cc["seq_len"]), uint64_t(cc["seed"])};
@@ -599,6 +602,7 @@ ImportanceScores importanceStage(Context& cx, const std::string& modelPath, cons
             o.metrics = importance::parseMetrics(names);
             o.klFormat = parseQuantSpec(ic["kl_format"].get<std::string>());
             o.klModules = ic.value("kl_modules", false); // runs stored before the key existed
+            o.microBatch = ic.value("micro_batch", 4);
             const json& cc = ic["calibration"];
             prune::CalibrationOptions co{int(cc["samples"]), int(cc["seq_len"]), uint64_t(cc["seed"])};
             const auto calib =
