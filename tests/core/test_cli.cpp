@@ -433,6 +433,41 @@ private Q_SLOTS:
         QVERIFY2(QString::fromStdString(failed.error).contains("smallest feasible"), failed.error.c_str());
     }
 
+    // A candidate the weights already hold exactly (bf16 for a model stored or loaded in bf16) changes no unit:
+    // its column of the error table is 0 without a quantized pass, and the table charges the other formats only.
+    void losslessFormatSkipsItsErrorPass()
+    {
+        QPRUNER_SHARED_FILE(modelFile, "models/stories260K/stories260K.bin");
+        QTemporaryDir tmp;
+        const QString db = tmp.path() + "/study.db";
+        for (const char* dtype : {"bf16", "fp32"}) {
+            auto r = runCli({"search", shared("models/stories260K/stories260K.bin"), "--tokenizer",
+                             shared("models/stories260K/tok512.model"), "--db", db, "--dtype", dtype, "--budget", "8bpw",
+                             "--candidates", "nf4,int8,bf16", "--trials", "2", "--strategy", "lagrangian",
+                             "--error-fidelity", "0.25", "--val-windows", "8", "--val-seq-len", "64", "--calib-samples",
+                             "4", "--threads", "1", "--json"});
+            QVERIFY2(r.exitCode == 0, r.err.constData());
+            const auto ue = r.json()["stages"]["search"]["unit_errors"];
+            std::ifstream in(ue["file"].get<std::string>());
+            const auto table = nlohmann::json::parse(in);
+            QCOMPARE(table["errors"].size(), size_t(5));
+            const bool bf16 = std::string(dtype) == "bf16";
+            // formats measured x 2 windows x 63 tokens x (5 + 1) / 2 full-pass equivalents
+            QCOMPARE(ue["tokens"].get<int64_t>(), int64_t((bf16 ? 2 : 3) * 2 * 63 * 6 / 2));
+            QCOMPARE(ue["lossless"], bf16 ? nlohmann::json({"bf16"}) : nlohmann::json::array());
+            QCOMPARE(table["lossless"], ue["lossless"]);
+            double bf16Sum = 0;
+            for (const auto& row : table["errors"]) {
+                QVERIFY(row[1].get<double>() > 0); // int8 is measured either way
+                bf16Sum += row[2].get<double>();
+            }
+            if (bf16)
+                QCOMPARE(bf16Sum, 0.0);
+            else
+                QVERIFY2(bf16Sum > 0, qPrintable(QString::number(bf16Sum)));
+        }
+    }
+
     // Every strategy on stories260K at module granularity (35 units: 5 layers x 7 linears), stopped by the same
     // token budget: trials within the budget, no (map, fidelity) twice, tokens recorded per trial and summed by the
     // stage; evopress's stages at their fidelities, bayes multi-fidelity promotions, the lagrangian's error table
@@ -520,6 +555,8 @@ private Q_SLOTS:
                         QVERIFY(v.get<double>() >= 0);
                 }
                 QVERIFY(nf4 > 10 * int8); // nf4 costs far more than int8, summed over the linears
+                QCOMPARE(ue["lossless"], nlohmann::json::array()); // fp32 weights: bf16 rounds them
+                QCOMPARE(table["lossless"], nlohmann::json::array());
                 QCOMPARE(trials.front().source, std::string("lagrangian:budget"));
             }
             if (s == "ap-ratio")

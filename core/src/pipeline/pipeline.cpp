@@ -885,9 +885,31 @@ fs::path variantDirFor(const Context& cx, const model::LlamaModel& m, const std:
 // (L - l) of the L layers.
 struct UnitErrors {
     std::vector<std::vector<double>> errors;
+    std::vector<std::string> lossless; // candidates every linear already holds exactly: errors 0, no pass
     int64_t tokens = 0;
     bool reused = false;
 };
+
+// Whether every decoder linear (weight and bias) holds its values exactly in the 16-bit format `spec`: a bf16
+// checkpoint's weights in bf16, whatever dtype they compute in. That format then changes no weight of any unit.
+bool heldExactly(const model::LlamaModel& m, const QuantSpec& spec)
+{
+    if (spec.kind != QuantKind::BF16 && spec.kind != QuantKind::F16)
+        return false;
+    const at::ScalarType want = quant::denseDtype(spec);
+    auto exact = [want](const at::Tensor& t) {
+        return t.scalar_type() == want || at::equal(t.to(want).to(t.scalar_type()), t);
+    };
+    for (const auto& layer : m.layers)
+        for (LinearModule mod : kLinearModules) {
+            const auto& linear = model::layerLinear(layer, mod);
+            if (quant::heldSpec(*linear).isQuantized() || !exact(linear->denseWeight()))
+                return false;
+            if (const auto bias = linear->bias(); bias && !exact(*bias))
+                return false;
+        }
+    return true;
+}
 
 UnitErrors unitErrors(Context& cx, const std::string& modelPath, const Tokenizer& tok, const SpaceBuilder& sb)
 {
@@ -909,6 +931,7 @@ UnitErrors unitErrors(Context& cx, const std::string& modelPath, const Tokenizer
             const json saved = io::readJsonFile(file);
             if (saved.value("key", json()) == key) {
                 out.errors = saved.at("errors").get<std::vector<std::vector<double>>>();
+                out.lossless = saved.value("lossless", std::vector<std::string>());
                 out.tokens = saved.at("tokens").get<int64_t>();
                 out.reused = true;
                 return out;
@@ -926,6 +949,10 @@ UnitErrors unitErrors(Context& cx, const std::string& modelPath, const Tokenizer
         const QuantSpec& spec = sb.allocation.candidates[k];
         if (!spec.isQuantized() && spec.kind != QuantKind::F16 && spec.kind != QuantKind::BF16)
             continue; // fp32: the dense weights themselves
+        if (heldExactly(*m, spec)) {
+            out.lossless.push_back(sb.space.candidates[k]); // (bf16 of a bf16 checkpoint) its column stays 0
+            continue;
+        }
         importance::ImportanceOptions io;
         io.metrics = {importance::Metric::QuantKl};
         io.klFormat = spec;
@@ -952,7 +979,8 @@ UnitErrors unitErrors(Context& cx, const std::string& modelPath, const Tokenizer
             out.errors[i][k] = std::max(0.0, e); // float rounding can leave a lossless format at -1e-12
         }
     }
-    io::writeFileAtomic(file, json{{"key", key}, {"errors", out.errors}, {"tokens", out.tokens}}.dump(1));
+    io::writeFileAtomic(
+        file, json{{"key", key}, {"errors", out.errors}, {"lossless", out.lossless}, {"tokens", out.tokens}}.dump(1));
     return out;
 }
 
@@ -1022,8 +1050,8 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
             const UnitErrors ue = unitErrors(cx, modelPath, tok, sb);
             problem.unitErrors = ue.errors;
             so.spentTokens = ue.tokens;
-            errorTable = {{"tokens", ue.tokens}, {"reused", ue.reused}, {"file", (cx.workdir / "unit-errors.json").string()},
-                          {"seconds", secondsSince(tableStart)}};
+            errorTable = {{"tokens", ue.tokens}, {"reused", ue.reused}, {"lossless", ue.lossless},
+                          {"file", (cx.workdir / "unit-errors.json").string()}, {"seconds", secondsSince(tableStart)}};
         }
         if (knapsackSeeds) {
             // The knapsack's answer at the budget and 3 more points of its front (evenly spread down to the
