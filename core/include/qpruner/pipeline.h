@@ -20,8 +20,6 @@
 //   "importance": {"metric": "quant-kl", "metrics": [...], "scores": PATH|"", "calibration": CALIB,
 //                  "kl_format": "nf4", "kl_modules": false, "micro_batch": 4},  scores: use a score file instead
 //                  of computing (metrics ignored); kl_modules: quant-kl per linear too
-// micro_batch: calibration windows per forward (and backward) pass; the scores do not depend on it (up to float
-// rounding), the peak memory does (prune's and taylor's activations are kept for the backward pass).
 //   "allocate": {"budget": "4.5bpw", "method": "probabilistic", "candidates": ["nf4", "int8", "bf16"],
 //                "layers": [] (all) | [i, ...], "base_format": "bf16", "samples": 16, "temperature": 0.1,
 //                "epsilon": 0.001},
@@ -39,6 +37,8 @@
 // strategy "random" is the baseline (uniform random feasible maps, no initial design, no surrogate).
 // variant_cache: where the trials' quantized variants live: RAM, or mapped files under the workdir (only the
 // current map's weights resident); auto picks files when all variants would take over a quarter of the RAM.
+// micro_batch: calibration windows per forward (and backward) pass; the scores do not depend on it (up to float
+// rounding), the peak memory does (prune's and taylor's activations are kept for the backward pass).
 // CALIB = {"source": "tinystories", "format": "auto", "samples": 32, "seq_len": 128, "seed": 0}.
 // Validation and evaluation text sources are tinystories / wikitext2 (its test split for evaluation) / ptb /
 // a path; windows are consecutive, non-overlapping, after skipping `skip` windows.
