@@ -109,7 +109,8 @@ class TestWorkers : public QObject {
             w.push_back(startCli({"worker", "--db", QString::fromStdString(db), "--run", "1", "--threads", "1",
                                   "--heartbeat", "1", "--stale-after", "5"},
                                  tmp_.filePath(QStringLiteral("worker%1.log").arg(i))));
-        // Once each of the two has a trial in flight: SIGKILL one, SIGTERM the other.
+        // Once each of the two has a trial in flight: SIGKILL one, SIGTERM the other. runningOf: the number of the
+        // trial `pid` is running, or -1.
         auto runningOf = [&](qint64 pid) {
             try {
                 store::OpenOptions o;
@@ -119,35 +120,42 @@ class TestWorkers : public QObject {
                                        std::to_string(pid);
                 for (const auto& t : st.trialSummaries(1))
                     if (t.worker == id && t.state == store::TrialState::Running)
-                        return true;
+                        return t.number;
             } catch (const std::exception&) {
             }
-            return false;
+            return -1;
         };
         // A trial seen running may complete before a signal lands: the worker is paused (SIGSTOP) first, given time
-        // for a commit already sent to land, and signalled only if its trial is still running then.
+        // for a commit already sent to land, and signalled only if the same trial is still running then. Returns
+        // the number of the trial the signal interrupted.
         auto signalWhileRunning = [&](qint64 pid, int sig) {
-            return QTest::qWaitFor(
+            int signalled = -1;
+            (void)QTest::qWaitFor(
                 [&] {
-                    if (!runningOf(pid))
+                    const int seen = runningOf(pid);
+                    if (seen < 0)
                         return false;
                     ::kill(pid_t(pid), SIGSTOP);
                     QThread::msleep(300);
-                    const bool running = runningOf(pid);
-                    if (running)
+                    if (runningOf(pid) == seen) {
                         ::kill(pid_t(pid), sig); // delivered on SIGCONT (SIGKILL at once)
+                        signalled = seen;
+                    }
                     ::kill(pid_t(pid), SIGCONT);
-                    return running;
+                    return signalled >= 0;
                 },
                 120000);
+            return signalled;
         };
         const qint64 killed = w[0]->processId(), stopped = w[1]->processId();
         if (cutConnections) {
-            QVERIFY(QTest::qWaitFor([&] { return runningOf(killed); }, 120000));
+            QVERIFY(QTest::qWaitFor([&] { return runningOf(killed) >= 0; }, 120000));
             cutConnections(); // they reconnect at their next call; a transaction cut short fails its trial
         }
-        QVERIFY(signalWhileRunning(killed, SIGKILL));
-        QVERIFY(signalWhileRunning(stopped, SIGTERM));
+        const int killedTrial = signalWhileRunning(killed, SIGKILL);
+        QVERIFY(killedTrial >= 0);
+        const int stoppedTrial = signalWhileRunning(stopped, SIGTERM);
+        QVERIFY(stoppedTrial >= 0);
 
         QVERIFY(ended(*run, 300000));
         QVERIFY2(run->exitCode() == 0, qPrintable(readLog(tmp_.filePath(QStringLiteral("run.log")))));
@@ -190,10 +198,19 @@ class TestWorkers : public QObject {
         QCOMPARE(complete, trials);
         // The killed worker's trial (its process gone) and the stopped worker's ("cancelled") failed.
         // (A connection cut mid-transaction may fail one more trial, by its error; it comes back like the others.)
-        QVERIFY2(errors.size() >= 2, std::to_string(errors.size()).c_str());
-        QVERIFY(std::count(errors.begin(), errors.end(), std::string("cancelled")) == 1);
-        QVERIFY(std::any_of(errors.begin(), errors.end(),
-                            [](const std::string& e) { return e.find("is gone") != std::string::npos; }));
+        std::string failures;
+        for (const auto& t : all)
+            if (t.state != store::TrialState::Complete)
+                failures += "\n  trial " + std::to_string(t.number) + ": " + t.error;
+        const std::string told = "killed trial " + std::to_string(killedTrial) + ", stopped trial " +
+                                 std::to_string(stoppedTrial) + "; failed trials:" + failures;
+        QVERIFY2(size_t(killedTrial) < all.size() && all[size_t(killedTrial)].state == store::TrialState::Failed &&
+                     all[size_t(killedTrial)].error.find("is gone") != std::string::npos,
+                 told.c_str());
+        QVERIFY2(size_t(stoppedTrial) < all.size() && all[size_t(stoppedTrial)].state == store::TrialState::Failed &&
+                     all[size_t(stoppedTrial)].error == "cancelled",
+                 told.c_str());
+        QVERIFY2(std::count(errors.begin(), errors.end(), std::string("cancelled")) == 1, told.c_str());
         // Both maps came back and completed: as retries, or proposed again by a worker before the retry.
         for (const std::string& e : failedMaps)
             QVERIFY2(encodings.count(e), e.c_str());

@@ -617,6 +617,10 @@ SearchSummary runSearch(store::Store& store, int64_t runId, const SearchProblem&
                 }
                 try {
                     EvaluationResult r = evaluate(p.choice, p.fidelity, cancel);
+                    // A stop that arrived during the trial's last steps still cancels it: a stopped worker (SIGTERM,
+                    // the GUI's Cancel) commits nothing after the signal, its trial goes back to the queue.
+                    if (cancel)
+                        cancel->throwIfCancelled();
                     if (!std::isfinite(r.objective))
                         throw Error("the objective is not finite (" + std::to_string(r.objective) + ")");
                     claimed->objective = r.objective;
