@@ -168,6 +168,35 @@ private Q_SLOTS:
         QVERIFY2(ppl > 400 && ppl < 650, qPrintable(QString::number(ppl)));
     }
 
+    // A bf16 checkpoint (bf16 matrices beside float32 norms, as make-random and most HF checkpoints store them) is
+    // "bfloat16" to info, and prune keeps it so: bf16 matrices and float32 norms, not a float32 copy twice the size.
+    void pruneKeepsABf16CheckpointBf16()
+    {
+        QPRUNER_SHARED_FILE(tok, "models/stories260K/tok512.model");
+        QTemporaryDir tmp;
+        const QString src = tmp.path() + "/bf16", out = tmp.path() + "/pruned";
+        auto r = runCli({"make-random", "--preset", "tiny", "--dtype", "bfloat16", "--out", src});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        r = runCli({"info", src, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        QCOMPARE(r.json()["dtype"].get<std::string>(), std::string("bfloat16"));
+        r = runCli({"prune", src, "--tokenizer", shared("models/stories260K/tok512.model"), "--samples", "2",
+                    "--seq-len", "32", "--ratio", "0.25", "--mlp-layers", "0:2", "--out", out, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto pruned = r.json();
+        r = runCli({"info", out, "--json"});
+        QVERIFY2(r.exitCode == 0, r.err.constData());
+        const auto info = r.json();
+        QCOMPARE(info["dtype"].get<std::string>(), std::string("bfloat16"));
+        // 2 bytes per parameter, 4 for the norms' (2 L + 1) D weights.
+        const int64_t P = info["parameters"].get<int64_t>(), D = info["hidden_size"].get<int64_t>(),
+                      L = info["num_layers"].get<int64_t>();
+        QCOMPARE(P, pruned["after"]["parameters"].get<int64_t>());
+        QVERIFY(P < pruned["before"]["parameters"].get<int64_t>());
+        QCOMPARE(info["weight_bytes"].get<int64_t>(), 2 * P + 2 * (2 * L + 1) * D);
+        QCOMPARE(pruned["after"]["weight_bytes"].get<int64_t>(), info["weight_bytes"].get<int64_t>());
+    }
+
     void pruneWritesASmallerModelAndAReport()
     {
         QPRUNER_SHARED_FILE(model, "models/stories260K/stories260K.bin");

@@ -100,8 +100,9 @@ struct ModelConfig {
 struct ModelSummary {
     std::filesystem::path path;
     std::string format;  // "llama2c", "hf", "native" or "gguf"
-    std::string dtype;   // storage dtype of the weights: "float32", "float16", "bfloat16", a ggml type of a GGUF
-                         // file ("q8_0"), or "mixed"
+    std::string dtype;   // storage dtype of the weight matrices (embedding, linears, head; norms and biases are
+                         // often kept in float32 beside bf16 weights and do not count): "float32", "float16",
+                         // "bfloat16", a ggml type of a GGUF file ("q8_0"), or "mixed"
     ModelConfig config;
     int64_t parameterCount = 0;
     int64_t weightBytes = 0; // bytes of the stored weights

@@ -59,16 +59,19 @@ ModelSummary inspectModel(const std::filesystem::path& path)
     const auto j = io::readJsonFile(cfgPath);
     s.config = config::fromConfigJson(j, cfgPath);
     s.format = config::isNativeConfig(j) ? "native" : "hf";
-    std::set<std::string> dtypes;
+    std::set<std::string> dtypes, matrixDtypes; // every tensor's; the weight matrices' (as for GGUF above)
     int64_t bytes = 0;
     for (const auto& f : io::findSafetensorsShards(path).files) {
         const auto h = io::readSafetensorsHeader(f);
         for (const auto& [name, e] : h.tensors) {
             bytes += static_cast<int64_t>(e.end - e.begin);
             dtypes.insert(e.dtype);
+            if (e.shape.size() == 2)
+                matrixDtypes.insert(e.dtype);
         }
     }
-    s.dtype = dtypes.size() == 1 ? torchDtypeName(*dtypes.begin()) : (dtypes.empty() ? "none" : "mixed");
+    const std::set<std::string>& weights = matrixDtypes.empty() ? dtypes : matrixDtypes;
+    s.dtype = weights.size() == 1 ? torchDtypeName(*weights.begin()) : (weights.empty() ? "none" : "mixed");
     s.parameterCount = s.config.parameterCount();
     s.weightBytes = bytes;
     return s;

@@ -962,7 +962,8 @@ UnitErrors unitErrors(Context& cx, const std::string& modelPath, const Tokenizer
             if (cx.progress)
                 cx.progress(Progress{"search", 0, 0,
                                      "unit errors: " + sb.space.candidates[k] + " " + std::to_string(p.done) + "/" +
-                                         std::to_string(p.total)});
+                                         std::to_string(p.total),
+                                     {}});
         };
         const auto scores = importance::layerImportance(*m, w, io, progress, cx.cancel).at("quant-kl");
         // A quantized pass for layer l starts from the cached residual stream entering it: (L - l) / L of a full
@@ -1077,7 +1078,7 @@ json searchStage(Context& cx, const std::string& modelPath, const Tokenizer& tok
             Progress p;
         };
         auto last = std::make_shared<Last>();
-        last->p = Progress{"search", 0, int64_t(sc["trials"].get<int>()), ""};
+        last->p = Progress{"search", 0, int64_t(sc["trials"].get<int>()), "", {}};
         const ProgressSink searchProgress = [last, &cx](const Progress& p) {
             {
                 std::lock_guard lock(last->mu);
