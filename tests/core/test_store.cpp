@@ -1275,6 +1275,50 @@ private slots:
         QCOMPARE(s.workers(run)[0].id, std::string("fresh.example:3"));
     }
 
+    // PostgreSQL: a connection the server drops inside a write transaction (here a trigger that terminates its own
+    // backend on the first trial insert) is retried once on a new connection: claimTrial succeeds with one trial
+    // stored. One dropped during the commit (a deferred trigger, run by COMMIT) is not retried, since whether it
+    // landed is unknown to the client: the call fails naming the loss, nothing is stored, and the next call works.
+    void connectionLostMidTransaction()
+    {
+        if (!kPostgres)
+            QSKIP("about a server connection (run by test_store_pg)");
+        Store s(freshDb());
+        const int64_t run = newRun(s);
+        RawDb raw(s.path());
+        raw.exec("CREATE SEQUENCE cut_insert; CREATE SEQUENCE cut_commit; "
+                 "CREATE FUNCTION cut_insert() RETURNS trigger AS $$ BEGIN "
+                 "IF nextval('cut_insert') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
+                 "PERFORM pg_sleep(5); END IF; RETURN NEW; END $$ LANGUAGE plpgsql; "
+                 "CREATE TRIGGER cut_insert BEFORE INSERT ON trials FOR EACH ROW EXECUTE FUNCTION cut_insert()");
+        const auto a = s.claimTrial(run, proposal("A"), 0);
+        QVERIFY(a);
+        QCOMPARE(a->number, 0);
+        QCOMPARE(raw.text("SELECT last_value FROM cut_insert"), std::string("2")); // cut once, then inserted
+        QCOMPARE(raw.column("SELECT encoding FROM trials ORDER BY number"), std::vector<std::string>{"A"});
+        s.failTrial(a->id, "x"); // the store goes on on its new connection
+
+        raw.exec("DROP TRIGGER cut_insert ON trials; "
+                 "CREATE FUNCTION cut_commit() RETURNS trigger AS $$ BEGIN "
+                 "IF nextval('cut_commit') = 1 THEN PERFORM pg_terminate_backend(pg_backend_pid()); "
+                 "PERFORM pg_sleep(5); END IF; RETURN NULL; END $$ LANGUAGE plpgsql; "
+                 "CREATE CONSTRAINT TRIGGER cut_commit AFTER INSERT ON trials DEFERRABLE INITIALLY DEFERRED "
+                 "FOR EACH ROW EXECUTE FUNCTION cut_commit()");
+        bool threw = false;
+        try {
+            s.claimTrial(run, proposal("B"), 0);
+        } catch (const Error& e) {
+            threw = true;
+            QVERIFY2(std::string(e.what()).find("commit") != std::string::npos, e.what());
+        }
+        QVERIFY(threw);
+        QCOMPARE(raw.text("SELECT last_value FROM cut_commit"), std::string("1")); // not run again
+        QCOMPARE(raw.column("SELECT encoding FROM trials ORDER BY number"), std::vector<std::string>{"A"});
+        const auto b = s.claimTrial(run, proposal("B"), 0);
+        QVERIFY(b);
+        QCOMPARE(b->number, 1);
+    }
+
     // db copy: every record, ids and values exactly (doubles bit for bit), into an empty store; here SQLite ->
     // this suite's engine -> a fresh SQLite file, compared record by record; the copy takes new rows after the
     // copied ids; a store that holds experiments is refused.

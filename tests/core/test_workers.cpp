@@ -150,7 +150,7 @@ class TestWorkers : public QObject {
         const qint64 killed = w[0]->processId(), stopped = w[1]->processId();
         if (cutConnections) {
             QVERIFY(QTest::qWaitFor([&] { return runningOf(killed) >= 0; }, 120000));
-            cutConnections(); // they reconnect at their next call; a transaction cut short fails its trial
+            cutConnections(); // they reconnect: a transaction cut short runs again, a commit cut short fails its call
         }
         const int killedTrial = signalWhileRunning(killed, SIGKILL);
         QVERIFY(killedTrial >= 0);
@@ -197,7 +197,7 @@ class TestWorkers : public QObject {
         }
         QCOMPARE(complete, trials);
         // The killed worker's trial (its process gone) and the stopped worker's ("cancelled") failed.
-        // (A connection cut mid-transaction may fail one more trial, by its error; it comes back like the others.)
+        // (A connection cut during a commit may fail one more trial, by its error; it comes back like the others.)
         std::string failures;
         for (const auto& t : all)
             if (t.state != store::TrialState::Complete)

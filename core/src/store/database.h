@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -73,7 +74,11 @@ public:
     {
         return isNull(col) ? std::nullopt : std::optional<double>(real(col));
     }
-    [[noreturn]] void fail() const { impl_->fail(); }
+    [[noreturn]] void fail() const
+    {
+        impl_->fail();
+        std::abort(); // not reached: every engine's fail() throws
+    }
 
 private:
     std::unique_ptr<StatementImpl> impl_;
@@ -100,6 +105,10 @@ public:
     // Locks run ?1 for the rest of the transaction where the engine needs it to number a run's trials and stages
     // without two writers taking the same number; returns a row when the run exists.
     virtual const char* lockRunSql() const = 0;
+
+    // True after a statement failed because the connection to a server dropped (PostgreSQL); the next transaction
+    // reconnects. An SQLite file has no connection to lose.
+    virtual bool connectionLost() const { return false; }
 
 protected:
     std::string name_;

@@ -249,6 +249,11 @@ bool PgDatabase::recover()
     return true;
 }
 
+bool PgDatabase::connectionLost() const
+{
+    return PQstatus(conn_) == CONNECTION_BAD;
+}
+
 void PgDatabase::fail(const char* purpose, const std::string& message) const
 {
     throw Error(std::string(purpose) + ": " + message + " (" + name_ + ")");
@@ -292,7 +297,12 @@ void PgDatabase::begin(bool write)
 
 void PgDatabase::commit()
 {
-    inTransaction_ = false;
+    // Still "in a transaction" while COMMIT runs, so a connection lost during it is not retried on a new one: a
+    // COMMIT there finds no transaction, answers OK, and would report work the server rolled back as stored.
+    struct Done {
+        bool& inTransaction;
+        ~Done() { inTransaction = false; }
+    } done{inTransaction_};
     execScript("COMMIT", "commit");
 }
 

@@ -29,6 +29,7 @@ public:
     void commit() override;
     void rollback() noexcept override;
     const char* lockRunSql() const override { return "SELECT 1 FROM runs WHERE id = ?1 FOR UPDATE"; }
+    bool connectionLost() const override;
 
     pg_conn* handle() const { return conn_; }
     [[noreturn]] void fail(const char* purpose, const std::string& message) const;

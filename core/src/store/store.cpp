@@ -8,6 +8,7 @@
 #include <ctime>
 #include <mutex>
 #include <tuple>
+#include <type_traits>
 #include <unistd.h>
 
 #include "io/sha256.h"
@@ -170,6 +171,37 @@ struct Store::Impl {
     }
 
     bool postgres() const { return db->dialect() == detail::Dialect::Postgres; }
+
+    // One write transaction around `body`, committed when it returns. A connection to the server lost before the
+    // commit was sent (the server rolled the transaction back: pg_terminate_backend, a restart, a network cut) runs
+    // `body` once more in a new transaction on a new connection; a loss during the commit itself is not retried,
+    // since whether it landed is unknown. Every `body` here only reads and writes the store, so a second run of it
+    // sees what the first would have.
+    template <class F>
+    auto write(F&& body) -> std::invoke_result_t<F&>
+    {
+        using R = std::invoke_result_t<F&>;
+        for (int attempt = 0;; ++attempt) {
+            bool committing = false;
+            try {
+                Transaction tx(*db, true);
+                if constexpr (std::is_void_v<R>) {
+                    body();
+                    committing = true;
+                    tx.commit();
+                    return;
+                } else {
+                    R result = body();
+                    committing = true;
+                    tx.commit();
+                    return result;
+                }
+            } catch (const std::exception&) {
+                if (attempt > 0 || committing || !db->connectionLost())
+                    throw;
+            }
+        }
+    }
 
     // The transaction of one write. Transaction is not movable: the caller constructs it in place.
     void checkWritable() const
@@ -399,23 +431,23 @@ int64_t Store::experimentId(const std::string& name)
         throw ConfigError("experiment name is empty");
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    // Two processes creating the same experiment at once: one inserts, the other's insert does nothing.
-    impl_->prepare("INSERT INTO experiments(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-                   "create an experiment")
-        .bind(1, name)
-        .bind(2, nowTimestamp())
-        .run();
-    int64_t id = 0;
-    {
-        auto st = impl_->prepare("SELECT id FROM experiments WHERE name = ?1", "look up an experiment");
-        st.bind(1, name);
-        if (!st.step())
-            st.fail();
-        id = st.int64(0);
-    }
-    tx.commit();
-    return id;
+    return impl_->write([&]() -> int64_t {
+        // Two processes creating the same experiment at once: one inserts, the other's insert does nothing.
+        impl_->prepare("INSERT INTO experiments(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+                       "create an experiment")
+            .bind(1, name)
+            .bind(2, nowTimestamp())
+            .run();
+        int64_t id = 0;
+        {
+            auto st = impl_->prepare("SELECT id FROM experiments WHERE name = ?1", "look up an experiment");
+            st.bind(1, name);
+            if (!st.step())
+                st.fail();
+            id = st.int64(0);
+        }
+        return id;
+    });
 }
 
 std::vector<ExperimentRecord> Store::experiments() const
@@ -435,59 +467,59 @@ int64_t Store::createRun(const RunRecord& run)
     const std::string config = dumpJson(run.config, "the run's config");
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    {
-        auto check = impl_->prepare("SELECT 1 FROM experiments WHERE id = ?1", "look up an experiment");
-        check.bind(1, run.experimentId);
-        if (!check.step())
-            throw ConfigError("experiment " + std::to_string(run.experimentId) + " does not exist in " +
-                              impl_->path.string());
-    }
-    if (run.parentRunId) {
-        auto check = impl_->prepare("SELECT 1 FROM runs WHERE id = ?1", "look up a run");
-        check.bind(1, *run.parentRunId);
-        if (!check.step())
-            throw ConfigError("parent run " + std::to_string(*run.parentRunId) + " does not exist in " +
-                              impl_->path.string());
-    }
-    auto st = impl_->prepare("INSERT INTO runs(experiment_id, kind, name, base_model, config_json, status, "
-                             "parent_run_id, created_at, finished_at, error) "
-                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
-                             "create a run");
-    const std::string now = nowTimestamp();
-    st.bind(1, run.experimentId)
-        .bind(2, run.kind)
-        .bind(3, run.name)
-        .bind(4, run.baseModel)
-        .bind(5, config)
-        .bind(6, runStatusName(run.status))
-        .bind(7, run.parentRunId)
-        .bind(8, now)
-        .bindTextOrNull(9, isTerminal(run.status) ? now : std::string())
-        .bindTextOrNull(10, run.error);
-    if (!st.step())
-        st.fail();
-    const int64_t id = st.int64(0);
-    st.run();
-    tx.commit();
-    return id;
+    return impl_->write([&]() -> int64_t {
+        {
+            auto check = impl_->prepare("SELECT 1 FROM experiments WHERE id = ?1", "look up an experiment");
+            check.bind(1, run.experimentId);
+            if (!check.step())
+                throw ConfigError("experiment " + std::to_string(run.experimentId) + " does not exist in " +
+                                  impl_->path.string());
+        }
+        if (run.parentRunId) {
+            auto check = impl_->prepare("SELECT 1 FROM runs WHERE id = ?1", "look up a run");
+            check.bind(1, *run.parentRunId);
+            if (!check.step())
+                throw ConfigError("parent run " + std::to_string(*run.parentRunId) + " does not exist in " +
+                                  impl_->path.string());
+        }
+        auto st = impl_->prepare("INSERT INTO runs(experiment_id, kind, name, base_model, config_json, status, "
+                                 "parent_run_id, created_at, finished_at, error) "
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                                 "create a run");
+        const std::string now = nowTimestamp();
+        st.bind(1, run.experimentId)
+            .bind(2, run.kind)
+            .bind(3, run.name)
+            .bind(4, run.baseModel)
+            .bind(5, config)
+            .bind(6, runStatusName(run.status))
+            .bind(7, run.parentRunId)
+            .bind(8, now)
+            .bindTextOrNull(9, isTerminal(run.status) ? now : std::string())
+            .bindTextOrNull(10, run.error);
+        if (!st.step())
+            st.fail();
+        const int64_t id = st.int64(0);
+        st.run();
+        return id;
+    });
 }
 
 void Store::setRunStatus(int64_t runId, RunStatus status, const std::string& error)
 {
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    const int64_t changed =
-        impl_->prepare("UPDATE runs SET status = ?2, finished_at = ?3, error = ?4 WHERE id = ?1", "set a run's status")
-            .bind(1, runId)
-            .bind(2, runStatusName(status))
-            .bindTextOrNull(3, isTerminal(status) ? nowTimestamp() : std::string())
-            .bindTextOrNull(4, error)
-            .run();
-    if (changed == 0)
-        impl_->runAbsent(runId);
-    tx.commit();
+    return impl_->write([&]() -> void {
+        const int64_t changed =
+            impl_->prepare("UPDATE runs SET status = ?2, finished_at = ?3, error = ?4 WHERE id = ?1", "set a run's status")
+                .bind(1, runId)
+                .bind(2, runStatusName(status))
+                .bindTextOrNull(3, isTerminal(status) ? nowTimestamp() : std::string())
+                .bindTextOrNull(4, error)
+                .run();
+        if (changed == 0)
+            impl_->runAbsent(runId);
+    });
 }
 
 void Store::setRunConfig(int64_t runId, const json& config)
@@ -495,14 +527,14 @@ void Store::setRunConfig(int64_t runId, const json& config)
     const std::string text = dumpJson(config, "the run's config");
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    const int64_t changed = impl_->prepare("UPDATE runs SET config_json = ?2 WHERE id = ?1", "set a run's config")
-                                .bind(1, runId)
-                                .bind(2, text)
-                                .run();
-    if (changed == 0)
-        impl_->runAbsent(runId);
-    tx.commit();
+    return impl_->write([&]() -> void {
+        const int64_t changed = impl_->prepare("UPDATE runs SET config_json = ?2 WHERE id = ?1", "set a run's config")
+                                    .bind(1, runId)
+                                    .bind(2, text)
+                                    .run();
+        if (changed == 0)
+            impl_->runAbsent(runId);
+    });
 }
 
 RunRecord Store::run(int64_t runId) const
@@ -533,20 +565,20 @@ int64_t Store::beginStage(int64_t runId, const std::string& name, const json& co
     const std::string text = dumpJson(config, "the stage's config");
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    impl_->requireRun(runId);
-    const int64_t ordinal =
-        impl_->runScalar("SELECT COALESCE(MAX(ordinal), -1) + 1 FROM stages WHERE run_id = ?1", "number a stage", runId);
-    auto st = impl_->prepare("INSERT INTO stages(run_id, name, ordinal, config_json, status, started_at) "
-                             "VALUES (?1, ?2, ?3, ?4, 'running', ?5) RETURNING id",
-                             "begin a stage");
-    st.bind(1, runId).bind(2, name).bind(3, ordinal).bind(4, text).bind(5, nowTimestamp());
-    if (!st.step())
-        st.fail();
-    const int64_t id = st.int64(0);
-    st.run();
-    tx.commit();
-    return id;
+    return impl_->write([&]() -> int64_t {
+        impl_->requireRun(runId);
+        const int64_t ordinal =
+            impl_->runScalar("SELECT COALESCE(MAX(ordinal), -1) + 1 FROM stages WHERE run_id = ?1", "number a stage", runId);
+        auto st = impl_->prepare("INSERT INTO stages(run_id, name, ordinal, config_json, status, started_at) "
+                                 "VALUES (?1, ?2, ?3, ?4, 'running', ?5) RETURNING id",
+                                 "begin a stage");
+        st.bind(1, runId).bind(2, name).bind(3, ordinal).bind(4, text).bind(5, nowTimestamp());
+        if (!st.step())
+            st.fail();
+        const int64_t id = st.int64(0);
+        st.run();
+        return id;
+    });
 }
 
 void Store::finishStage(int64_t stageId, RunStatus status, const json& result, double seconds,
@@ -555,21 +587,21 @@ void Store::finishStage(int64_t stageId, RunStatus status, const json& result, d
     const std::string text = dumpJson(result, "the stage's result");
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    const int64_t changed =
-        impl_->prepare("UPDATE stages SET status = ?2, result_json = ?3, seconds = ?4, error = ?5, finished_at = ?6 "
-                       "WHERE id = ?1",
-                       "finish a stage")
-            .bind(1, stageId)
-            .bind(2, runStatusName(status))
-            .bind(3, text)
-            .bind(4, seconds)
-            .bindTextOrNull(5, error)
-            .bindTextOrNull(6, isTerminal(status) ? nowTimestamp() : std::string())
-            .run();
-    if (changed == 0)
-        throw ConfigError("stage " + std::to_string(stageId) + " does not exist in " + impl_->path.string());
-    tx.commit();
+    return impl_->write([&]() -> void {
+        const int64_t changed =
+            impl_->prepare("UPDATE stages SET status = ?2, result_json = ?3, seconds = ?4, error = ?5, finished_at = ?6 "
+                           "WHERE id = ?1",
+                           "finish a stage")
+                .bind(1, stageId)
+                .bind(2, runStatusName(status))
+                .bind(3, text)
+                .bind(4, seconds)
+                .bindTextOrNull(5, error)
+                .bindTextOrNull(6, isTerminal(status) ? nowTimestamp() : std::string())
+                .run();
+        if (changed == 0)
+            throw ConfigError("stage " + std::to_string(stageId) + " does not exist in " + impl_->path.string());
+    });
 }
 
 std::vector<StageRecord> Store::stages(int64_t runId) const
@@ -603,26 +635,26 @@ void Store::addLayerScores(int64_t runId, std::optional<int64_t> stageId, const 
 {
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    impl_->requireRun(runId);
-    impl_->requireStage(stageId);
-    for (const LayerScoreRow& row : rows) {
-        auto st = impl_->prepare("INSERT INTO layer_scores(run_id, stage_id, metric, layer, module, value, normalized) "
-                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
-                                 "ON CONFLICT(run_id, metric, layer, module) DO UPDATE SET "
-                                 "stage_id = excluded.stage_id, value = excluded.value, "
-                                 "normalized = excluded.normalized",
-                                 "store layer scores");
-        st.bind(1, runId)
-            .bind(2, stageId)
-            .bind(3, row.metric)
-            .bind(4, row.layer)
-            .bind(5, row.module)
-            .bind(6, row.value)
-            .bind(7, row.normalized);
-        st.run();
-    }
-    tx.commit();
+    return impl_->write([&]() -> void {
+        impl_->requireRun(runId);
+        impl_->requireStage(stageId);
+        for (const LayerScoreRow& row : rows) {
+            auto st = impl_->prepare("INSERT INTO layer_scores(run_id, stage_id, metric, layer, module, value, normalized) "
+                                     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+                                     "ON CONFLICT(run_id, metric, layer, module) DO UPDATE SET "
+                                     "stage_id = excluded.stage_id, value = excluded.value, "
+                                     "normalized = excluded.normalized",
+                                     "store layer scores");
+            st.bind(1, runId)
+                .bind(2, stageId)
+                .bind(3, row.metric)
+                .bind(4, row.layer)
+                .bind(5, row.module)
+                .bind(6, row.value)
+                .bind(7, row.normalized);
+            st.run();
+        }
+    });
 }
 
 std::vector<LayerScoreRow> Store::layerScores(int64_t runId, const std::string& metric) const
@@ -658,20 +690,20 @@ ArtifactRecord Store::addArtifact(int64_t runId, std::optional<int64_t> stageId,
 
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    impl_->requireRun(runId);
-    impl_->requireStage(stageId);
-    auto st = impl_->prepare("INSERT INTO artifacts(run_id, stage_id, kind, path, sha256, bytes, created_at) "
-                             "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-                             "store an artifact");
-    st.bind(1, runId).bind(2, stageId).bind(3, kind).bind(4, a.path).bind(5, a.sha256).bind(6, a.bytes);
-    st.bind(7, a.createdAt);
-    if (!st.step())
-        st.fail();
-    a.id = st.int64(0);
-    st.run();
-    tx.commit();
-    return a;
+    return impl_->write([&]() -> ArtifactRecord {
+        impl_->requireRun(runId);
+        impl_->requireStage(stageId);
+        auto st = impl_->prepare("INSERT INTO artifacts(run_id, stage_id, kind, path, sha256, bytes, created_at) "
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
+                                 "store an artifact");
+        st.bind(1, runId).bind(2, stageId).bind(3, kind).bind(4, a.path).bind(5, a.sha256).bind(6, a.bytes);
+        st.bind(7, a.createdAt);
+        if (!st.step())
+            st.fail();
+        a.id = st.int64(0);
+        st.run();
+        return a;
+    });
 }
 
 std::vector<ArtifactRecord> Store::artifacts(int64_t runId) const
@@ -701,53 +733,53 @@ std::optional<TrialRecord> Store::claimTrial(int64_t runId, const TrialRecord& p
     const std::string worker = workerId();
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    impl_->requireRun(runId);
-    {
-        // Without statistics the planner would prefer trials(run_id, state, ...) and scan the run.
-        auto st = impl_->postgres()
-                      ? impl_->prepare("SELECT 1 FROM trials "
-                                       "WHERE run_id = ?1 AND encoding = ?2 AND fidelity = ?3 AND state IN ('running', 'complete') "
-                                       "LIMIT 1",
-                                       "look for a duplicate trial")
-                      : impl_->prepare("SELECT 1 FROM trials INDEXED BY trials_run_encoding "
-                                       "WHERE run_id = ?1 AND encoding = ?2 AND fidelity = ?3 AND state IN ('running', 'complete') "
-                                       "LIMIT 1",
-                                       "look for a duplicate trial");
-        st.bind(1, runId).bind(2, proposal.encoding).bind(3, proposal.fidelity);
-        if (st.step())
+    return impl_->write([&]() -> std::optional<TrialRecord> {
+        impl_->requireRun(runId);
+        {
+            // Without statistics the planner would prefer trials(run_id, state, ...) and scan the run.
+            auto st = impl_->postgres()
+                          ? impl_->prepare("SELECT 1 FROM trials "
+                                           "WHERE run_id = ?1 AND encoding = ?2 AND fidelity = ?3 AND state IN ('running', 'complete') "
+                                           "LIMIT 1",
+                                           "look for a duplicate trial")
+                          : impl_->prepare("SELECT 1 FROM trials INDEXED BY trials_run_encoding "
+                                           "WHERE run_id = ?1 AND encoding = ?2 AND fidelity = ?3 AND state IN ('running', 'complete') "
+                                           "LIMIT 1",
+                                           "look for a duplicate trial");
+            st.bind(1, runId).bind(2, proposal.encoding).bind(3, proposal.fidelity);
+            if (st.step())
+                return std::nullopt;
+        }
+        if (maxTrials > 0 &&
+            impl_->runScalar("SELECT COUNT(*) FROM trials WHERE run_id = ?1 AND state IN ('running', 'complete')",
+                             "count a run's trials", runId) >= maxTrials)
             return std::nullopt;
-    }
-    if (maxTrials > 0 &&
-        impl_->runScalar("SELECT COUNT(*) FROM trials WHERE run_id = ?1 AND state IN ('running', 'complete')",
-                         "count a run's trials", runId) >= maxTrials)
-        return std::nullopt;
-    const int64_t number =
-        impl_->runScalar("SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE run_id = ?1", "number a trial", runId);
-    auto insert = impl_->prepare("INSERT INTO trials(run_id, number, state, encoding, map_json, source, memory_bytes, "
-                                 "budgeted_bytes, seconds_surrogate, retry_of, worker, started_at, fidelity, tokens) "
-                                 "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
-                                 "claim a trial");
-    insert.bind(1, runId)
-        .bind(2, number)
-        .bind(3, proposal.encoding)
-        .bind(4, map)
-        .bind(5, proposal.source)
-        .bind(6, proposal.memoryBytes)
-        .bind(7, proposal.budgetedBytes)
-        .bind(8, proposal.secondsSurrogate)
-        .bind(9, proposal.retryOf ? std::optional<int64_t>(*proposal.retryOf) : std::nullopt)
-        .bind(10, worker)
-        .bind(11, nowTimestamp())
-        .bind(12, proposal.fidelity)
-        .bind(13, proposal.tokens);
-    if (!insert.step())
-        insert.fail();
-    const int64_t id = insert.int64(0);
-    insert.run();
-    TrialRecord stored = impl_->trialById(id);
-    tx.commit();
-    return stored;
+        const int64_t number =
+            impl_->runScalar("SELECT COALESCE(MAX(number), -1) + 1 FROM trials WHERE run_id = ?1", "number a trial", runId);
+        auto insert = impl_->prepare("INSERT INTO trials(run_id, number, state, encoding, map_json, source, memory_bytes, "
+                                     "budgeted_bytes, seconds_surrogate, retry_of, worker, started_at, fidelity, tokens) "
+                                     "VALUES (?1, ?2, 'running', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) RETURNING id",
+                                     "claim a trial");
+        insert.bind(1, runId)
+            .bind(2, number)
+            .bind(3, proposal.encoding)
+            .bind(4, map)
+            .bind(5, proposal.source)
+            .bind(6, proposal.memoryBytes)
+            .bind(7, proposal.budgetedBytes)
+            .bind(8, proposal.secondsSurrogate)
+            .bind(9, proposal.retryOf ? std::optional<int64_t>(*proposal.retryOf) : std::nullopt)
+            .bind(10, worker)
+            .bind(11, nowTimestamp())
+            .bind(12, proposal.fidelity)
+            .bind(13, proposal.tokens);
+        if (!insert.step())
+            insert.fail();
+        const int64_t id = insert.int64(0);
+        insert.run();
+        TrialRecord stored = impl_->trialById(id);
+        return stored;
+    });
 }
 
 void Store::completeTrial(const TrialRecord& t)
@@ -757,62 +789,62 @@ void Store::completeTrial(const TrialRecord& t)
     const std::string metrics = t.metrics.is_null() ? std::string() : dumpJson(t.metrics, "the trial's metrics");
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    int64_t runId = 0;
-    {
-        auto st = impl_->prepare("SELECT run_id, number, state, error FROM trials WHERE id = ?1", "look up a trial");
-        st.bind(1, t.id);
-        if (!st.step())
-            throw ConfigError("trial id " + std::to_string(t.id) + " does not exist in " + impl_->path.string());
-        runId = st.int64(0);
-        if (st.textView(2) != trialStateName(TrialState::Running)) {
-            const std::string error = st.text(3);
-            throw Error("trial " + std::to_string(st.int64(1)) + " of run " + std::to_string(runId) +
-                        " is not running (" + st.text(2) + "): its result is not stored" +
-                        (error.empty() ? std::string() : "; " + error));
+    return impl_->write([&]() -> void {
+        int64_t runId = 0;
+        {
+            auto st = impl_->prepare("SELECT run_id, number, state, error FROM trials WHERE id = ?1", "look up a trial");
+            st.bind(1, t.id);
+            if (!st.step())
+                throw ConfigError("trial id " + std::to_string(t.id) + " does not exist in " + impl_->path.string());
+            runId = st.int64(0);
+            if (st.textView(2) != trialStateName(TrialState::Running)) {
+                const std::string error = st.text(3);
+                throw Error("trial " + std::to_string(st.int64(1)) + " of run " + std::to_string(runId) +
+                            " is not running (" + st.text(2) + "): its result is not stored" +
+                            (error.empty() ? std::string() : "; " + error));
+            }
         }
-    }
-    impl_->requireRun(runId); // finish_order is numbered under the run's lock
-    impl_->prepare("UPDATE trials SET state = 'complete', objective = ?2, metrics_json = ?3, seconds_quantize = ?4, "
-                   "seconds_evaluate = ?5, seconds_surrogate = ?6, finished_at = ?7, "
-                   "finish_order = (SELECT COALESCE(MAX(finish_order), 0) + 1 FROM trials WHERE run_id = ?8) "
-                   "WHERE id = ?1",
-                   "complete a trial")
-        .bind(1, t.id)
-        .bind(2, *t.objective)
-        .bindTextOrNull(3, metrics)
-        .bind(4, t.secondsQuantize)
-        .bind(5, t.secondsEvaluate)
-        .bind(6, t.secondsSurrogate)
-        .bind(7, nowTimestamp())
-        .bind(8, runId)
-        .run();
-    tx.commit();
+        impl_->requireRun(runId); // finish_order is numbered under the run's lock
+        impl_->prepare("UPDATE trials SET state = 'complete', objective = ?2, metrics_json = ?3, seconds_quantize = ?4, "
+                       "seconds_evaluate = ?5, seconds_surrogate = ?6, finished_at = ?7, "
+                       "finish_order = (SELECT COALESCE(MAX(finish_order), 0) + 1 FROM trials WHERE run_id = ?8) "
+                       "WHERE id = ?1",
+                       "complete a trial")
+            .bind(1, t.id)
+            .bind(2, *t.objective)
+            .bindTextOrNull(3, metrics)
+            .bind(4, t.secondsQuantize)
+            .bind(5, t.secondsEvaluate)
+            .bind(6, t.secondsSurrogate)
+            .bind(7, nowTimestamp())
+            .bind(8, runId)
+            .run();
+    });
 }
 
 void Store::failTrial(int64_t trialId, const std::string& error)
 {
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    {
-        auto st = impl_->prepare("SELECT run_id, number, state FROM trials WHERE id = ?1", "look up a trial");
-        st.bind(1, trialId);
-        if (!st.step())
-            throw ConfigError("trial id " + std::to_string(trialId) + " does not exist in " + impl_->path.string());
-        const std::string_view state = st.textView(2);
-        if (state == trialStateName(TrialState::Failed))
-            return; // already failed (e.g. reclaimed): nothing to do
-        if (state != trialStateName(TrialState::Running))
-            throw Error("trial " + std::to_string(st.int64(1)) + " of run " + std::to_string(st.int64(0)) +
-                        " is not running (" + std::string(state) + "): not marking it failed");
-    }
-    impl_->prepare("UPDATE trials SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1", "fail a trial")
-        .bind(1, trialId)
-        .bind(2, error)
-        .bind(3, nowTimestamp())
-        .run();
-    tx.commit();
+    return impl_->write([&]() -> void {
+        {
+            auto st = impl_->prepare("SELECT run_id, number, state FROM trials WHERE id = ?1", "look up a trial");
+            st.bind(1, trialId);
+            if (!st.step())
+                throw ConfigError("trial id " + std::to_string(trialId) + " does not exist in " + impl_->path.string());
+            const std::string_view state = st.textView(2);
+            if (state == trialStateName(TrialState::Failed))
+                return; // already failed (e.g. reclaimed): nothing to do
+            if (state != trialStateName(TrialState::Running))
+                throw Error("trial " + std::to_string(st.int64(1)) + " of run " + std::to_string(st.int64(0)) +
+                            " is not running (" + std::string(state) + "): not marking it failed");
+        }
+        impl_->prepare("UPDATE trials SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1", "fail a trial")
+            .bind(1, trialId)
+            .bind(2, error)
+            .bind(3, nowTimestamp())
+            .run();
+    });
 }
 
 std::vector<int> Store::reclaimTrials(int64_t runId, bool all)
@@ -831,35 +863,35 @@ std::vector<int> Store::reclaimTrials(int64_t runId, bool all)
 
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    std::vector<std::pair<int64_t, int>> gone; // id, number
-    std::vector<std::string> workers;
-    {
-        auto st = impl_->prepare("SELECT id, number, worker FROM trials WHERE run_id = ?1 AND state = 'running'",
-                                 "list running trials");
-        st.bind(1, runId);
-        while (st.step()) {
-            std::string worker = st.text(2);
-            if (all || isGone(worker)) {
-                gone.emplace_back(st.int64(0), int(st.int64(1)));
-                workers.push_back(std::move(worker));
+    return impl_->write([&]() -> std::vector<int> {
+        std::vector<std::pair<int64_t, int>> gone; // id, number
+        std::vector<std::string> workers;
+        {
+            auto st = impl_->prepare("SELECT id, number, worker FROM trials WHERE run_id = ?1 AND state = 'running'",
+                                     "list running trials");
+            st.bind(1, runId);
+            while (st.step()) {
+                std::string worker = st.text(2);
+                if (all || isGone(worker)) {
+                    gone.emplace_back(st.int64(0), int(st.int64(1)));
+                    workers.push_back(std::move(worker));
+                }
             }
         }
-    }
-    const std::string now = nowTimestamp();
-    std::vector<int> numbers;
-    for (size_t i = 0; i < gone.size(); ++i) {
-        impl_->prepare("UPDATE trials SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
-                       "reclaim a trial")
-            .bind(1, gone[i].first)
-            .bind(2, "worker " + workers[i] + " is gone")
-            .bind(3, now)
-            .run();
-        numbers.push_back(gone[i].second);
-    }
-    tx.commit();
-    std::sort(numbers.begin(), numbers.end());
-    return numbers;
+        const std::string now = nowTimestamp();
+        std::vector<int> numbers;
+        for (size_t i = 0; i < gone.size(); ++i) {
+            impl_->prepare("UPDATE trials SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1",
+                           "reclaim a trial")
+                .bind(1, gone[i].first)
+                .bind(2, "worker " + workers[i] + " is gone")
+                .bind(3, now)
+                .run();
+            numbers.push_back(gone[i].second);
+        }
+        std::sort(numbers.begin(), numbers.end());
+        return numbers;
+    });
 }
 
 std::vector<TrialRecord> Store::trials(int64_t runId) const
@@ -925,12 +957,12 @@ void Store::retireWorker(int64_t runId)
 {
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    impl_->prepare("DELETE FROM workers WHERE id = ?1 AND run_id = ?2", "retire a worker")
-        .bind(1, workerId())
-        .bind(2, runId)
-        .run();
-    tx.commit();
+    return impl_->write([&]() -> void {
+        impl_->prepare("DELETE FROM workers WHERE id = ?1 AND run_id = ?2", "retire a worker")
+            .bind(1, workerId())
+            .bind(2, runId)
+            .run();
+    });
 }
 
 std::vector<WorkerRecord> Store::workers(int64_t runId) const
@@ -964,67 +996,67 @@ std::vector<int> Store::reclaimStaleTrials(int64_t runId, double staleSeconds)
 
     std::lock_guard lock(impl_->mutex);
     impl_->checkWritable();
-    Transaction tx(*impl_->db, true);
-    std::vector<std::tuple<int64_t, int, std::string>> gone; // id, number, why
-    {
-        auto st = impl_->prepare("SELECT id, number, worker, started_at FROM trials WHERE run_id = ?1 AND "
-                                 "state = 'running'",
-                                 "list running trials");
-        st.bind(1, runId);
-        const std::time_t now = std::time(nullptr);
-        while (st.step()) {
-            const std::string worker = st.text(2);
-            const auto w = std::find_if(beating.begin(), beating.end(),
-                                        [&](const WorkerRecord& r) { return r.id == worker; });
-            const size_t colon = worker.rfind(':');
-            const std::string workerHost = colon == std::string::npos ? worker : worker.substr(0, colon);
-            std::string why;
-            if (workerHost == host && colon != std::string::npos) {
-                const std::string pidText = worker.substr(colon + 1);
-                if (!pidText.empty() && pidText.size() <= 9 &&
-                    pidText.find_first_not_of("0123456789") == std::string::npos) {
-                    const pid_t pid = pid_t(std::stol(pidText));
-                    if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH)
-                        why = "its process is gone";
+    return impl_->write([&]() -> std::vector<int> {
+        std::vector<std::tuple<int64_t, int, std::string>> gone; // id, number, why
+        {
+            auto st = impl_->prepare("SELECT id, number, worker, started_at FROM trials WHERE run_id = ?1 AND "
+                                     "state = 'running'",
+                                     "list running trials");
+            st.bind(1, runId);
+            const std::time_t now = std::time(nullptr);
+            while (st.step()) {
+                const std::string worker = st.text(2);
+                const auto w = std::find_if(beating.begin(), beating.end(),
+                                            [&](const WorkerRecord& r) { return r.id == worker; });
+                const size_t colon = worker.rfind(':');
+                const std::string workerHost = colon == std::string::npos ? worker : worker.substr(0, colon);
+                std::string why;
+                if (workerHost == host && colon != std::string::npos) {
+                    const std::string pidText = worker.substr(colon + 1);
+                    if (!pidText.empty() && pidText.size() <= 9 &&
+                        pidText.find_first_not_of("0123456789") == std::string::npos) {
+                        const pid_t pid = pid_t(std::stol(pidText));
+                        if (pid > 0 && ::kill(pid, 0) != 0 && errno == ESRCH)
+                            why = "its process is gone";
+                    }
                 }
+                if (why.empty() && w != beating.end() && w->secondsSinceBeat > staleSeconds)
+                    why = "no heartbeat for " + std::to_string(int64_t(w->secondsSinceBeat)) + " s";
+                if (why.empty() && w == beating.end() && workerHost != host) {
+                    const auto started = parseTime(st.text(3));
+                    if (started && double(now - *started) > staleSeconds)
+                        why = "it never sent a heartbeat";
+                }
+                if (!why.empty())
+                    gone.emplace_back(st.int64(0), int(st.int64(1)), "worker " + worker + " is gone: " + why);
             }
-            if (why.empty() && w != beating.end() && w->secondsSinceBeat > staleSeconds)
-                why = "no heartbeat for " + std::to_string(int64_t(w->secondsSinceBeat)) + " s";
-            if (why.empty() && w == beating.end() && workerHost != host) {
-                const auto started = parseTime(st.text(3));
-                if (started && double(now - *started) > staleSeconds)
-                    why = "it never sent a heartbeat";
-            }
-            if (!why.empty())
-                gone.emplace_back(st.int64(0), int(st.int64(1)), "worker " + worker + " is gone: " + why);
         }
-    }
-    // Rows of workers that are gone (no heartbeat for staleSeconds, or their process on this host ended).
-    for (const WorkerRecord& w : beating) {
-        bool dead = w.secondsSinceBeat > staleSeconds;
-        if (!dead && w.host == host && w.pid > 0 && ::kill(pid_t(w.pid), 0) != 0 && errno == ESRCH)
-            dead = true;
-        if (dead)
-            impl_->prepare("DELETE FROM workers WHERE id = ?1 AND run_id = ?2", "drop a gone worker")
-                .bind(1, w.id)
-                .bind(2, runId)
+        // Rows of workers that are gone (no heartbeat for staleSeconds, or their process on this host ended).
+        for (const WorkerRecord& w : beating) {
+            bool dead = w.secondsSinceBeat > staleSeconds;
+            if (!dead && w.host == host && w.pid > 0 && ::kill(pid_t(w.pid), 0) != 0 && errno == ESRCH)
+                dead = true;
+            if (dead)
+                impl_->prepare("DELETE FROM workers WHERE id = ?1 AND run_id = ?2", "drop a gone worker")
+                    .bind(1, w.id)
+                    .bind(2, runId)
+                    .run();
+        }
+        const std::string now = nowTimestamp();
+        std::vector<int> numbers;
+        for (const auto& [id, number, why] : gone) {
+            impl_->prepare("UPDATE trials SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1 AND "
+                           "state = 'running'",
+                           "reclaim a trial")
+                .bind(1, id)
+                .bind(2, why)
+                .bind(3, now)
                 .run();
-    }
-    const std::string now = nowTimestamp();
-    std::vector<int> numbers;
-    for (const auto& [id, number, why] : gone) {
-        impl_->prepare("UPDATE trials SET state = 'failed', error = ?2, finished_at = ?3 WHERE id = ?1 AND "
-                       "state = 'running'",
-                       "reclaim a trial")
-            .bind(1, id)
-            .bind(2, why)
-            .bind(3, now)
-            .run();
-        numbers.push_back(number);
-    }
-    tx.commit();
-    std::sort(numbers.begin(), numbers.end());
-    return numbers;
+            numbers.push_back(number);
+        }
+        std::sort(numbers.begin(), numbers.end());
+        return numbers;
+    });
 }
 
 std::string Store::workerId()
