@@ -176,9 +176,10 @@ struct Store::Impl {
     // commit was sent (the server rolled the transaction back: pg_terminate_backend, a restart, a network cut) runs
     // `body` once more in a new transaction on a new connection; a loss during the commit itself is not retried,
     // since whether it landed is unknown. Every `body` here only reads and writes the store, so a second run of it
-    // sees what the first would have.
+    // sees what the first would have. `idempotent` (a body that may run twice, as the heartbeat's upsert): on
+    // PostgreSQL any failure, the commit's included, runs it once more.
     template <class F>
-    auto write(F&& body) -> std::invoke_result_t<F&>
+    auto write(F&& body, bool idempotent = false) -> std::invoke_result_t<F&>
     {
         using R = std::invoke_result_t<F&>;
         for (int attempt = 0;; ++attempt) {
@@ -197,7 +198,8 @@ struct Store::Impl {
                     return result;
                 }
             } catch (const std::exception&) {
-                if (attempt > 0 || committing || !db->connectionLost())
+                const bool retry = idempotent ? postgres() : !committing && db->connectionLost();
+                if (attempt > 0 || !retry)
                     throw;
             }
         }
@@ -932,11 +934,10 @@ void Store::heartbeat(int64_t runId)
                     "VALUES (?1, ?2, ?3, ?4, ?5, ") +
         "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT), 1) "
         "ON CONFLICT(id, run_id) DO UPDATE SET beat_ms = excluded.beat_ms, beats = workers.beats + 1";
-    // A connection lost inside the transaction cannot be recovered there (its statements are gone); the beat is
-    // an idempotent upsert, so on PostgreSQL it is tried once more, and the new transaction reconnects first.
-    for (int attempt = 0;; ++attempt) {
-        try {
-            Transaction tx(*impl_->db, true);
+    // The beat is an idempotent upsert: on PostgreSQL any failure (a connection lost, even during the commit) tries
+    // it once more, and the new transaction reconnects first.
+    impl_->write(
+        [&] {
             impl_->prepare((impl_->postgres() ? postgres : sqlite).c_str(), "record a worker's heartbeat")
                 .bind(1, id)
                 .bind(2, runId)
@@ -944,13 +945,8 @@ void Store::heartbeat(int64_t runId)
                 .bind(4, int64_t(::getpid()))
                 .bind(5, nowTimestamp())
                 .run();
-            tx.commit();
-            return;
-        } catch (const std::exception&) {
-            if (attempt > 0 || !impl_->postgres())
-                throw;
-        }
-    }
+        },
+        /*idempotent=*/true);
 }
 
 void Store::retireWorker(int64_t runId)
